@@ -1,0 +1,1 @@
+"""Scanner drivers: bytes, serial ports and reconnects; nothing here knows about the kiosk."""

@@ -1,0 +1,99 @@
+"""The kiosk's Flask application factory; it wires parts together and starts no threads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from flask import Flask, current_app, g
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from db.engine import SessionFactory, make_engine, make_session_factory
+from kiosk import __version__
+from kiosk.config import Settings, read_secret
+from kiosk.desk import Clock, Desk, utc_now
+from kiosk.events import EventBus
+
+
+class ScannerLike(Protocol):
+    """What the app needs of a scanner driver: whether it is connected right now."""
+
+    @property
+    def connected(self) -> bool: ...
+
+
+class NullScanner:
+    """Stand-in for keyboard-wedge kiosks and tests: there is no port to watch."""
+
+    connected = False
+
+
+@dataclass
+class KioskServices:
+    settings: Settings
+    engine: Engine
+    session_factory: SessionFactory
+    bus: EventBus
+    desk: Desk
+    scanner: ScannerLike
+    central: Any
+    clock: Clock
+
+
+def create_app(
+    settings: Settings,
+    *,
+    scanner: ScannerLike | None = None,
+    central: Any = None,
+    clock: Clock | None = None,
+    engine: Engine | None = None,
+    bus: EventBus | None = None,
+) -> Flask:
+    """Build the kiosk app for `settings`. The database must already be migrated."""
+    app = Flask(__name__, template_folder="../templates", static_folder="static")
+    app.config["SECRET_KEY"] = read_secret(settings.kiosk.staff_pin_file) or "kiosk-local"
+    app.config["JSON_AS_ASCII"] = False
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    engine = engine or make_engine(settings.database.path)
+    session_factory = make_session_factory(engine)
+    bus = bus or EventBus()
+    clock = clock or utc_now
+    app.extensions["shuxiang"] = KioskServices(
+        settings=settings,
+        engine=engine,
+        session_factory=session_factory,
+        bus=bus,
+        desk=Desk(settings, session_factory, bus, clock),
+        scanner=scanner or NullScanner(),
+        central=central,
+        clock=clock,
+    )
+    from kiosk.views import api
+
+    app.register_blueprint(api.bp)
+    app.teardown_appcontext(_close_db)
+    return app
+
+
+def services() -> KioskServices:
+    svc: KioskServices = current_app.extensions["shuxiang"]
+    return svc
+
+
+def get_db() -> Session:
+    """A session for this request, opened on first use and closed at teardown."""
+    if "db" not in g:
+        g.db = services().session_factory()
+    session: Session = g.db
+    return session
+
+
+def _close_db(exc: BaseException | None) -> None:
+    session = g.pop("db", None)
+    if session is not None:
+        # Closing rolls back anything a failed request left uncommitted.
+        session.close()
+
+
+__all__ = ["KioskServices", "NullScanner", "__version__", "create_app", "get_db", "services"]

@@ -1,0 +1,1 @@
+"""Pure circulation rules: no Flask, no database, the time passed in."""

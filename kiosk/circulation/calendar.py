@@ -1,0 +1,76 @@
+"""The library's opening calendar: which days are open, and when a loan falls due."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+# A calendar with no open day at all within a year is a configuration mistake, not a reason
+# to loop forever.
+MAX_SEARCH_DAYS = 366
+
+
+@dataclass(frozen=True)
+class OpeningCalendar:
+    """Open weekdays, daily hours and closed dates (holidays), in the library's time zone."""
+
+    timezone: str = "Asia/Shanghai"
+    open_weekdays: frozenset[int] = frozenset(range(5))
+    opens_at: dt.time = dt.time(8, 0)
+    closes_at: dt.time = dt.time(17, 0)
+    closed_dates: frozenset[dt.date] = frozenset()
+
+    @classmethod
+    def from_names(
+        cls,
+        timezone: str,
+        open_days: tuple[str, ...],
+        opens_at: dt.time,
+        closes_at: dt.time,
+        closed_dates: tuple[dt.date, ...] = (),
+    ) -> OpeningCalendar:
+        return cls(
+            timezone=timezone,
+            open_weekdays=frozenset(WEEKDAY_NAMES.index(d) for d in open_days),
+            opens_at=opens_at,
+            closes_at=closes_at,
+            closed_dates=frozenset(closed_dates),
+        )
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def local_date(self, at: dt.datetime) -> dt.date:
+        """The library's calendar date at the instant `at` (aware)."""
+        return at.astimezone(self.zone).date()
+
+    def is_open_day(self, day: dt.date) -> bool:
+        return day.weekday() in self.open_weekdays and day not in self.closed_dates
+
+    def next_open_day(self, day: dt.date) -> dt.date:
+        """`day` itself if the library opens that day, else the first open day after it."""
+        for offset in range(MAX_SEARCH_DAYS):
+            candidate = day + dt.timedelta(days=offset)
+            if self.is_open_day(candidate):
+                return candidate
+        return day
+
+    def due_at(self, now: dt.datetime, loan_days: int) -> dt.datetime:
+        """Closing time of the first open day at least `loan_days` after `now`, as aware UTC.
+
+        Due at closing time rather than midnight, so "due Friday" means the student can still
+        bring the book back on Friday.
+        """
+        due_day = self.next_open_day(self.local_date(now) + dt.timedelta(days=loan_days))
+        local = dt.datetime.combine(due_day, self.closes_at, tzinfo=self.zone)
+        return local.astimezone(dt.UTC)
+
+    def days_overdue(self, due_at: dt.datetime, now: dt.datetime) -> int:
+        """Whole calendar days past the due date (0 when not overdue)."""
+        if now <= due_at:
+            return 0
+        return max(0, (self.local_date(now) - self.local_date(due_at)).days)

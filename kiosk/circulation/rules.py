@@ -1,0 +1,254 @@
+"""Checkout, return and renewal decided from snapshots and the current time."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from kiosk.circulation.calendar import OpeningCalendar
+
+
+class Refusal(enum.StrEnum):
+    """Why a patron can't do what they asked; the screen turns each into plain words."""
+
+    CARD_UNKNOWN = "card_unknown"
+    CARD_BLOCKED = "card_blocked"
+    CARD_LEFT = "card_left"
+    HAS_OVERDUE = "has_overdue"
+    TOO_MANY_LOANS = "too_many_loans"
+    NOT_LOANABLE = "not_loanable"
+    ON_LOAN_TO_OTHER = "on_loan_to_other"
+    HELD_FOR_OTHER = "held_for_other"
+    NO_COPY_AVAILABLE = "no_copy_available"
+    UNKNOWN_BOOK = "unknown_book"
+    RENEWAL_LIMIT = "renewal_limit"
+    RENEWAL_HELD = "renewal_held"
+    NOT_ON_LOAN = "not_on_loan"
+    WHICH_COPY = "which_copy"
+
+
+class CheckoutOutcome(enum.StrEnum):
+    LEND = "lend"
+    RENEW_OR_RETURN = "renew_or_return"
+    REFUSE = "refuse"
+
+
+class Destination(enum.StrEnum):
+    """Where a returned book goes."""
+
+    RETURN_BOX = "return_box"
+    HOLD_SHELF = "hold_shelf"
+    LIBRARIAN = "librarian"
+
+
+@dataclass(frozen=True)
+class LoanPolicy:
+    loan_days: int = 14
+    max_loans: int = 3
+    max_renewals: int = 1
+    block_when_overdue: bool = True
+    calendar: OpeningCalendar = field(default_factory=OpeningCalendar)
+
+
+@dataclass(frozen=True)
+class PatronStanding:
+    """What the rules need to know about the patron at the kiosk."""
+
+    known: bool
+    status: str = "active"  # active / blocked / left
+    open_loans: int = 0
+    overdue_loans: int = 0
+
+
+@dataclass(frozen=True)
+class ItemState:
+    """What the rules need to know about the copy being lent.
+
+    `on_loan_to` is "self", "other" or None; `held_for` is "self", "other" or None for a copy
+    put aside on the hold shelf; `waiting_holds_by_others` counts holds not yet given a copy,
+    and `copies_on_shelf` the copies of the same title free to lend (this one included).
+    """
+
+    status: str = "available"
+    on_loan_to: str | None = None
+    held_for: str | None = None
+    waiting_holds_by_others: int = 0
+    copies_on_shelf: int = 1
+
+
+@dataclass(frozen=True)
+class CheckoutDecision:
+    outcome: CheckoutOutcome
+    refusal: Refusal | None = None
+    due_at: dt.datetime | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.outcome is CheckoutOutcome.LEND
+
+
+@dataclass(frozen=True)
+class CheckinDecision:
+    returned: bool
+    destination: Destination
+    days_overdue: int = 0
+    refusal: Refusal | None = None
+
+
+@dataclass(frozen=True)
+class RenewalDecision:
+    allowed: bool
+    refusal: Refusal | None = None
+    due_at: dt.datetime | None = None
+
+
+def decide_patron(patron: PatronStanding) -> Refusal | None:
+    """Whether the patron may use the kiosk at all: unknown card, then left, then blocked."""
+    if not patron.known:
+        return Refusal.CARD_UNKNOWN
+    if patron.status == "left":
+        return Refusal.CARD_LEFT
+    if patron.status == "blocked":
+        return Refusal.CARD_BLOCKED
+    return None
+
+
+def decide_checkout(
+    patron: PatronStanding, item: ItemState, policy: LoanPolicy, now: dt.datetime
+) -> CheckoutDecision:
+    """Decide whether `patron` may borrow `item` at `now`.
+
+    Order of checks, first refusal wins (it is what the screen shows):
+    1. a copy already on loan to this same patron is not a refusal: offer renew or return;
+    2. patron: unknown card, left the school, blocked;
+    3. patron: overdue books (when the policy blocks on them), then the loan limit;
+    4. item: lost or withdrawn, on loan to someone else, on the hold shelf for someone else,
+       or the last copies on the shelf are promised to students waiting for this title.
+    Patron checks run before item checks: "see the librarian about your account" beats
+    "this book can't be borrowed".
+    """
+    if item.on_loan_to == "self":
+        return CheckoutDecision(CheckoutOutcome.RENEW_OR_RETURN)
+    refusal = decide_patron(patron)
+    if refusal is None and policy.block_when_overdue and patron.overdue_loans > 0:
+        refusal = Refusal.HAS_OVERDUE
+    if refusal is None and patron.open_loans >= policy.max_loans:
+        refusal = Refusal.TOO_MANY_LOANS
+    if refusal is None:
+        refusal = _item_refusal(item)
+    if refusal is not None:
+        return CheckoutDecision(CheckoutOutcome.REFUSE, refusal)
+    return CheckoutDecision(
+        CheckoutOutcome.LEND, due_at=policy.calendar.due_at(now, policy.loan_days)
+    )
+
+
+def _item_refusal(item: ItemState) -> Refusal | None:
+    if item.status in ("lost", "withdrawn"):
+        return Refusal.NOT_LOANABLE
+    if item.on_loan_to == "other":
+        return Refusal.ON_LOAN_TO_OTHER
+    if item.held_for == "other":
+        return Refusal.HELD_FOR_OTHER
+    if item.held_for != "self" and item.waiting_holds_by_others >= item.copies_on_shelf > 0:
+        return Refusal.HELD_FOR_OTHER
+    return None
+
+
+def decide_checkin(
+    *,
+    on_loan: bool,
+    item_status: str,
+    due_at: dt.datetime | None,
+    title_has_waiting_hold: bool,
+    policy: LoanPolicy,
+    now: dt.datetime,
+) -> CheckinDecision:
+    """Decide what returning a copy means and where it goes.
+
+    Order: a copy marked lost or withdrawn goes to the librarian (it was found); a copy that
+    was not on loan is "already returned"; otherwise it is returned, to the hold shelf when
+    someone is waiting for the title, else to the return box, with the days it was overdue.
+    """
+    if item_status in ("lost", "withdrawn"):
+        return CheckinDecision(returned=on_loan, destination=Destination.LIBRARIAN)
+    if not on_loan:
+        destination = Destination.HOLD_SHELF if title_has_waiting_hold else Destination.RETURN_BOX
+        if item_status == "on_hold_shelf":
+            destination = Destination.HOLD_SHELF
+        return CheckinDecision(returned=False, destination=destination, refusal=Refusal.NOT_ON_LOAN)
+    overdue = policy.calendar.days_overdue(due_at, now) if due_at is not None else 0
+    destination = Destination.HOLD_SHELF if title_has_waiting_hold else Destination.RETURN_BOX
+    return CheckinDecision(returned=True, destination=destination, days_overdue=overdue)
+
+
+def decide_renewal(
+    patron: PatronStanding,
+    *,
+    renewals: int,
+    due_at: dt.datetime,
+    waiting_holds_by_others: int,
+    policy: LoanPolicy,
+    now: dt.datetime,
+) -> RenewalDecision:
+    """Decide whether a loan may be renewed.
+
+    Order: the patron's own standing (unknown, left, blocked), then the renewal limit, then
+    other students waiting for the title. The new due date counts from today and is never
+    earlier than the current one.
+    """
+    refusal = decide_patron(patron)
+    if refusal is None and renewals >= policy.max_renewals:
+        refusal = Refusal.RENEWAL_LIMIT
+    if refusal is None and waiting_holds_by_others > 0:
+        refusal = Refusal.RENEWAL_HELD
+    if refusal is not None:
+        return RenewalDecision(False, refusal)
+    return RenewalDecision(True, due_at=max(due_at, policy.calendar.due_at(now, policy.loan_days)))
+
+
+@dataclass(frozen=True)
+class OpenLoanRef:
+    loan_id: int
+    patron_id: int
+
+
+def resolve_title_return(
+    open_loans: Sequence[OpenLoanRef], signed_in_patron_id: int | None
+) -> int | Refusal:
+    """Which open loan a return scanned by ISBN (not by copy barcode) closes.
+
+    The signed-in student's copy first; else the only outstanding loan of the title; else it
+    can't be told apart and the kiosk asks for the copy's own barcode (WHICH_COPY), or there
+    is nothing on loan (NOT_ON_LOAN).
+    """
+    if signed_in_patron_id is not None:
+        mine = [loan for loan in open_loans if loan.patron_id == signed_in_patron_id]
+        if mine:
+            return mine[0].loan_id
+    if len(open_loans) == 1:
+        return open_loans[0].loan_id
+    if not open_loans:
+        return Refusal.NOT_ON_LOAN
+    return Refusal.WHICH_COPY
+
+
+@dataclass(frozen=True)
+class CopyRef:
+    item_id: int
+    status: str
+    held_for: str | None = None
+
+
+def choose_copy(copies: Sequence[CopyRef]) -> CopyRef | None:
+    """The copy to lend when a title is scanned by ISBN: the one on the hold shelf for this
+    patron first, then any copy on the open shelf; None if no copy can be lent."""
+    for copy in copies:
+        if copy.status == "on_hold_shelf" and copy.held_for == "self":
+            return copy
+    for copy in copies:
+        if copy.status == "available":
+            return copy
+    return None

@@ -1,0 +1,412 @@
+"""Settings read once from config.toml into frozen dataclasses, every problem named by its dotted key."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+import tomllib
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class ConfigError(Exception):
+    """Raised with every problem found in a config file, each as 'dotted.key: what is wrong'."""
+
+    def __init__(self, path: Path | str, problems: list[str]) -> None:
+        self.path = str(path)
+        self.problems = problems
+        super().__init__(f"{path}: " + "; ".join(problems))
+
+    def report(self) -> str:
+        """Human-readable text for the command line."""
+        lines = [f"Configuration file {self.path} has {len(self.problems)} problem(s):"]
+        lines += [f"  - {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class KioskSettings:
+    id: str = "kiosk-1"
+    name: str = "School Library"
+    language: str = "zh"
+    idle_timeout_s: int = 45
+    staff_pin_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Each open event stream (one per kiosk page) holds a waitress thread.
+    threads: int = 8
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    path: Path = Path("var/kiosk.sqlite3")
+
+
+@dataclass(frozen=True)
+class ScannerSettings:
+    type: str = "keyboard"
+    port: str = ""
+    baudrate: int = 9600
+    terminator: str = "CR"
+    prefix: str = ""
+    suffix: str = ""
+    reconnect_delay_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class BarcodeSettings:
+    patron_pattern: str = r"\d{8,12}"
+    patron_check: str = "none"
+    item_pattern: str = r"[A-Z]{1,4}\d{4,10}"
+    max_length: int = 64
+
+
+@dataclass(frozen=True)
+class CirculationSettings:
+    timezone: str = "Asia/Shanghai"
+    loan_days: int = 14
+    max_loans: int = 3
+    max_renewals: int = 1
+    block_when_overdue: bool = True
+    open_days: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri")
+    opens_at: dt.time = dt.time(8, 0)
+    closes_at: dt.time = dt.time(17, 0)
+    closed_dates: tuple[dt.date, ...] = ()
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    central_url: str = ""
+    token_file: Path | None = None
+    nightly_at: dt.time = dt.time(2, 0)
+    interval_s: int = 300
+    heartbeat_s: int = 60
+    batch_size: int = 200
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class CentralSettings:
+    host: str = "127.0.0.1"
+    port: int = 8090
+    database_url: str = "var/central.sqlite3"
+    threads: int = 8
+    monitor_token_file: Path | None = None
+    secret_key_file: Path | None = None
+    kiosk_silent_after_s: int = 600
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything in config.toml; `path` is the file it came from."""
+
+    path: Path = Path("config.toml")
+    kiosk: KioskSettings = field(default_factory=KioskSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    scanner: ScannerSettings = field(default_factory=ScannerSettings)
+    barcodes: BarcodeSettings = field(default_factory=BarcodeSettings)
+    circulation: CirculationSettings = field(default_factory=CirculationSettings)
+    sync: SyncSettings = field(default_factory=SyncSettings)
+    central: CentralSettings = field(default_factory=CentralSettings)
+
+
+# --- parsing -----------------------------------------------------------------------------------
+
+T = TypeVar("T")
+Parser = Callable[[Any, Path], Any]
+
+
+class _Invalid(Exception):
+    """A single value failed to parse; the message says why."""
+
+
+def _int(lo: int | None = None, hi: int | None = None) -> Parser:
+    def parse(value: Any, base: Path) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Invalid(f"must be a whole number, not {value!r}")
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise _Invalid(f"must be between {lo} and {hi}, not {value}")
+        return value
+
+    return parse
+
+
+def _float(lo: float, hi: float) -> Parser:
+    def parse(value: Any, base: Path) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _Invalid(f"must be a number, not {value!r}")
+        if not lo <= value <= hi:
+            raise _Invalid(f"must be between {lo} and {hi}, not {value}")
+        return float(value)
+
+    return parse
+
+
+def _bool(value: Any, base: Path) -> bool:
+    if not isinstance(value, bool):
+        raise _Invalid(f"must be true or false, not {value!r}")
+    return value
+
+
+def _str(nonempty: bool = False, choices: tuple[str, ...] = ()) -> Parser:
+    def parse(value: Any, base: Path) -> str:
+        if not isinstance(value, str):
+            raise _Invalid(f"must be text, not {value!r}")
+        if nonempty and not value.strip():
+            raise _Invalid("must not be empty")
+        if choices and value not in choices:
+            raise _Invalid(f"must be one of {', '.join(map(repr, choices))}, not {value!r}")
+        return value
+
+    return parse
+
+
+def _regex(value: Any, base: Path) -> str:
+    text = _str(nonempty=True)(value, base)
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise _Invalid(f"is not a valid regular expression ({exc})") from None
+    return str(text)
+
+
+def _path(value: Any, base: Path) -> Path:
+    text = _str(nonempty=True)(value, base)
+    path = Path(text).expanduser()
+    # Relative paths are relative to the config file, not to wherever the program was started.
+    return path if path.is_absolute() else (base / path)
+
+
+def _optional_path(value: Any, base: Path) -> Path | None:
+    if value == "":
+        return None
+    return _path(value, base)
+
+
+def _clock(value: Any, base: Path) -> dt.time:
+    if isinstance(value, dt.time):
+        return value
+    text = _str()(value, base)
+    try:
+        return dt.time.fromisoformat(text)
+    except ValueError:
+        raise _Invalid(f'must be a time of day like "08:00", not {text!r}') from None
+
+
+def _timezone(value: Any, base: Path) -> str:
+    text = _str(nonempty=True)(value, base)
+    try:
+        zoneinfo.ZoneInfo(text)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise _Invalid(f'is not a known time zone (like "Asia/Shanghai"): {text!r}') from None
+    return str(text)
+
+
+def _weekdays(value: Any, base: Path) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise _Invalid(f'must be a list of weekdays like ["mon", "tue"], not {value!r}')
+    days = []
+    for day in value:
+        if not isinstance(day, str) or day.lower()[:3] not in WEEKDAYS:
+            raise _Invalid(f"{day!r} is not a weekday (use {', '.join(WEEKDAYS)})")
+        days.append(day.lower()[:3])
+    return tuple(dict.fromkeys(days))
+
+
+def _dates(value: Any, base: Path) -> tuple[dt.date, ...]:
+    """Dates, or "YYYY-MM-DD..YYYY-MM-DD" ranges for holidays."""
+    if not isinstance(value, list):
+        raise _Invalid(f"must be a list of dates, not {value!r}")
+    out: list[dt.date] = []
+    for entry in value:
+        if isinstance(entry, dt.date) and not isinstance(entry, dt.datetime):
+            out.append(entry)
+            continue
+        if not isinstance(entry, str):
+            raise _Invalid(f'{entry!r} is not a date like "2026-10-01"')
+        first, _, last = entry.partition("..")
+        try:
+            start = dt.date.fromisoformat(first.strip())
+            end = dt.date.fromisoformat(last.strip()) if last else start
+        except ValueError:
+            raise _Invalid(
+                f'{entry!r} is not a date like "2026-10-01" or a range "2026-10-01..2026-10-07"'
+            ) from None
+        if end < start:
+            raise _Invalid(f"{entry!r} ends before it starts")
+        out.extend(start + dt.timedelta(days=i) for i in range((end - start).days + 1))
+    return tuple(sorted(set(out)))
+
+
+def _url(value: Any, base: Path) -> str:
+    text = _str()(value, base)
+    if text and not re.match(r"^https?://[^\s/]+", text):
+        raise _Invalid(f"must be an http:// or https:// address, not {text!r}")
+    return str(text).rstrip("/")
+
+
+def _database_url(value: Any, base: Path) -> str:
+    text = _str(nonempty=True)(value, base)
+    if "://" in text:
+        if not text.startswith(("sqlite", "postgresql")):
+            raise _Invalid("must be a SQLite path or a postgresql+psycopg:// URL")
+        return str(text)
+    return str(_path(text, base))
+
+
+_SCHEMA: dict[str, dict[str, Parser]] = {
+    "kiosk": {
+        "id": _str(nonempty=True),
+        "name": _str(nonempty=True),
+        "language": _str(choices=("zh", "en")),
+        "idle_timeout_s": _int(10, 3600),
+        "staff_pin_file": _optional_path,
+    },
+    "server": {"host": _str(nonempty=True), "port": _int(1, 65535), "threads": _int(2, 256)},
+    "database": {"path": _path},
+    "scanner": {
+        "type": _str(choices=("serial", "keyboard", "none")),
+        "port": _str(),
+        "baudrate": _int(300, 4_000_000),
+        "terminator": _str(choices=("CR", "LF", "CRLF")),
+        "prefix": _str(),
+        "suffix": _str(),
+        "reconnect_delay_s": _float(0.05, 60.0),
+    },
+    "barcodes": {
+        "patron_pattern": _regex,
+        "patron_check": _str(choices=("none", "luhn")),
+        "item_pattern": _regex,
+        "max_length": _int(8, 1024),
+    },
+    "circulation": {
+        "timezone": _timezone,
+        "loan_days": _int(1, 365),
+        "max_loans": _int(0, 100),
+        "max_renewals": _int(0, 20),
+        "block_when_overdue": _bool,
+        "open_days": _weekdays,
+        "opens_at": _clock,
+        "closes_at": _clock,
+        "closed_dates": _dates,
+    },
+    "sync": {
+        "central_url": _url,
+        "token_file": _optional_path,
+        "nightly_at": _clock,
+        "interval_s": _int(10, 86_400),
+        "heartbeat_s": _int(5, 86_400),
+        "batch_size": _int(1, 10_000),
+        "timeout_s": _float(0.5, 600.0),
+    },
+    "central": {
+        "host": _str(nonempty=True),
+        "port": _int(1, 65535),
+        "database_url": _database_url,
+        "threads": _int(2, 256),
+        "monitor_token_file": _optional_path,
+        "secret_key_file": _optional_path,
+        "kiosk_silent_after_s": _int(30, 7 * 86_400),
+    },
+}
+
+_SECTION_CLASSES: dict[str, type[Any]] = {
+    "kiosk": KioskSettings,
+    "server": ServerSettings,
+    "database": DatabaseSettings,
+    "scanner": ScannerSettings,
+    "barcodes": BarcodeSettings,
+    "circulation": CirculationSettings,
+    "sync": SyncSettings,
+    "central": CentralSettings,
+}
+
+
+def parse_settings(data: dict[str, Any], base: Path, source: Path) -> Settings:
+    """Validate a parsed TOML document; raise ConfigError naming every bad dotted key."""
+    problems: list[str] = []
+    sections: dict[str, Any] = {}
+    for name in data:
+        if name not in _SCHEMA:
+            problems.append(f"{name}: unknown section (known: {', '.join(_SCHEMA)})")
+    for section, fields in _SCHEMA.items():
+        raw = data.get(section, {})
+        if not isinstance(raw, dict):
+            problems.append(f"{section}: must be a [{section}] table")
+            raw = {}
+        values: dict[str, Any] = {}
+        for key in raw:
+            if key not in fields:
+                problems.append(f"{section}.{key}: unknown key (known: {', '.join(fields)})")
+        for key, parse in fields.items():
+            if key in raw:
+                try:
+                    values[key] = parse(raw[key], base)
+                except _Invalid as exc:
+                    problems.append(f"{section}.{key}: {exc}")
+            elif key == "path" and section == "database":
+                values[key] = base / DatabaseSettings.path
+            elif key == "database_url" and section == "central":
+                values[key] = str(base / CentralSettings.database_url)
+        try:
+            sections[section] = _SECTION_CLASSES[section](**values)
+        except TypeError as exc:  # pragma: no cover - the schema and the classes disagree
+            problems.append(f"{section}: {exc}")
+    problems += _cross_checks(sections)
+    if problems:
+        raise ConfigError(source, problems)
+    return Settings(path=source, **sections)
+
+
+def _cross_checks(sections: dict[str, Any]) -> list[str]:
+    problems = []
+    scanner: ScannerSettings = sections["scanner"]
+    if scanner.type == "serial" and not scanner.port:
+        problems.append('scanner.port: must name the serial port when scanner.type is "serial"')
+    circ: CirculationSettings = sections["circulation"]
+    if circ.closes_at <= circ.opens_at:
+        problems.append("circulation.closes_at: must be later than circulation.opens_at")
+    return problems
+
+
+def load_settings(path: Path | str) -> Settings:
+    """Read `path` once with tomllib; raise ConfigError (listing every problem) if it is wrong."""
+    source = Path(path)
+    try:
+        with source.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(source, ["file not found"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, [f"not valid TOML: {exc}"]) from None
+    return parse_settings(data, source.resolve().parent, source)
+
+
+def with_overrides(settings: Settings, **sections: dict[str, Any]) -> Settings:
+    """A copy of `settings` with some fields replaced, e.g. with_overrides(s, kiosk={"id": "k2"})."""
+    changes = {
+        name: dataclasses.replace(getattr(settings, name), **values)
+        for name, values in sections.items()
+    }
+    return dataclasses.replace(settings, **changes)
+
+
+def read_secret(path: Path | None) -> str | None:
+    """The stripped content of a secret file, or None when no file is configured or it is missing."""
+    if path is None:
+        return None
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None

@@ -1,0 +1,349 @@
+"""The kiosk's front desk: one scan at a time, the signed-in student, and forgetting them when idle.
+
+Serial scans (through the scan worker) and keyboard/keypad scans (through POST /api/scan) both
+end in `Desk.process_scan`, so they behave identically. Each scan is one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from db.engine import SessionFactory
+from db.models import Patron
+from kiosk.circulation.barcodes import BarcodeKind, BarcodeRules, Classified, classify
+from kiosk.circulation.calendar import OpeningCalendar
+from kiosk.circulation.names import first_name
+from kiosk.circulation.rules import LoanPolicy, Refusal, decide_patron
+from kiosk.config import Settings
+from kiosk.events import BarcodeScanned, EventBus, ScanProcessed, SessionEnded, Subscription
+from kiosk.services import circulation as svc
+from kiosk.services.circulation import Action, CirculationResult
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class SignedIn:
+    patron_id: int
+    first_name: str
+    last_activity_at: dt.datetime
+
+
+def barcode_rules(settings: Settings) -> BarcodeRules:
+    return BarcodeRules(
+        patron_pattern=settings.barcodes.patron_pattern,
+        patron_check=settings.barcodes.patron_check,
+        item_pattern=settings.barcodes.item_pattern,
+        prefix=settings.scanner.prefix,
+        suffix=settings.scanner.suffix,
+        max_length=settings.barcodes.max_length,
+    )
+
+
+def loan_policy(settings: Settings) -> LoanPolicy:
+    c = settings.circulation
+    return LoanPolicy(
+        loan_days=c.loan_days,
+        max_loans=c.max_loans,
+        max_renewals=c.max_renewals,
+        block_when_overdue=c.block_when_overdue,
+        calendar=OpeningCalendar.from_names(
+            c.timezone, c.open_days, c.opens_at, c.closes_at, c.closed_dates
+        ),
+    )
+
+
+class Desk:
+    """Serialises scans and owns the kiosk session (which student is signed in)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        session_factory: SessionFactory,
+        bus: EventBus,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.session_factory = session_factory
+        self.bus = bus
+        self.clock = clock
+        self.rules = barcode_rules(settings)
+        self.policy = loan_policy(settings)
+        self.idle_timeout = dt.timedelta(seconds=settings.kiosk.idle_timeout_s)
+        self.kiosk_id = settings.kiosk.id
+        # One scan at a time: a kiosk has one queue of students, and order matters.
+        self._lock = threading.RLock()
+        self._signed_in: SignedIn | None = None
+
+    # --- the kiosk session ---------------------------------------------------------------
+
+    def _current(self, now: dt.datetime) -> SignedIn | None:
+        s = self._signed_in
+        if s is not None and now - s.last_activity_at >= self.idle_timeout:
+            self._end("idle_timeout")
+            return None
+        return s
+
+    def _end(self, reason: str) -> None:
+        if self._signed_in is not None:
+            self._signed_in = None
+            log.info("session ended (%s)", reason)
+            self.bus.publish(SessionEnded(reason))
+
+    def end_session(self, reason: str = "done") -> None:
+        with self._lock:
+            self._end(reason)
+
+    def touch(self) -> bool:
+        """Keep the session alive ("Still here?"); False if it had already ended."""
+        with self._lock:
+            now = self.clock()
+            s = self._current(now)
+            if s is None:
+                return False
+            s.last_activity_at = now
+            return True
+
+    def session_info(self) -> dict[str, Any]:
+        """The current session for the page: who (first name) and the seconds left."""
+        with self._lock:
+            now = self.clock()
+            s = self._current(now)
+            if s is None:
+                return {"active": False}
+            with self.session_factory() as session:
+                patron = session.get(Patron, s.patron_id)
+                summary = (
+                    svc.patron_summary(session, patron, s.first_name, self.policy, now)
+                    if patron is not None
+                    else None
+                )
+            return {
+                "active": True,
+                "expires_in_s": self._expires_in_s(s, now),
+                "patron": self._summary_json(summary),
+            }
+
+    def _expires_in_s(self, s: SignedIn, now: dt.datetime) -> float:
+        left = self.idle_timeout - (now - s.last_activity_at)
+        return round(max(0.0, left.total_seconds()), 1)
+
+    # --- scanning ------------------------------------------------------------------------
+
+    def process_scan(self, raw: str, source: str = "keyboard") -> dict[str, Any]:
+        """Act on one scanned or typed code and commit its effect; returns the JSON reply.
+
+        Also publishes ScanProcessed (after the commit) so an open kiosk page hears about
+        serial scans.
+        """
+        with self._lock:
+            now = self.clock()
+            code = classify(raw, self.rules)
+            with self.session_factory.begin() as session:
+                reply = self._dispatch(session, code, now)
+            if self._signed_in is not None:
+                self._signed_in.last_activity_at = now
+            reply["session"] = self._session_brief(now)
+        log.info("scan from %s: kind=%s action=%s", source, reply["kind"], reply["action"])
+        self.bus.publish(ScanProcessed(reply, source))
+        return reply
+
+    def _dispatch(self, session: Any, code: Classified, now: dt.datetime) -> dict[str, Any]:
+        current = self._current(now)
+        reply: dict[str, Any] = {"kind": str(code.kind), "reason": None}
+        if code.kind is BarcodeKind.UNKNOWN:
+            quiet = code.reason == "addon_only"
+            reply["action"] = str(Action.IGNORED if quiet else Action.UNKNOWN)
+            reply["reason"] = code.reason
+            return reply
+        if code.kind is BarcodeKind.PATRON:
+            return reply | self._sign_in(session, code.value, current, now)
+        # A book: lend it to the signed-in student, or take it back.
+        if code.kind is BarcodeKind.ISBN:
+            title = svc.find_title_by_isbn(session, code.value)
+            if title is None:
+                return reply | _result_json(
+                    CirculationResult(Action.REFUSED, refusal=Refusal.UNKNOWN_BOOK)
+                )
+            patron = session.get(Patron, current.patron_id) if current else None
+            if patron is not None:
+                result = svc.check_out_title(
+                    session, patron, title, self.policy, self.kiosk_id, now
+                )
+            else:
+                result = svc.check_in_title(session, title, None, self.policy, self.kiosk_id, now)
+        else:
+            item = svc.find_item(session, code.value)
+            if item is None:
+                return reply | _result_json(
+                    CirculationResult(Action.REFUSED, refusal=Refusal.UNKNOWN_BOOK)
+                )
+            patron = session.get(Patron, current.patron_id) if current else None
+            if patron is not None:
+                result = svc.check_out(session, patron, item, self.policy, self.kiosk_id, now)
+            else:
+                result = svc.check_in(session, item, self.policy, self.kiosk_id, now)
+        reply |= _result_json(result, self.policy.calendar)
+        if current is not None:
+            patron = session.get(Patron, current.patron_id)
+            if patron is not None:
+                reply["patron"] = self._summary_json(
+                    svc.patron_summary(session, patron, current.first_name, self.policy, now)
+                )
+        return reply
+
+    def _sign_in(
+        self, session: Any, card: str, current: SignedIn | None, now: dt.datetime
+    ) -> dict[str, Any]:
+        patron = svc.find_patron_by_card(session, card)
+        refusal = decide_patron(svc.patron_standing(session, patron, now))
+        if patron is None or refusal is not None:
+            # Someone else is at the kiosk now: never leave the previous student signed in.
+            self._end("other_card")
+            return {"action": str(Action.REFUSED), "reason": str(refusal)}
+        if current is not None and current.patron_id == patron.id:
+            action = Action.SIGNED_IN
+        else:
+            action = Action.SWITCHED if current is not None else Action.SIGNED_IN
+            if current is not None:
+                self._end("switched")
+            svc.record_visit(session, patron, self.kiosk_id, now)
+            log.info("patron %d signed in", patron.id)
+        self._signed_in = SignedIn(patron.id, first_name(patron.name), now)
+        summary = svc.patron_summary(session, patron, self._signed_in.first_name, self.policy, now)
+        return {"action": str(action), "patron": self._summary_json(summary)}
+
+    def renew(self, raw: str) -> dict[str, Any]:
+        """Renew the signed-in student's copy (the Renew button)."""
+        return self._with_item(raw, "renew")
+
+    def return_item(self, raw: str) -> dict[str, Any]:
+        """Return a copy while a student is signed in (the Return button)."""
+        return self._with_item(raw, "return")
+
+    def _with_item(self, raw: str, what: str) -> dict[str, Any]:
+        with self._lock:
+            now = self.clock()
+            code = classify(raw, self.rules)
+            current = self._current(now)
+            with self.session_factory.begin() as session:
+                item = svc.find_item(session, code.value)
+                patron = session.get(Patron, current.patron_id) if current else None
+                reply: dict[str, Any] = {"kind": str(code.kind), "reason": None}
+                if item is None:
+                    result = CirculationResult(Action.REFUSED, refusal=Refusal.UNKNOWN_BOOK)
+                elif what == "return":
+                    result = svc.check_in(session, item, self.policy, self.kiosk_id, now)
+                elif patron is None:
+                    result = CirculationResult(Action.REFUSED, refusal=Refusal.NOT_ON_LOAN)
+                else:
+                    result = svc.renew(session, patron, item, self.policy, self.kiosk_id, now)
+                reply |= _result_json(result, self.policy.calendar)
+                if current is not None and patron is not None:
+                    current.last_activity_at = now
+                    reply["patron"] = self._summary_json(
+                        svc.patron_summary(session, patron, current.first_name, self.policy, now)
+                    )
+            reply["session"] = self._session_brief(now)
+        self.bus.publish(ScanProcessed(reply, "button"))
+        return reply
+
+    def _session_brief(self, now: dt.datetime) -> dict[str, Any]:
+        s = self._signed_in
+        if s is None:
+            return {"active": False}
+        return {"active": True, "expires_in_s": self._expires_in_s(s, now)}
+
+    def _summary_json(self, summary: svc.PatronSummary | None) -> dict[str, Any] | None:
+        if summary is None:
+            return None
+        cal = self.policy.calendar
+        return {
+            "first_name": summary.first_name,
+            "may_borrow": summary.may_borrow,
+            "holds_ready": summary.holds_ready,
+            "loans": [
+                {
+                    "item_barcode": line.item_barcode,
+                    "title": line.title,
+                    "due_at": line.due_at.isoformat(),
+                    "due_date": cal.local_date(line.due_at).isoformat(),
+                    "days_overdue": line.days_overdue,
+                    "renewals": line.renewals,
+                }
+                for line in summary.loans
+            ],
+        }
+
+    # --- the serial path -----------------------------------------------------------------
+
+    def on_barcode_event(self, event: BarcodeScanned) -> None:
+        """Handle a scanner event in the scan worker (never on the reader thread)."""
+        try:
+            self.process_scan(event.code, source=event.source)
+        except Exception:
+            # A failed scan must not stop the worker; the student simply scans again.
+            log.exception("scan from %s failed", event.source)
+
+
+def _result_json(
+    result: CirculationResult, calendar: OpeningCalendar | None = None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "action": str(result.action),
+        "reason": str(result.refusal) if result.refusal else None,
+        "title": result.title,
+        "item_barcode": result.item_barcode,
+        "due_at": result.due_at.isoformat() if result.due_at else None,
+        "destination": str(result.destination) if result.destination else None,
+        "days_overdue": result.days_overdue,
+    }
+    if calendar is not None and result.due_at is not None:
+        out["due_date"] = calendar.local_date(result.due_at).isoformat()
+    return out
+
+
+class ScanWorker:
+    """Background job that turns BarcodeScanned events from the bus into desk transactions.
+
+    The scanner's reader thread only publishes; every write happens here, one transaction
+    per scan, so a slow disk never makes the reader drop bytes.
+    """
+
+    def __init__(self, desk: Desk, bus: EventBus) -> None:
+        self.desk = desk
+        self.bus = bus
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._subscription: Subscription | None = None
+
+    def start(self) -> None:
+        self._subscription = self.bus.subscribe()
+        self._thread = threading.Thread(target=self._run, name="scan-worker", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        sub = self._subscription
+        assert sub is not None
+        while not self._stop.is_set():
+            event = sub.get(timeout_s=0.2)
+            if isinstance(event, BarcodeScanned):
+                self.desk.on_barcode_event(event)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._subscription is not None:
+            self._subscription.close()

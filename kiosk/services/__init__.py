@@ -1,0 +1,1 @@
+"""Use cases: each takes a session and explicit arguments, changes rows, never commits."""

@@ -1,0 +1,1 @@
+"""HTTP blueprints of the kiosk: parse the request, call a service, commit, render."""

@@ -1,0 +1,195 @@
+"""The kiosk's JSON API and event stream: scans, the student session, status."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, Response, abort, jsonify, request
+from sqlalchemy import text
+
+from kiosk import __version__
+from kiosk.app import get_db, services
+from kiosk.events import (
+    Event,
+    ScannerStatusChanged,
+    ScanProcessed,
+    SessionEnded,
+    SyncFinished,
+)
+from kiosk.services import outbox
+from kiosk.services.stats import circulation_counts
+from kiosk.views.wording import LANGUAGES, message_for
+from kiosk.views.wording import text as wording_text
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("api", __name__)
+
+MAX_CODE_CHARS = 1024
+SSE_KEEPALIVE_S = 15.0
+
+
+def _language() -> str:
+    lang = request.args.get("lang") or request.headers.get("X-Kiosk-Language")
+    if lang in LANGUAGES:
+        return str(lang)
+    return services().settings.kiosk.language
+
+
+def _code_from_request() -> str:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("code"), str):
+        abort(_bad_request('send JSON like {"code": "12345678"}'))
+    code: str = body["code"]
+    if len(code) > MAX_CODE_CHARS:
+        abort(_bad_request("code is too long"))
+    return code
+
+
+def _bad_request(message: str) -> Response:
+    response = jsonify({"error": "bad_request", "message": message})
+    response.status_code = 400
+    return response
+
+
+def with_message(reply: dict[str, Any], language: str) -> dict[str, Any]:
+    return reply | {"message": message_for(reply, language)}
+
+
+@bp.post("/api/scan")
+def scan() -> Response:
+    reply = services().desk.process_scan(_code_from_request(), source="keyboard")
+    return jsonify(with_message(reply, _language()))
+
+
+@bp.post("/api/renew")
+def renew() -> Response:
+    reply = services().desk.renew(_code_from_request())
+    return jsonify(with_message(reply, _language()))
+
+
+@bp.post("/api/return")
+def return_item() -> Response:
+    reply = services().desk.return_item(_code_from_request())
+    return jsonify(with_message(reply, _language()))
+
+
+@bp.post("/api/session/end")
+def end_session() -> Response:
+    services().desk.end_session("done")
+    return jsonify(
+        {"session": {"active": False}, "message": wording_text("session_ended", _language())}
+    )
+
+
+@bp.post("/api/session/touch")
+def touch_session() -> Response:
+    alive = services().desk.touch()
+    return jsonify({"session": {"active": alive}})
+
+
+@bp.get("/api/session")
+def session_info() -> Response:
+    return jsonify(services().desk.session_info())
+
+
+@bp.get("/api/status")
+def status() -> Response:
+    svc = services()
+    now = svc.clock()
+    db_ok = True
+    counts = None
+    pending = None
+    try:
+        session = get_db()
+        session.execute(text("SELECT 1"))
+        counts = circulation_counts(session, svc.desk.policy.calendar, now)
+        pending = outbox.pending_count(session)
+        last_sync_at = outbox.get_state(session, "sync.last_success_at")
+        last_sync_error = outbox.get_state(session, "sync.last_error")
+    except Exception:
+        log.exception("status: database check failed")
+        db_ok = False
+        last_sync_at = last_sync_error = None
+    return jsonify(
+        {
+            "kiosk_id": svc.settings.kiosk.id,
+            "name": svc.settings.kiosk.name,
+            "version": __version__,
+            "time": now.isoformat(),
+            "scanner": {
+                "type": svc.settings.scanner.type,
+                "connected": bool(svc.scanner.connected),
+            },
+            "circulation": {
+                "open_loans": counts.open_loans if counts else None,
+                "checkouts_today": counts.checkouts_today if counts else None,
+                "returns_today": counts.returns_today if counts else None,
+                "visits_today": counts.visits_today if counts else None,
+            },
+            "sync": {
+                "pending": pending,
+                "last_success_at": last_sync_at,
+                "last_error": last_sync_error,
+                "central_configured": bool(svc.settings.sync.central_url),
+            },
+            "db": {"ok": db_ok},
+        }
+    )
+
+
+def _sse(event_type: str, data: dict[str, Any]) -> str:
+    return f"event: {event_type}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def _event_payload(event: Event, language: str) -> tuple[str, dict[str, Any]] | None:
+    if isinstance(event, ScanProcessed):
+        return "scan", {"source": event.source, "reply": with_message(event.result, language)}
+    if isinstance(event, ScannerStatusChanged):
+        return "scanner", {"connected": event.connected}
+    if isinstance(event, SessionEnded):
+        return "session_ended", {"reason": event.reason}
+    if isinstance(event, SyncFinished):
+        return "sync", {"ok": event.ok}
+    return None
+
+
+@bp.get("/events")
+def events() -> Response:
+    """Server-sent events for the kiosk page: scans, scanner status, session ends.
+
+    The generator runs after Flask has torn the request down, so it subscribes before
+    returning, unsubscribes in `finally`, and never touches the database.
+    """
+    svc = services()
+    language = _language()
+    subscription = svc.bus.subscribe()
+    connected = bool(svc.scanner.connected)
+
+    def stream() -> Iterator[str]:
+        try:
+            yield "retry: 2000\n\n"
+            yield _sse("scanner", {"connected": connected})
+            last_sent = time.monotonic()
+            while True:
+                event = subscription.get(timeout_s=1.0)
+                if event is not None:
+                    payload = _event_payload(event, language)
+                    if payload is not None:
+                        yield _sse(*payload)
+                        last_sent = time.monotonic()
+                elif time.monotonic() - last_sent >= SSE_KEEPALIVE_S:
+                    # A comment line keeps proxies and the browser from timing the stream out.
+                    yield ": keepalive\n\n"
+                    last_sent = time.monotonic()
+        finally:
+            subscription.close()
+
+    response = Response(stream(), mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Accel-Buffering"] = "no"
+    return response

@@ -1,0 +1,253 @@
+"""Composition root and command line: load config, migrate, build the parts, start threads, serve."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from db.engine import make_engine, make_session_factory
+from db.migrate import upgrade
+from kiosk.config import ConfigError, Settings, load_settings
+
+log = logging.getLogger("shuxiang")
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _open_database(settings: Settings) -> Any:
+    engine = make_engine(settings.database.path)
+    upgrade(engine)
+    return engine
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+def cmd_check_config(settings: Settings, args: argparse.Namespace) -> int:
+    print(f"{settings.path}: OK (kiosk {settings.kiosk.id!r}, database {settings.database.path})")
+    return EXIT_OK
+
+
+def cmd_demo_data(settings: Settings, args: argparse.Namespace) -> int:
+    from kiosk.desk import utc_now
+    from kiosk.services.demo import library_is_empty, seed_demo_library
+
+    engine = _open_database(settings)
+    factory = make_session_factory(engine)
+    with factory.begin() as session:
+        if not library_is_empty(session):
+            if args.if_empty:
+                print("The library already has data; demo data not added.")
+                return EXIT_OK
+            print(
+                "The library already has students or books; refusing to mix in demo data.",
+                file=sys.stderr,
+            )
+            return EXIT_BAD_INPUT
+        info = seed_demo_library(session, utc_now())
+    print(
+        f"Demo library added: {info.patrons} students, {info.titles} titles, {info.items} copies.\n"
+        f"  Try student card {info.card}, then the book ISBN {info.isbn} "
+        f"(or copy {info.item_barcode})."
+    )
+    return EXIT_OK
+
+
+def cmd_import_students(settings: Settings, args: argparse.Namespace) -> int:
+    from kiosk.importing.students import cli_import_students
+
+    refusal = _central_is_authority(settings, args)
+    if refusal:
+        return refusal
+    factory = make_session_factory(_import_engine(settings, args))
+    return cli_import_students(
+        settings, Path(args.file), mark_missing_left=args.mark_missing_left, session_factory=factory
+    )
+
+
+def cmd_import_catalog(settings: Settings, args: argparse.Namespace) -> int:
+    from kiosk.importing.catalog import cli_import_catalog
+
+    refusal = _central_is_authority(settings, args)
+    if refusal:
+        return refusal
+    factory = make_session_factory(_import_engine(settings, args))
+    return cli_import_catalog(settings, Path(args.file), session_factory=factory)
+
+
+def _import_engine(settings: Settings, args: argparse.Namespace) -> Any:
+    if getattr(args, "central", False):
+        engine = make_engine(settings.central.database_url)
+        upgrade(engine)
+        return engine
+    return _open_database(settings)
+
+
+def _central_is_authority(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.sync.central_url and not getattr(args, "central", False):
+        print(
+            f"This kiosk syncs with {settings.sync.central_url}, which owns the student list and "
+            "the catalog.\nImport there instead (add --central), and the kiosk will pull the "
+            "changes at its next sync.",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    return EXIT_OK
+
+
+def build_scanner(settings: Settings, bus: Any) -> Any:
+    """The serial scanner driver wired to publish on the bus, or None for keyboard-wedge kiosks."""
+    if settings.scanner.type != "serial":
+        return None
+    from hardware.serial_scanner import SerialScanner
+    from kiosk.events import BarcodeScanned, ScannerStatusChanged
+
+    return SerialScanner(
+        settings.scanner.port,
+        baudrate=settings.scanner.baudrate,
+        terminator=settings.scanner.terminator,
+        # Runs on the reader thread: only publish, never touch the database here.
+        on_scan=lambda code: bus.publish(BarcodeScanned(code, "serial")),
+        on_status=lambda connected: bus.publish(ScannerStatusChanged(connected)),
+        reconnect_delay_s=settings.scanner.reconnect_delay_s,
+    )
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import waitress
+
+    from kiosk.app import create_app
+    from kiosk.desk import ScanWorker
+    from kiosk.events import EventBus
+
+    engine = _open_database(settings)
+    bus = EventBus()
+    scanner = build_scanner(settings, bus)
+    app = create_app(settings, scanner=scanner, engine=engine, bus=bus)
+    services = app.extensions["shuxiang"]
+    worker = ScanWorker(services.desk, bus)
+    worker.start()
+    if scanner is not None:
+        scanner.start()
+    stoppers: list[Callable[[], None]] = [worker.stop]
+    if scanner is not None:
+        stoppers.append(scanner.stop)
+    stoppers += _start_background_jobs(settings, services)
+    host, port = settings.server.host, settings.server.port
+    print(f"Shuxiang kiosk {settings.kiosk.id!r} serving on http://{host}:{port}/", flush=True)
+    server = waitress.create_server(
+        app, host=host, port=port, threads=settings.server.threads, channel_timeout=120
+    )
+
+    def shutdown(signum: int, frame: Any) -> None:
+        # Unwind through the `finally` below so the scanner and worker threads stop cleanly.
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, shutdown)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for stop in stoppers:
+            stop()
+    return EXIT_OK
+
+
+def _start_background_jobs(settings: Settings, services: Any) -> list[Callable[[], None]]:
+    """Start the sync worker when a central server is configured; returns stop functions."""
+    if not settings.sync.central_url:
+        return []
+    try:
+        from kiosk.sync.worker import start_sync_worker
+    except ImportError:  # pragma: no cover - sync not installed in this build
+        return []
+    stop: Callable[[], None] = start_sync_worker(settings, services)
+    return [stop]
+
+
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "serve": cmd_serve,
+    "check-config": cmd_check_config,
+    "demo-data": cmd_demo_data,
+    "import-students": cmd_import_students,
+    "import-catalog": cmd_import_catalog,
+}
+
+# Commands that other packages add (the central server, the browser launcher, sync).
+EXTRA_COMMANDS: list[tuple[str, str]] = [
+    ("kiosk.browser", "register_commands"),
+    ("kiosk.sync.cli", "register_commands"),
+    ("central.cli", "register_commands"),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="run_kiosk.py", description="Shuxiang (书香) self-service library kiosk."
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default="config.toml", help="path to config.toml")
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("serve", parents=[common], help="serve the kiosk (default)")
+    sub.add_parser("check-config", parents=[common], help="validate config.toml and exit")
+    demo = sub.add_parser("demo-data", parents=[common], help="add a small demo library")
+    demo.add_argument("--if-empty", action="store_true", help="do nothing if data exists")
+    students = sub.add_parser(
+        "import-students", parents=[common], help="import students from a CSV file"
+    )
+    students.add_argument("file")
+    students.add_argument(
+        "--mark-missing-left",
+        action="store_true",
+        help="mark active students missing from the file as having left",
+    )
+    students.add_argument("--central", action="store_true", help="write to the central database")
+    catalog = sub.add_parser(
+        "import-catalog", parents=[common], help="import books from CSV, MARC or MARCXML"
+    )
+    catalog.add_argument("file")
+    catalog.add_argument("--central", action="store_true", help="write to the central database")
+    for module_name, attr in EXTRA_COMMANDS:
+        try:
+            module = __import__(module_name, fromlist=[attr])
+        except ImportError:
+            continue
+        getattr(module, attr)(sub, common, COMMANDS)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv.insert(0, "serve")
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(exc.report(), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return COMMANDS[args.command](settings, args)
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "main"
+    sys.exit(main())
