@@ -15,7 +15,7 @@ from typing import Any
 
 from db.engine import SessionFactory
 from db.models import Patron
-from kiosk.circulation.barcodes import BarcodeKind, BarcodeRules, Classified, classify
+from kiosk.circulation.barcodes import BarcodeKind, BarcodeRules, Classified, classify, to_isbn13
 from kiosk.circulation.calendar import OpeningCalendar
 from kiosk.circulation.names import first_name
 from kiosk.circulation.rules import LoanPolicy, Refusal, decide_patron
@@ -161,6 +161,7 @@ class Desk:
 
     def _dispatch(self, session: Any, code: Classified, now: dt.datetime) -> dict[str, Any]:
         current = self._current(now)
+        code = _resolve_ambiguous(session, code)
         reply: dict[str, Any] = {"kind": str(code.kind), "reason": None}
         if code.kind is BarcodeKind.UNKNOWN:
             quiet = code.reason == "addon_only"
@@ -295,6 +296,21 @@ class Desk:
         except Exception:
             # A failed scan must not stop the worker; the student simply scans again.
             log.exception("scan from %s failed", event.source)
+
+
+def _resolve_ambiguous(session: Any, code: Classified) -> Classified:
+    """A valid ISBN-10 that is also card- or copy-shaped is taken as a card or copy first
+    (far more common at a kiosk); when no such card or copy exists, it is the book's ISBN."""
+    if code.reason != "also_isbn10":
+        return code
+    if code.kind is BarcodeKind.PATRON and svc.find_patron_by_card(session, code.value):
+        return code
+    if code.kind is BarcodeKind.ITEM and svc.find_item(session, code.value):
+        return code
+    isbn13 = to_isbn13(code.value)
+    if isbn13 is None:  # pragma: no cover - the classifier only says also_isbn10 for valid ones
+        return code
+    return Classified(BarcodeKind.ISBN, isbn13, "ok")
 
 
 def _result_json(

@@ -1,0 +1,177 @@
+"""Circulation services on a real SQLite file: rows and their outbox events change together."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from db.models import Hold, Item, ItemStatus, Loan, OutboxEvent, Patron, Title
+from kiosk.circulation.rules import LoanPolicy, Refusal
+from kiosk.services import circulation as svc
+from kiosk.services import outbox
+from kiosk.services.demo import isbn13_for
+
+POLICY = LoanPolicy(loan_days=14, max_loans=3, max_renewals=1)
+KIOSK = "kiosk-t"
+
+
+def _patron(session, card):
+    return session.scalar(select(Patron).where(Patron.card_barcode == card))
+
+
+def _item(session, barcode):
+    return session.scalar(select(Item).where(Item.barcode == barcode))
+
+
+def _count(session, model):
+    return session.scalar(select(func.count()).select_from(model))
+
+
+pytestmark = pytest.mark.usefixtures("demo_library")
+
+
+def test_checkout_writes_loan_and_outbox_event_together(session_factory, clock):
+    with session_factory.begin() as s:
+        result = svc.check_out(
+            s, _patron(s, "20260001"), _item(s, "SX00001"), POLICY, KIOSK, clock()
+        )
+    assert result.action is svc.Action.CHECKED_OUT
+    with session_factory() as s:
+        loan = s.scalar(select(Loan))
+        event = s.scalar(select(OutboxEvent))
+        assert loan.uuid == result.loan_uuid
+        assert _item(s, "SX00001").status == ItemStatus.ON_LOAN
+        payload = json.loads(event.payload)
+        assert payload["kind"] == "checkout"
+        assert payload["loan_uuid"] == loan.uuid
+        assert payload["student_number"] == "S2026001"
+        assert payload["sequence"] == 1 == event.sequence
+        assert outbox.pending_count(s) == 1
+
+
+def test_rolled_back_checkout_leaves_neither_loan_nor_event(session_factory, clock):
+    with pytest.raises(RuntimeError), session_factory.begin() as s:
+        svc.check_out(s, _patron(s, "20260001"), _item(s, "SX00001"), POLICY, KIOSK, clock())
+        raise RuntimeError("power cut")
+    with session_factory() as s:
+        assert _count(s, Loan) == 0
+        assert _count(s, OutboxEvent) == 0
+        assert _item(s, "SX00001").status == ItemStatus.AVAILABLE
+
+
+def test_sequences_are_never_reused(session_factory, clock):
+    with session_factory.begin() as s:
+        svc.check_out(s, _patron(s, "20260001"), _item(s, "SX00001"), POLICY, KIOSK, clock())
+    with session_factory.begin() as s:
+        s.execute(OutboxEvent.__table__.delete())  # acknowledged events pruned
+    with session_factory.begin() as s:
+        svc.check_in(s, _item(s, "SX00001"), POLICY, KIOSK, clock())
+    with session_factory() as s:
+        assert [e.sequence for e in s.scalars(select(OutboxEvent))] == [2]
+
+
+def test_loan_limit_and_overdue_block(session_factory, clock):
+    with session_factory.begin() as s:
+        patron = _patron(s, "20260001")
+        for barcode in ("SX00001", "SX00006", "SX00008"):
+            assert (
+                svc.check_out(s, patron, _item(s, barcode), POLICY, KIOSK, clock()).action
+                == "checked_out"
+            )
+        result = svc.check_out(s, patron, _item(s, "SX00010"), POLICY, KIOSK, clock())
+        assert result.refusal is Refusal.TOO_MANY_LOANS
+    clock.advance(days=30)
+    with session_factory.begin() as s:
+        svc.check_in(s, _item(s, "SX00001"), POLICY, KIOSK, clock())
+        result = svc.check_out(
+            s, _patron(s, "20260001"), _item(s, "SX00010"), POLICY, KIOSK, clock()
+        )
+        assert result.refusal is Refusal.HAS_OVERDUE
+
+
+def test_isbn_lends_an_available_copy_and_returns_by_isbn(session_factory, clock):
+    isbn = isbn13_for(1)  # three copies
+    with session_factory.begin() as s:
+        title = svc.find_title_by_isbn(s, isbn)
+        a = svc.check_out_title(s, _patron(s, "20260001"), title, POLICY, KIOSK, clock())
+        b = svc.check_out_title(s, _patron(s, "20260002"), title, POLICY, KIOSK, clock())
+        assert a.action == b.action == "checked_out"
+        assert a.item_barcode != b.item_barcode
+        # Two copies out, nobody signed in: which one is it?
+        which = svc.check_in_title(s, title, None, POLICY, KIOSK, clock())
+        assert which.refusal is Refusal.WHICH_COPY
+        # The signed-in student's own copy.
+        mine = svc.check_in_title(s, title, _patron(s, "20260002").id, POLICY, KIOSK, clock())
+        assert mine.action == "returned" and mine.item_barcode == b.item_barcode
+        # Now only one loan is outstanding.
+        last = svc.check_in_title(s, title, None, POLICY, KIOSK, clock())
+        assert last.action == "returned" and last.item_barcode == a.item_barcode
+
+
+def test_rescan_offers_renew_or_return_then_renewal_rules(session_factory, clock):
+    with session_factory.begin() as s:
+        patron, item = _patron(s, "20260001"), _item(s, "SX00001")
+        first = svc.check_out(s, patron, item, POLICY, KIOSK, clock())
+        again = svc.check_out(s, patron, item, POLICY, KIOSK, clock())
+        assert again.action == "renew_or_return"
+    clock.advance(days=10)
+    with session_factory.begin() as s:
+        patron, item = _patron(s, "20260001"), _item(s, "SX00001")
+        renewed = svc.renew(s, patron, item, POLICY, KIOSK, clock())
+        assert renewed.action == "renewed" and renewed.due_at > first.due_at
+        refused = svc.renew(s, patron, item, POLICY, KIOSK, clock())
+        assert refused.refusal is Refusal.RENEWAL_LIMIT
+        kinds = [e.kind for e in s.scalars(select(OutboxEvent).order_by(OutboxEvent.sequence))]
+        assert kinds == ["checkout", "renewal"]
+
+
+def test_return_with_waiting_hold_goes_to_hold_shelf_for_that_student(session_factory, clock):
+    # Demo: 青铜葵花 (SX00004, SX00005) has a waiting hold by card 20260005.
+    with session_factory.begin() as s:
+        lent = svc.check_out(s, _patron(s, "20260001"), _item(s, "SX00004"), POLICY, KIOSK, clock())
+        assert lent.action == "checked_out"
+        # The last copy on the shelf is kept for the waiting student.
+        refused = svc.check_out(
+            s, _patron(s, "20260002"), _item(s, "SX00005"), POLICY, KIOSK, clock()
+        )
+        assert refused.refusal is Refusal.HELD_FOR_OTHER
+        returned = svc.check_in(s, _item(s, "SX00004"), POLICY, KIOSK, clock())
+        assert returned.destination == "hold_shelf"
+        hold = s.scalar(select(Hold))
+        assert hold.status == "ready" and hold.item_id == _item(s, "SX00004").id
+        assert _item(s, "SX00004").status == ItemStatus.ON_HOLD_SHELF
+        other = svc.check_out(
+            s, _patron(s, "20260002"), _item(s, "SX00004"), POLICY, KIOSK, clock()
+        )
+        assert other.refusal is Refusal.HELD_FOR_OTHER
+        title = s.scalar(select(Title).where(Title.title == "青铜葵花"))
+        holder = svc.check_out_title(s, _patron(s, "20260005"), title, POLICY, KIOSK, clock())
+        assert holder.action == "checked_out" and holder.item_barcode == "SX00004"
+        assert s.scalar(select(Hold)).status == "fulfilled"
+
+
+def test_return_of_a_book_not_on_loan(session_factory, clock):
+    with session_factory.begin() as s:
+        result = svc.check_in(s, _item(s, "SX00001"), POLICY, KIOSK, clock())
+        assert result.refusal is Refusal.NOT_ON_LOAN
+        assert _count(s, OutboxEvent) == 0
+
+
+def test_patron_summary_shows_overdue_days(session_factory, clock):
+    with session_factory.begin() as s:
+        svc.check_out(s, _patron(s, "20260001"), _item(s, "SX00001"), POLICY, KIOSK, clock())
+    clock.advance(days=16)
+    with session_factory() as s:
+        summary = svc.patron_summary(s, _patron(s, "20260001"), "小明", POLICY, clock())
+        assert summary.may_borrow == 2
+        assert [line.title for line in summary.loans] == ["草房子"]
+        assert summary.loans[0].days_overdue == 2
+
+
+def test_epoch_is_stable_for_a_database(session_factory, clock):
+    with session_factory.begin() as s:
+        first = outbox.database_epoch(s)
+    with session_factory.begin() as s:
+        assert outbox.database_epoch(s) == first

@@ -1,0 +1,120 @@
+"""config.toml is read once, and every problem is reported by its dotted key."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kiosk.config import ConfigError, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_shipped_config_is_valid():
+    settings = load_settings(ROOT / "config.toml")
+    assert settings.server.host == "127.0.0.1"
+    assert settings.kiosk.idle_timeout_s == 45
+    assert settings.database.path == ROOT / "var" / "kiosk.sqlite3"
+    assert dt.date(2027, 10, 3) in settings.circulation.closed_dates
+
+
+def test_defaults_when_sections_are_missing(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('[kiosk]\nid = "k9"\n', encoding="utf-8")
+    settings = load_settings(path)
+    assert settings.kiosk.id == "k9"
+    assert settings.kiosk.idle_timeout_s == 45
+    assert settings.server.port == 8080
+    assert settings.scanner.terminator == "CR"
+    assert settings.database.path == tmp_path / "var" / "kiosk.sqlite3"
+
+
+def test_relative_paths_resolve_against_the_config_folder(tmp_path):
+    path = tmp_path / "conf" / "config.toml"
+    path.parent.mkdir()
+    path.write_text('[database]\npath = "data/k.sqlite3"\n[kiosk]\nstaff_pin_file = "pin"\n')
+    settings = load_settings(path)
+    assert settings.database.path == tmp_path / "conf" / "data" / "k.sqlite3"
+    assert settings.kiosk.staff_pin_file == tmp_path / "conf" / "pin"
+
+
+def test_every_problem_is_named_by_dotted_key(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text(
+        """
+[kiosk]
+language = "fr"
+idle_timeout_s = "soon"
+colour = "red"
+[server]
+port = 70000
+[scanner]
+type = "serial"
+terminator = "NUL"
+[barcodes]
+patron_pattern = "(unclosed"
+[circulation]
+opens_at = "25:00"
+closed_dates = ["2026-13-01"]
+block_when_overdue = "yes"
+[bogus]
+x = 1
+""",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    keys = {problem.split(":")[0] for problem in info.value.problems}
+    assert keys == {
+        "bogus",
+        "kiosk.colour",
+        "kiosk.language",
+        "kiosk.idle_timeout_s",
+        "server.port",
+        "scanner.terminator",
+        "scanner.port",
+        "barcodes.patron_pattern",
+        "circulation.opens_at",
+        "circulation.closed_dates",
+        "circulation.block_when_overdue",
+    }
+
+
+def test_holiday_ranges_expand(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('[circulation]\nclosed_dates = ["2027-02-05..2027-02-07", 2027-05-01]\n')
+    settings = load_settings(path)
+    assert settings.circulation.closed_dates == (
+        dt.date(2027, 2, 5),
+        dt.date(2027, 2, 6),
+        dt.date(2027, 2, 7),
+        dt.date(2027, 5, 1),
+    )
+
+
+def test_missing_and_broken_files(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_settings(tmp_path / "nope.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[kiosk\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(broken)
+
+
+def test_check_config_exits_2_and_lists_problems(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('[kiosk]\nlanguage = "fr"\n[server]\nthreads = 0\n')
+    result = subprocess.run(
+        [sys.executable, "run_kiosk.py", "check-config", "--config", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "kiosk.language" in result.stderr
+    assert "server.threads" in result.stderr

@@ -1,0 +1,157 @@
+"""The kiosk API through Flask's test client: scans, the student session, status."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from db.models import Loan, OutboxEvent
+from kiosk.app import create_app
+from kiosk.services.demo import isbn13_for
+from tests.conftest import make_settings
+
+
+@pytest.fixture
+def app(tmp_path, engine, clock, demo_library):
+    settings = make_settings(tmp_path, kiosk={"idle_timeout_s": 45, "language": "en"})
+    return create_app(settings, engine=engine, clock=clock)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def scan(client, code, **kwargs):
+    response = client.post("/api/scan", json={"code": code}, **kwargs)
+    assert response.status_code == 200, response.data
+    return response.get_json()
+
+
+def test_sign_in_borrow_and_see_due_date(client):
+    reply = scan(client, "20260001\r\n")
+    assert reply["kind"] == "patron" and reply["action"] == "signed_in"
+    assert reply["patron"]["first_name"] == "小明"
+    assert "张" not in str(reply)  # never the full name
+    assert "20260001" not in str(reply)  # never the card number
+    reply = scan(client, isbn13_for(1) + "51299")  # EAN-13 with a 5-digit price add-on
+    assert reply["kind"] == "isbn" and reply["action"] == "checked_out"
+    assert reply["title"] == "草房子"
+    assert reply["due_at"].startswith("2026-12-09")
+    assert reply["due_date"] == "2026-12-09"
+    assert "草房子" in reply["message"] and "2026-12-09" in reply["message"]
+    assert reply["patron"]["may_borrow"] == 2
+
+
+def test_refusal_has_a_plain_message(client):
+    scan(client, "20260009")  # a blocked card
+    reply = scan(client, "20260001")
+    scan(client, "SX00004")
+    reply = scan(client, "20260002")
+    assert reply["action"] == "switched"
+    reply = scan(client, "SX00005")
+    assert reply["action"] == "refused" and reply["reason"] == "held_for_other"
+    assert "reserved for another student" in reply["message"]
+
+
+def test_blocked_card_is_refused_and_signs_nobody_in(client):
+    reply = scan(client, "20260009")
+    assert reply["action"] == "refused" and reply["reason"] == "card_blocked"
+    assert "librarian" in reply["message"]
+    assert reply["session"]["active"] is False
+
+
+def test_return_needs_no_card(client, app):
+    scan(client, "20260001")
+    scan(client, "SX00001")
+    client.post("/api/session/end")
+    reply = scan(client, "SX00001")
+    assert reply["action"] == "returned" and reply["destination"] == "return_box"
+    assert reply["session"]["active"] is False
+
+
+def test_idle_timeout_ends_session_before_a_late_scan(client, clock, app):
+    scan(client, "20260001")
+    clock.advance(seconds=44)
+    assert scan(client, "SX00001")["action"] == "checked_out"  # activity keeps it alive
+    clock.advance(seconds=45)
+    reply = scan(client, "SX00006")
+    # The session had ended: the book is treated as a return, never lent to the last student.
+    assert reply["action"] == "refused" and reply["reason"] == "not_on_loan"
+    assert reply["session"]["active"] is False
+    with app.extensions["shuxiang"].session_factory() as s:
+        assert s.scalar(select(func.count(Loan.id))) == 1
+
+
+def test_touch_keeps_the_session_alive_and_end_ends_it(client, clock):
+    scan(client, "20260001")
+    clock.advance(seconds=40)
+    assert client.post("/api/session/touch").get_json()["session"]["active"] is True
+    clock.advance(seconds=40)
+    assert client.get("/api/session").get_json()["active"] is True
+    client.post("/api/session/end")
+    assert client.get("/api/session").get_json() == {"active": False}
+    assert client.post("/api/session/touch").get_json()["session"]["active"] is False
+
+
+def test_renew_and_return_buttons(client):
+    scan(client, "20260001")
+    scan(client, "SX00001")
+    again = scan(client, "SX00001")
+    assert again["action"] == "renew_or_return"
+    renewed = client.post("/api/renew", json={"code": "SX00001"}).get_json()
+    assert renewed["action"] == "renewed"
+    returned = client.post("/api/return", json={"code": "SX00001"}).get_json()
+    assert returned["action"] == "returned"
+    assert returned["patron"]["loans"] == []
+
+
+def test_unknown_and_addon_only_codes(client):
+    reply = scan(client, "hello?")
+    assert reply["action"] == "unknown" and reply["message"]
+    reply = scan(client, "9780306406158")  # bad check digit
+    assert reply["action"] == "unknown" and reply["reason"] == "bad_isbn_check_digit"
+    reply = scan(client, "9790060115615")
+    assert reply["reason"] == "sheet_music" and "sheet music" in reply["message"]
+    reply = scan(client, "9780306406157")  # a real ISBN the library doesn't own
+    assert reply["action"] == "refused" and reply["reason"] == "unknown_book"
+
+
+def test_language_from_query(client):
+    reply = client.post("/api/scan?lang=zh", json={"code": "20260001"}).get_json()
+    assert "你好" in reply["message"]
+    reply = client.post("/api/scan?lang=en", json={"code": "20260001"}).get_json()
+    assert reply["message"].startswith("Hello")
+
+
+@pytest.mark.parametrize("body", [None, {"nope": 1}, {"code": 5}, {"code": "x" * 5000}])
+def test_bad_requests_get_a_clear_400(client, body):
+    response = (
+        client.post("/api/scan", json=body)
+        if body is not None
+        else client.post("/api/scan", data="not json")
+    )
+    assert response.status_code == 400
+    assert response.get_json()["message"]
+
+
+def test_status(client, app):
+    scan(client, "20260001")
+    scan(client, "SX00001")
+    scan(client, "SX00006")
+    client.post("/api/session/end")
+    scan(client, "SX00001")
+    status = client.get("/api/status").get_json()
+    assert status["kiosk_id"] == app.extensions["shuxiang"].settings.kiosk.id
+    assert status["version"]
+    assert status["scanner"]["connected"] is False
+    assert status["circulation"] == {
+        "open_loans": 1,
+        "checkouts_today": 2,
+        "returns_today": 1,
+        "visits_today": 1,
+    }
+    with app.extensions["shuxiang"].session_factory() as s:
+        events = s.scalar(select(func.count(OutboxEvent.id)))
+    assert status["sync"]["pending"] == events == 4  # visit, 2 checkouts, 1 checkin
+    assert status["db"]["ok"] is True
