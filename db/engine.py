@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 SessionFactory = sessionmaker[Session]
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+READ_ONLY_OPTION = "shuxiang_read_only"
 
 
 def database_url(path_or_url: str | Path) -> str:
@@ -49,14 +50,26 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(conn: Any) -> None:
-        # Take the write lock up front so concurrent writers queue on busy_timeout
-        # instead of failing half-way through a transaction.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(READ_ONLY_OPTION):
+            # A reader in WAL mode sees a snapshot and never waits for the writer.
+            conn.exec_driver_sql("BEGIN")
+        else:
+            # Take the write lock up front so concurrent writers queue on busy_timeout
+            # instead of failing half-way through a transaction.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_session_factory(engine: Engine) -> SessionFactory:
     """Sessions that keep loaded values after commit (views render after committing)."""
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def make_read_session_factory(engine: Engine) -> SessionFactory:
+    """Sessions for pages and reports that only read: on SQLite they don't take the write lock,
+    so a status page never waits behind a long import or sync step."""
+    return sessionmaker(
+        bind=engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
+    )
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from db.engine import SessionFactory
+from db.engine import SessionFactory, make_read_session_factory
 from db.models import Patron
 from kiosk.circulation.barcodes import BarcodeKind, BarcodeRules, Classified, classify, to_isbn13
 from kiosk.circulation.calendar import OpeningCalendar
@@ -76,6 +76,7 @@ class Desk:
     ) -> None:
         self.settings = settings
         self.session_factory = session_factory
+        self.read_session_factory = make_read_session_factory(session_factory.kw["bind"])
         self.bus = bus
         self.clock = clock
         self.rules = barcode_rules(settings)
@@ -122,7 +123,7 @@ class Desk:
             s = self._current(now)
             if s is None:
                 return {"active": False}
-            with self.session_factory() as session:
+            with self.read_session_factory() as session:
                 patron = session.get(Patron, s.patron_id)
                 summary = (
                     svc.patron_summary(session, patron, s.first_name, self.policy, now)
@@ -345,7 +346,7 @@ class ScanWorker:
         self._subscription: Subscription | None = None
 
     def start(self) -> None:
-        self._subscription = self.bus.subscribe()
+        self._subscription = self.bus.subscribe((BarcodeScanned,), lossless=True)
         self._thread = threading.Thread(target=self._run, name="scan-worker", daemon=True)
         self._thread.start()
 

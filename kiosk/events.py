@@ -62,10 +62,16 @@ Event = BarcodeScanned | ScannerStatusChanged | ScanProcessed | SessionEnded | S
 class Subscription:
     """One subscriber's queue; iterate with get(timeout) and always call close()."""
 
-    def __init__(self, bus: EventBus, maxsize: int) -> None:
+    def __init__(
+        self, bus: EventBus, maxsize: int, kinds: tuple[type[Any], ...] | None = None
+    ) -> None:
         self._bus = bus
         self.queue: queue.Queue[Event] = queue.Queue(maxsize=maxsize)
+        self.kinds = kinds
         self.id = next(EventBus._ids)
+
+    def wants(self, event: Event) -> bool:
+        return self.kinds is None or isinstance(event, self.kinds)
 
     def get(self, timeout_s: float) -> Event | None:
         try:
@@ -97,8 +103,15 @@ class EventBus:
         self._subscribers: list[Subscription] = []
         self._maxsize = maxsize
 
-    def subscribe(self) -> Subscription:
-        sub = Subscription(self, self._maxsize)
+    def subscribe(
+        self, kinds: tuple[type[Any], ...] | None = None, *, lossless: bool = False
+    ) -> Subscription:
+        """Subscribe to `kinds` of events (all when None).
+
+        A lossless subscription (the scan worker's) has an unbounded queue: a scan must never
+        be dropped because the database was briefly slow.
+        """
+        sub = Subscription(self, 0 if lossless else self._maxsize, kinds)
         with self._lock:
             self._subscribers.append(sub)
         return sub
@@ -117,6 +130,8 @@ class EventBus:
         with self._lock:
             subscribers = list(self._subscribers)
         for sub in subscribers:
+            if not sub.wants(event):
+                continue
             while True:
                 try:
                     sub.queue.put_nowait(event)
