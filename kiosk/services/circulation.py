@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from db.models import Hold, HoldStatus, Item, ItemStatus, Loan, Patron, PatronStatus, Title
 from kiosk.circulation import rules
@@ -79,7 +79,10 @@ def find_patron_by_card(session: Session, card: str) -> Patron | None:
 
 
 def find_item(session: Session, barcode: str) -> Item | None:
-    return session.scalar(select(Item).where(Item.barcode == barcode))
+    # The title is always shown with the copy, so load it in the same query.
+    return session.scalar(
+        select(Item).options(joinedload(Item.title)).where(Item.barcode == barcode)
+    )
 
 
 def find_title_by_isbn(session: Session, isbn13: str) -> Title | None:
