@@ -1,0 +1,248 @@
+"""import-students: read the school's student list (CSV) and bring the patron table up to date."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.models import PatronStatus
+from kiosk.config import Settings
+from kiosk.importing import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    CsvTable,
+    Summary,
+    UnreadableFile,
+    database_problem,
+    decode_text,
+    normalize_header,
+    progress_bar,
+    read_bytes,
+    read_csv,
+)
+from kiosk.services import roster
+from kiosk.services.roster import StudentRow
+
+log = logging.getLogger(__name__)
+
+# Header text (any case, spaces and underscores ignored) → field.
+_HEADERS: dict[str, list[str]] = {
+    "student_number": ["student_number", "student_no", "student_id", "学号", "学籍号"],
+    "card": ["card", "card_barcode", "card_number", "卡号", "借书证号", "读者证号"],
+    "name": ["name", "student_name", "姓名"],
+    "class": ["class", "class_name", "班级"],
+    "grade": ["grade", "年级"],
+    "parent_name": ["parent_name", "家长姓名", "家长"],
+    "parent_phone": ["parent_phone", "家长电话", "联系电话"],
+    "parent_email": ["parent_email", "家长邮箱", "电子邮箱", "email"],
+    "status": ["status", "状态"],
+}
+_ALIASES = {normalize_header(a): f for f, aliases in _HEADERS.items() for a in aliases}
+_REQUIRED = ("student_number", "card", "name")
+_DESCRIBE = {
+    "student_number": "学号 (student_number)",
+    "card": "卡号 (card)",
+    "name": "姓名 (name)",
+}
+
+_STATUSES = {
+    "active": PatronStatus.ACTIVE,
+    "在读": PatronStatus.ACTIVE,
+    "在校": PatronStatus.ACTIVE,
+    "blocked": PatronStatus.BLOCKED,
+    "停用": PatronStatus.BLOCKED,
+    "left": PatronStatus.LEFT,
+    "离校": PatronStatus.LEFT,
+    "毕业": PatronStatus.LEFT,
+}
+
+# Column widths of the patrons table: an identifier that does not fit is refused, not cut.
+_WIDTHS = {
+    "student_number": 32,
+    "card": 64,
+    "name": 200,
+    "class": 64,
+    "grade": 32,
+    "parent_name": 200,
+    "parent_phone": 64,
+    "parent_email": 200,
+}
+_CARD = re.compile(r"[0-9A-Za-z]+", re.ASCII)
+# What Excel shows for a long number in a General-formatted cell: 2.0260001E+07.
+_EXCEL_NUMBER = re.compile(r"\d+(\.\d+)?[eE]\+\d+")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+
+
+@dataclass(frozen=True)
+class _Row:
+    line: int
+    student: StudentRow
+
+
+def cli_import_students(
+    settings: Settings,
+    path: Path,
+    *,
+    mark_missing_left: bool,
+    session_factory: sessionmaker[Session],
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+    progress: bool = True,
+) -> int:
+    """Import the student list at `path`; print a summary; return the exit code.
+
+    0: the file was read, every good row imported and every bad row listed. 2: the file
+    cannot be read at all (missing, not text, no header with 学号/卡号/姓名); nothing is
+    written. 1: the database refused the import; nothing is written either.
+
+    The whole list is one transaction: a school's roster is a few thousand rows (a second
+    or two of writing), and all-or-nothing means a power cut can never leave half the
+    school updated, nor mark students as left against a list that was only half applied.
+    """
+    name = path.name
+    summary = Summary(name, "rows")
+    try:
+        text, _encoding = decode_text(read_bytes(path), name)
+        table = read_csv(text, name, _ALIASES, _REQUIRED, _DESCRIBE)
+    except UnreadableFile as exc:
+        print(f"{exc} — nothing imported.", file=err)
+        return EXIT_BAD_INPUT
+    rows, seen = _validate(table, summary, settings.barcodes.patron_pattern)
+    summary.read = len(table.rows)
+    now = dt.datetime.now(dt.UTC)
+    marked_left = 0
+    bar = progress_bar(len(rows), err, progress, "row")
+    try:
+        with session_factory.begin() as session:
+            for row in rows:
+                outcome = roster.upsert_patron(session, row.student, now)
+                if outcome == "card_in_use":
+                    summary.reject(
+                        f"line {row.line}",
+                        f"{table.label('card')} already belongs to another student — row skipped",
+                    )
+                else:
+                    summary.count(outcome)
+                bar.update()
+            if mark_missing_left:
+                marked_left = roster.mark_missing_left(session, seen, now)
+    except SQLAlchemyError as exc:
+        bar.close()
+        log.error("student import of %s failed: %s", name, type(exc).__name__)
+        print(f"{name}: {database_problem(exc)} — nothing imported.", file=err)
+        return EXIT_FAILED
+    bar.close()
+    log.info(
+        "student import of %s: %d read, %d added, %d updated, %d unchanged, %d rejected, %d left",
+        name,
+        summary.read,
+        summary.added,
+        summary.updated,
+        summary.unchanged,
+        summary.rejected,
+        marked_left,
+    )
+    print(
+        f"{name}: {summary.read} rows read — {summary.added} added, {summary.updated} updated, "
+        f"{summary.unchanged} unchanged, {summary.rejected} rejected.",
+        file=out,
+    )
+    if mark_missing_left:
+        print(f"{marked_left} active students not in the file marked as left.", file=out)
+    for line in summary.listing():
+        print(line, file=out)
+    return EXIT_OK
+
+
+def _validate(
+    table: CsvTable, summary: Summary, patron_pattern: str
+) -> tuple[list[_Row], set[str]]:
+    """Check every row; return the good ones and every student number the file names.
+
+    The student numbers of rejected rows count as seen, so a typo in a parent's e-mail
+    address never gets a student marked as left.
+    """
+    good: list[_Row] = []
+    seen: set[str] = set()
+    numbers: dict[str, int] = {}
+    cards: dict[str, int] = {}
+    card_pattern = re.compile(patron_pattern, re.ASCII)
+    for line, cells in table.rows:
+        where = f"line {line}"
+        values = {f: table.value(cells, f) for f in _HEADERS}
+        number = values["student_number"] or ""
+        card = values["card"] or ""
+        problem = _first_problem(table, values)
+        if number:
+            seen.add(number)
+            if problem is None and number in numbers:
+                problem = f"{table.label('student_number')} repeats line {numbers[number]}"
+            numbers.setdefault(number, line)
+        if card and _CARD.fullmatch(card):
+            if problem is None and card in cards:
+                problem = f"{table.label('card')} is the same as on line {cards[card]}"
+            cards.setdefault(card, line)
+        if problem is not None:
+            summary.reject(where, f"{problem} — row skipped")
+            continue
+        if not card_pattern.fullmatch(card):
+            summary.warn(
+                where,
+                f"{table.label('card')} does not match barcodes.patron_pattern; "
+                "the kiosk will not recognise this card",
+            )
+        status = values["status"]
+        good.append(
+            _Row(
+                line,
+                StudentRow(
+                    student_number=number,
+                    card_barcode=card,
+                    name=values["name"] or "",
+                    class_name=values["class"],
+                    grade=values["grade"],
+                    parent_name=values["parent_name"],
+                    parent_phone=values["parent_phone"],
+                    parent_email=values["parent_email"],
+                    status=_STATUSES[status.casefold()] if status else None,
+                ),
+            )
+        )
+    return good, seen
+
+
+def _first_problem(table: CsvTable, values: dict[str, str | None]) -> str | None:
+    """Why this row cannot be imported, naming the column as the file names it; or None."""
+    for field in _REQUIRED:
+        if not values[field]:
+            return f"{table.label(field)} is empty"
+    for field, width in _WIDTHS.items():
+        value = values[field]
+        if value is not None and len(value) > width:
+            return f"{table.label(field)} is longer than {width} characters"
+    card = values["card"] or ""
+    if not _CARD.fullmatch(card):
+        if _EXCEL_NUMBER.fullmatch(card):
+            return (
+                f"{table.label('card')} was turned into a number by Excel "
+                "(format the column as Text and export again)"
+            )
+        if any(ch.isspace() for ch in card):
+            return f"{table.label('card')} contains spaces"
+        return f"{table.label('card')} may only contain digits and letters"
+    email = values["parent_email"]
+    if email and not _EMAIL.fullmatch(email):
+        return f"{table.label('parent_email')} is not an e-mail address"
+    status = values["status"]
+    if status and status.casefold() not in _STATUSES:
+        return f"{table.label('status')} must be active/blocked/left or 在读/停用/离校"
+    return None
