@@ -15,8 +15,7 @@ $(VENV)/.installed: pyproject.toml
 
 run: $(VENV)/.installed
 	scripts/system-deps.sh fonts
-	$(PY) run_kiosk.py demo-data --if-empty --config $(CONFIG)
-	$(PY) run_kiosk.py serve --config $(CONFIG)
+	$(PY) run_kiosk.py run-local --config $(CONFIG)
 
 test: $(VENV)/.installed
 	scripts/system-deps.sh browser fonts postgres

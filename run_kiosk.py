@@ -74,7 +74,7 @@ def cmd_import_students(settings: Settings, args: argparse.Namespace) -> int:
     refusal = _central_is_authority(settings, args)
     if refusal:
         return refusal
-    factory = make_session_factory(_import_engine(settings, args))
+    factory = _import_session_factory(settings, args)
     return cli_import_students(
         settings, Path(args.file), mark_missing_left=args.mark_missing_left, session_factory=factory
     )
@@ -86,16 +86,18 @@ def cmd_import_catalog(settings: Settings, args: argparse.Namespace) -> int:
     refusal = _central_is_authority(settings, args)
     if refusal:
         return refusal
-    factory = make_session_factory(_import_engine(settings, args))
+    factory = _import_session_factory(settings, args)
     return cli_import_catalog(settings, Path(args.file), session_factory=factory)
 
 
-def _import_engine(settings: Settings, args: argparse.Namespace) -> Any:
+def _import_session_factory(settings: Settings, args: argparse.Namespace) -> Any:
     if getattr(args, "central", False):
-        engine = make_engine(settings.central.database_url)
-        upgrade(engine)
-        return engine
-    return _open_database(settings)
+        from central.db import make_central_session_factory, open_central_engine
+
+        # The central's sessions record every change in its change log, which is what the
+        # kiosks pull: an import that bypassed it would never reach them.
+        return make_central_session_factory(open_central_engine(settings.central.database_url))
+    return make_session_factory(_open_database(settings))
 
 
 def _central_is_authority(settings: Settings, args: argparse.Namespace) -> int:
@@ -181,7 +183,77 @@ def _start_background_jobs(settings: Settings, services: Any) -> list[Callable[[
     return [stop]
 
 
+def cmd_run_local(settings: Settings, args: argparse.Namespace) -> int:
+    """`make run`: the whole system on this machine, for a first look.
+
+    With `[sync] central_url` set: a central server with the demo library, a console login and
+    this kiosk registered, then the kiosk, which pulls the demo library at start-up. Without
+    it: the kiosk alone with its own demo library.
+    """
+    if not settings.sync.central_url:
+        cmd_demo_data(settings, argparse.Namespace(if_empty=True))
+        return cmd_serve(settings, args)
+    import secrets
+    import subprocess
+    import time
+    import urllib.request
+
+    from kiosk.services.demo import DEMO_PATRONS, isbn13_for
+
+    def run(*command: str) -> None:
+        subprocess.run(
+            [sys.executable, __file__, *command, "--config", str(settings.path)], check=True
+        )
+
+    var = settings.database.path.parent
+    var.mkdir(parents=True, exist_ok=True)
+    password_file = var / "console_password"
+    if not password_file.exists():
+        password_file.write_text(secrets.token_urlsafe(9) + "\n", encoding="utf-8")
+        password_file.chmod(0o600)
+    token_file = settings.sync.token_file or var / "kiosk_token"
+    run("central-demo-data", "--if-empty")
+    run("central-add-kiosk", settings.kiosk.id, "--token-file", str(token_file), "--if-missing")
+    run(
+        "add-user",
+        "librarian",
+        "--role",
+        "admin",
+        "--password-file",
+        str(password_file),
+        "--if-missing",
+    )
+    central = subprocess.Popen(
+        [sys.executable, __file__, "central", "--config", str(settings.path)]
+    )
+    try:
+        central_url = f"http://{settings.central.host}:{settings.central.port}/"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and central.poll() is None:
+            try:
+                urllib.request.urlopen(central_url + "login", timeout=2).close()
+                break
+            except OSError:
+                time.sleep(0.3)
+        password = password_file.read_text(encoding="utf-8").strip()
+        print(
+            "\n"
+            f"  Kiosk:   http://{settings.server.host}:{settings.server.port}/\n"
+            f"  Console: {central_url}  (login: librarian / {password})\n"
+            f"  Try student card {DEMO_PATRONS[0][1]}, then the book ISBN {isbn13_for(1)}.\n",
+            flush=True,
+        )
+        return cmd_serve(settings, args)
+    finally:
+        central.terminate()
+        try:
+            central.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            central.kill()
+
+
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "run-local": cmd_run_local,
     "serve": cmd_serve,
     "check-config": cmd_check_config,
     "demo-data": cmd_demo_data,
@@ -206,6 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("serve", parents=[common], help="serve the kiosk (default)")
+    sub.add_parser(
+        "run-local", parents=[common], help="start the central server and this kiosk together"
+    )
     sub.add_parser("check-config", parents=[common], help="validate config.toml and exit")
     demo = sub.add_parser("demo-data", parents=[common], help="add a small demo library")
     demo.add_argument("--if-empty", action="store_true", help="do nothing if data exists")

@@ -16,6 +16,8 @@ from kiosk.config import Settings, parse_settings
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
+pytest_plugins = ["tests.pgserver"]
+
 
 class FakeClock:
     """A clock the test moves by hand; starts on a school Wednesday morning (Shanghai time)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import db.central_models  # noqa: F401  (registers the central tables on Base for autogenerate)
 from db.models import Base
 
 config = context.config

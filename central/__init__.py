@@ -1,0 +1,1 @@
+"""The central server: sync endpoint for kiosks, the librarians' console and monitoring API."""

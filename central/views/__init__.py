@@ -1,0 +1,1 @@
+"""Blueprints of the central server: the kiosk sync API, the JSON/metrics API, the console."""

@@ -1,0 +1,63 @@
+"""JSON for scripts (/api/v1/kiosks, /api/v1/stats) and Prometheus metrics (/metrics)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request, session
+
+from central.app import get_db, services
+from central.auth import session_user_id, token_matches
+from central.monitor import kiosk_rows, prometheus_text, stats
+
+bp = Blueprint("api", __name__)
+
+
+def _reader_allowed() -> bool:
+    """A signed-in librarian, or a script holding the read-only monitor token."""
+    svc = services()
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token_matches(svc.monitor_token, token.strip()):
+        return True
+    # The monitor page refreshes itself through here; that is not activity of the librarian.
+    return session_user_id(session, svc.clock(), touch=False) is not None
+
+
+def _unauthorized() -> Response:
+    response = jsonify(
+        {"error": "unauthorized", "message": "sign in to the console or send the monitor token"}
+    )
+    response.status_code = 401
+    return response
+
+
+@bp.get("/api/v1/kiosks")
+def kiosks() -> Response:
+    if not _reader_allowed():
+        return _unauthorized()
+    svc = services()
+    now = svc.clock()
+    silent = svc.settings.central.kiosk_silent_after_s
+    rows = kiosk_rows(get_db(), now, silent)
+    return jsonify(
+        {
+            "kiosks": [r.as_json() for r in rows],
+            "server_time": now.isoformat(),
+            "silent_after_s": silent,
+        }
+    )
+
+
+@bp.get("/api/v1/stats")
+def api_stats() -> Response:
+    if not _reader_allowed():
+        return _unauthorized()
+    svc = services()
+    return jsonify(stats(get_db(), svc.clock(), svc.settings.central.kiosk_silent_after_s))
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    # Open like most Prometheus endpoints: kiosk ids and counts only, nothing about people.
+    svc = services()
+    body = prometheus_text(get_db(), svc.clock(), svc.settings.central.kiosk_silent_after_s)
+    return Response(body, mimetype="text/plain", content_type="text/plain; version=0.0.4")

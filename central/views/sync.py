@@ -1,0 +1,146 @@
+"""The sync API kiosks call: /sync/v1/push, /sync/v1/pull and /sync/v1/heartbeat (bearer token)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from flask import Blueprint, Response, g, jsonify, request
+from sqlalchemy.exc import DBAPIError
+
+from central.app import get_db, services
+from central.changes import changes_since
+from central.intake import (
+    kiosk_for_token,
+    parse_push,
+    push_batch,
+    record_heartbeat,
+    record_pull,
+    record_rejected_push,
+)
+from central.ledger import MalformedEvent
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("sync", __name__, url_prefix="/sync/v1")
+
+RETRY_BUSY_S = 2
+RETRY_DATABASE_S = 5
+DEFAULT_PULL_LIMIT = 500
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _error(status: int, error: str, message: str = "", **extra: Any) -> Response:
+    response = jsonify({"error": error, "message": message, **extra})
+    response.status_code = status
+    return response
+
+
+def _retry_later(seconds: int, error: str) -> Response:
+    response = _error(503, error, "try again later")
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
+def kiosk_required(view: F) -> F:
+    """Authenticate the kiosk by its bearer token; database trouble becomes 503 + Retry-After.
+
+    A push also takes the kiosk's row lock here, in the same query, to serialise its batches.
+    """
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        try:
+            lock = view.__name__ == "push"
+            kiosk = (
+                kiosk_for_token(get_db(), token.strip(), lock=lock)
+                if scheme.lower() == "bearer"
+                else None
+            )
+            if kiosk is None:
+                return _error(401, "bad_token", "unknown or missing kiosk token")
+            g.kiosk = kiosk
+            g.kiosk_id = kiosk.id
+            return view(*args, **kwargs)
+        except DBAPIError:
+            # Locked SQLite file, PostgreSQL restarting, a serialisation failure: nothing was
+            # committed, so the kiosk simply sends the same request again later.
+            log.warning("sync request failed on the database; kiosk told to retry", exc_info=True)
+            get_db().rollback()
+            return _retry_later(RETRY_DATABASE_S, "database_unavailable")
+
+    return cast(F, wrapper)
+
+
+@bp.post("/push")
+@kiosk_required
+def push() -> Response:
+    svc = services()
+    if not svc.push_slots.acquire(blocking=False):
+        return _retry_later(RETRY_BUSY_S, "busy")
+    try:
+        db = get_db()
+        try:
+            req = parse_push(request.get_json(silent=True))
+        except MalformedEvent as exc:
+            record_rejected_push(db, g.kiosk_id, str(exc), svc.clock())
+            db.commit()
+            log.warning("push from kiosk %s rejected: %s", g.kiosk_id, exc)
+            return _error(400, "malformed", str(exc))
+        if req.kiosk_id != g.kiosk_id:
+            return _error(401, "bad_token", "this token belongs to another kiosk")
+        result = push_batch(db, g.kiosk, req, svc.clock)
+        db.commit()
+        if result.stored:
+            svc.ledger_wakeup.set()
+        log.info(
+            "push kiosk=%s epoch=%s sent=%d new=%d acked_through=%d status=%d",
+            req.kiosk_id,
+            req.epoch,
+            len(req.events),
+            result.stored,
+            result.acked_through,
+            result.status,
+        )
+        response = jsonify(result.as_json())
+        response.status_code = result.status
+        return response
+    finally:
+        svc.push_slots.release()
+
+
+@bp.get("/pull")
+@kiosk_required
+def pull() -> Response:
+    try:
+        since = int(request.args.get("since", "0"))
+        limit = int(request.args.get("limit", str(DEFAULT_PULL_LIMIT)))
+    except ValueError:
+        return _error(400, "malformed", "since and limit must be whole numbers")
+    if since < 0 or limit < 1:
+        return _error(400, "malformed", "since must be >= 0 and limit >= 1")
+    db = get_db()
+    page = changes_since(db, since, limit)
+    if page.changes:
+        record_pull(db, g.kiosk_id, len(page.changes), services().clock())
+        db.commit()
+    return jsonify({"changes": page.changes, "next_since": page.next_since, "more": page.more})
+
+
+@bp.post("/heartbeat")
+@kiosk_required
+def heartbeat() -> Response:
+    db = get_db()
+    now = services().clock()
+    try:
+        kiosk = record_heartbeat(db, g.kiosk_id, request.get_json(silent=True), now)
+    except MalformedEvent as exc:
+        return _error(400, "malformed", str(exc))
+    offset = kiosk.clock_offset_s
+    db.commit()
+    return jsonify({"server_time": now.isoformat(), "clock_offset_s": offset})

@@ -1,0 +1,293 @@
+"""Tables only the central server fills: kiosks, received events, change log, exceptions, staff."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from db.models import Base, Loan, UTCDateTime
+
+__all__ = [
+    "CentralEvent",
+    "ChangeCounter",
+    "ChangeLogEntry",
+    "EventState",
+    "ExceptionKind",
+    "ExceptionStatus",
+    "Kiosk",
+    "KioskEpoch",
+    "LoanFacts",
+    "LoginAttempt",
+    "StaffRole",
+    "StaffUser",
+    "SyncException",
+    "SyncRun",
+]
+
+
+class EventState(enum.StrEnum):
+    # Stored and acknowledged; the ledger applier has not applied it yet.
+    RECEIVED = "received"
+    APPLIED = "applied"
+    # A checkin or renewal whose checkout has not arrived yet.
+    PENDING = "pending"
+    # Names a student or copy the central does not know; kept until a librarian retries it.
+    UNRESOLVED = "unresolved"
+    # The same event_id again at a new position (a renumbered epoch): counts for acked_through,
+    # never applied twice.
+    DUPLICATE = "duplicate"
+
+
+class ExceptionKind(enum.StrEnum):
+    DOUBLE_CHECKOUT = "double_checkout"
+    ORPHAN_RETURN = "orphan_return"
+    UNKNOWN_PATRON = "unknown_patron"
+    UNKNOWN_ITEM = "unknown_item"
+    CLOCK_OFFSET = "clock_offset"
+    EPOCH_CONFLICT = "epoch_conflict"
+
+
+class ExceptionStatus(enum.StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class StaffRole(enum.StrEnum):
+    LIBRARIAN = "librarian"
+    ADMIN = "admin"
+
+
+def _values(e: type[enum.StrEnum]) -> str:
+    return ", ".join(f"'{m.value}'" for m in e)
+
+
+class Kiosk(Base):
+    """A registered kiosk, its token hash and the latest status it reported."""
+
+    __tablename__ = "central_kiosks"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    # SHA-256 of the bearer token: tokens are 32 random bytes, so a slow hash buys nothing.
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # Latest heartbeat, as reported (the kiosk's own words; never trusted as HTML).
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    reported_clock_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    clock_offset_s: Mapped[float | None] = mapped_column(Float)
+    clock_doubtful: Mapped[bool] = mapped_column(Boolean, default=False)
+    scanner_connected: Mapped[bool | None] = mapped_column(Boolean)
+    backlog: Mapped[int | None] = mapped_column(Integer)
+    backlog_rising_count: Mapped[int] = mapped_column(Integer, default=0)
+    reported_last_sync_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    reported_last_error: Mapped[str | None] = mapped_column(Text)
+    software_version: Mapped[str | None] = mapped_column(String(64))
+    sqlite_version: Mapped[str | None] = mapped_column(String(32))
+    disk_free_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    checkouts_today: Mapped[int | None] = mapped_column(Integer)
+    returns_today: Mapped[int | None] = mapped_column(Integer)
+    # What the central itself saw of this kiosk's pushes.
+    last_push_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    last_push_ok_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    last_push_error: Mapped[str | None] = mapped_column(Text)
+    pushes_ok: Mapped[int] = mapped_column(Integer, default=0)
+    pushes_conflict: Mapped[int] = mapped_column(Integer, default=0)
+    pushes_rejected: Mapped[int] = mapped_column(Integer, default=0)
+    events_received: Mapped[int] = mapped_column(Integer, default=0)
+    current_epoch: Mapped[str | None] = mapped_column(String(36))
+
+
+class KioskEpoch(Base):
+    """How far the central holds every event of one (kiosk, epoch): 1..acked_through."""
+
+    __tablename__ = "central_kiosk_epochs"
+
+    kiosk_id: Mapped[str] = mapped_column(ForeignKey("central_kiosks.id"), primary_key=True)
+    epoch: Mapped[str] = mapped_column(String(36), primary_key=True)
+    acked_through: Mapped[int] = mapped_column(Integer, default=0)
+    # The highest sequence held, so the usual in-order push needs no scan to find N.
+    max_sequence: Mapped[int] = mapped_column(Integer, default=0)
+    first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class CentralEvent(Base):
+    """One pushed event, stored exactly once per (kiosk, epoch, sequence) position."""
+
+    __tablename__ = "central_events"
+    __table_args__ = (
+        UniqueConstraint(
+            "kiosk_id", "epoch", "sequence", name="uq_central_events_kiosk_id_epoch_sequence"
+        ),
+        # An event is applied once however often it is pushed: only one row per event_id
+        # is not a duplicate.
+        Index(
+            "uq_central_events_event_id_original",
+            "event_id",
+            unique=True,
+            sqlite_where=text("state <> 'duplicate'"),
+            postgresql_where=text("state <> 'duplicate'"),
+        ),
+        Index("ix_central_events_state_loan_uuid", "state", "loan_uuid"),
+        CheckConstraint(f"state IN ({_values(EventState)})", name="state"),
+        CheckConstraint("sequence >= 1", name="sequence"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(36))
+    kiosk_id: Mapped[str] = mapped_column(String(64))
+    epoch: Mapped[str] = mapped_column(String(36))
+    sequence: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    loan_uuid: Mapped[str | None] = mapped_column(String(36))
+    payload: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    state: Mapped[str] = mapped_column(String(16))
+    time_doubtful: Mapped[bool] = mapped_column(Boolean, default=False)
+    applied_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class ChangeCounter(Base):
+    """The single row holding the last change-log version; its row lock orders writers."""
+
+    __tablename__ = "central_change_counter"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ChangeLogEntry(Base):
+    """The latest version of each synced row; a kiosk pulls entries above its last version."""
+
+    __tablename__ = "central_change_log"
+    __table_args__ = (
+        UniqueConstraint("entity", "key", name="uq_central_change_log_entity_key"),
+        UniqueConstraint("version", name="uq_central_change_log_version"),
+        CheckConstraint("entity IN ('patron', 'title', 'item', 'hold', 'loan')", name="entity"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entity: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(BigInteger)
+    row_id: Mapped[int | None] = mapped_column(Integer)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class LoanFacts(Base):
+    """What the central knows about a loan beyond the shared `loans` row."""
+
+    __tablename__ = "central_loan_facts"
+
+    loan_uuid: Mapped[str] = mapped_column(ForeignKey("loans.uuid"), primary_key=True)
+    # The return a kiosk actually recorded; `loans.returned_at` may be earlier when a later
+    # loan of the same copy closed this one implicitly.
+    explicit_returned_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    explicit_returned_kiosk_id: Mapped[str | None] = mapped_column(String(64))
+    closed_by_loan_uuid: Mapped[str | None] = mapped_column(String(36))
+    time_doubtful: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    # Declared so a flush inserts the loan before its facts.
+    loan: Mapped[Loan] = relationship()
+
+
+class SyncException(Base):
+    """A conflict for the librarian; recorded once per dedup_key, never dropped."""
+
+    __tablename__ = "central_exceptions"
+    __table_args__ = (
+        UniqueConstraint("dedup_key", name="uq_central_exceptions_dedup_key"),
+        CheckConstraint(f"kind IN ({_values(ExceptionKind)})", name="kind"),
+        CheckConstraint(f"status IN ({_values(ExceptionStatus)})", name="status"),
+        Index("ix_central_exceptions_status_kind", "status", "kind"),
+        Index("ix_central_exceptions_subject", "subject"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    dedup_key: Mapped[str] = mapped_column(String(200))
+    # What the exception is about, for look-ups: "loan:<uuid>", "kiosk:<id>", "event:<id>".
+    subject: Mapped[str] = mapped_column(String(100))
+    kiosks: Mapped[str] = mapped_column(String(300), default="")
+    details: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default=ExceptionStatus.OPEN)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    resolved_by: Mapped[str | None] = mapped_column(String(100))
+    resolution: Mapped[str | None] = mapped_column(Text)
+
+
+class SyncRun(Base):
+    """One push or pull as the central saw it: the kiosk detail page's history."""
+
+    __tablename__ = "central_sync_runs"
+    __table_args__ = (
+        Index("ix_central_sync_runs_kiosk_id_started_at", "kiosk_id", "started_at"),
+        CheckConstraint("outcome IN ('ok', 'epoch_conflict', 'rejected', 'pull')", name="outcome"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kiosk_id: Mapped[str] = mapped_column(ForeignKey("central_kiosks.id"))
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    outcome: Mapped[str] = mapped_column(String(16))
+    epoch: Mapped[str | None] = mapped_column(String(36))
+    events_sent: Mapped[int] = mapped_column(Integer, default=0)
+    events_new: Mapped[int] = mapped_column(Integer, default=0)
+    acked_through: Mapped[int | None] = mapped_column(Integer)
+    message: Mapped[str] = mapped_column(Text, default="")
+
+
+class StaffUser(Base):
+    """A librarian or administrator who may sign in to the console."""
+
+    __tablename__ = "central_staff_users"
+    __table_args__ = (CheckConstraint(f"role IN ({_values(StaffRole)})", name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class LoginAttempt(Base):
+    """Recent sign-in attempts, for rate limiting by user name and by address."""
+
+    __tablename__ = "central_login_attempts"
+    __table_args__ = (
+        Index("ix_central_login_attempts_username_at", "username", "at"),
+        Index("ix_central_login_attempts_remote_addr_at", "remote_addr", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    remote_addr: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    success: Mapped[bool] = mapped_column(Boolean)
+
+
+# The ledger looks up a copy's loans in checkout order (the loan before and after a new one);
+# declared here so the shared `loans` model stays as the kiosk knows it.
+Index("ix_loans_item_id_checked_out_at", Loan.item_id, Loan.checked_out_at)
