@@ -152,7 +152,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     stoppers += _start_background_jobs(settings, services)
     host, port = settings.server.host, settings.server.port
     print(f"Shuxiang kiosk {settings.kiosk.id!r} serving on http://{host}:{port}/", flush=True)
-    server = waitress.create_server(
+    # create_server is public API (documented under "Using create_server") but not in the stubs.
+    server = waitress.create_server(  # type: ignore[attr-defined]
         app, host=host, port=port, threads=settings.server.threads, channel_timeout=120
     )
 

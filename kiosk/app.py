@@ -9,7 +9,7 @@ from flask import Flask, current_app, g
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from db.engine import SessionFactory, make_engine, make_session_factory
+from db.engine import SessionFactory, make_engine, make_read_session_factory, make_session_factory
 from kiosk import __version__
 from kiosk.config import Settings, read_secret
 from kiosk.desk import Clock, Desk, utc_now
@@ -34,6 +34,7 @@ class KioskServices:
     settings: Settings
     engine: Engine
     session_factory: SessionFactory
+    read_session_factory: SessionFactory
     bus: EventBus
     desk: Desk
     scanner: ScannerLike
@@ -63,15 +64,19 @@ def create_app(
         settings=settings,
         engine=engine,
         session_factory=session_factory,
+        read_session_factory=make_read_session_factory(engine),
         bus=bus,
         desk=Desk(settings, session_factory, bus, clock),
         scanner=scanner or NullScanner(),
         central=central,
         clock=clock,
     )
-    from kiosk.views import api
+    from kiosk.views import api, metrics, pages
 
     app.register_blueprint(api.bp)
+    app.register_blueprint(metrics.bp)
+    # The kiosk and staff pages, with Babel, page headers and the recent-errors log.
+    pages.init_app(app)
     app.teardown_appcontext(_close_db)
     return app
 
@@ -82,9 +87,12 @@ def services() -> KioskServices:
 
 
 def get_db() -> Session:
-    """A session for this request, opened on first use and closed at teardown."""
+    """A read-only session for this request, opened on first use and closed at teardown.
+
+    Views write only through the desk and services' own write transactions.
+    """
     if "db" not in g:
-        g.db = services().session_factory()
+        g.db = services().read_session_factory()
     session: Session = g.db
     return session
 

@@ -7,7 +7,7 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, String, cast, func, select, update
 from sqlalchemy.orm import Session
 
 from db.models import KioskState, OutboxEvent, OutboxState
@@ -44,6 +44,24 @@ def database_epoch(session: Session) -> str:
     return epoch
 
 
+def take_sequence(session: Session) -> int:
+    """Hand out the next outbox sequence number in one statement (this runs on every scan).
+
+    Caller commits; the write lock taken by BEGIN IMMEDIATE keeps two scans from sharing it.
+    """
+    bumped = session.execute(
+        update(KioskState)
+        .where(KioskState.key == NEXT_SEQUENCE_KEY)
+        .values(value=cast(cast(KioskState.value, Integer) + 1, String))
+        .returning(KioskState.value)
+        .execution_options(synchronize_session=False)
+    ).scalar()
+    if bumped is None:
+        session.add(KioskState(key=NEXT_SEQUENCE_KEY, value="2"))
+        return 1
+    return int(bumped) - 1
+
+
 def record_event(
     session: Session, kind: str, payload: dict[str, Any], kiosk_id: str, now: dt.datetime
 ) -> OutboxEvent:
@@ -53,8 +71,7 @@ def record_event(
     twice even after acknowledged events are pruned.
     """
     epoch = database_epoch(session)
-    sequence = int(get_state(session, NEXT_SEQUENCE_KEY) or "1")
-    set_state(session, NEXT_SEQUENCE_KEY, str(sequence + 1))
+    sequence = take_sequence(session)
     event_uuid = str(uuid.uuid4())
     body = {
         "event_id": event_uuid,
@@ -86,4 +103,108 @@ def pending_count(session: Session) -> int:
             .where(OutboxEvent.state == OutboxState.PENDING)
         )
         or 0
+    )
+
+
+def pending_batch(session: Session, limit: int) -> tuple[str, list[dict[str, Any]]] | None:
+    """The oldest pending events of one epoch, in sequence order, as they are pushed.
+
+    Returns (epoch, events), or None when nothing is pending. The payload's epoch and
+    sequence are taken from the row, which is what the (epoch, sequence) constraint guards.
+    """
+    first = session.scalar(
+        select(OutboxEvent)
+        .where(OutboxEvent.state == OutboxState.PENDING)
+        .order_by(OutboxEvent.id)
+        .limit(1)
+    )
+    if first is None:
+        return None
+    rows = session.scalars(
+        select(OutboxEvent)
+        .where(OutboxEvent.state == OutboxState.PENDING, OutboxEvent.epoch == first.epoch)
+        .order_by(OutboxEvent.sequence)
+        .limit(limit)
+    )
+    events = []
+    for row in rows:
+        body: dict[str, Any] = json.loads(row.payload)
+        body["epoch"] = row.epoch
+        body["sequence"] = row.sequence
+        events.append(body)
+    return first.epoch, events
+
+
+def mark_acked(session: Session, epoch: str, through_sequence: int, now: dt.datetime) -> int:
+    """Mark pending events of `epoch` with sequence <= `through_sequence` acknowledged.
+
+    Returns how many rows changed; calling it again with the same answer changes nothing.
+    Caller commits.
+    """
+    result = session.execute(
+        update(OutboxEvent)
+        .where(
+            OutboxEvent.state == OutboxState.PENDING,
+            OutboxEvent.epoch == epoch,
+            OutboxEvent.sequence <= through_sequence,
+        )
+        .values(state=OutboxState.ACKED, acked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def start_new_epoch(session: Session, conflicted_epoch: str) -> tuple[str, int]:
+    """Move every still-pending event into a fresh epoch, numbered 1..n in recorded order.
+
+    Used when the central server holds different events at this epoch's positions (the
+    database was restored from an old copy). If another process already left
+    `conflicted_epoch`, nothing changes: renumbering twice would only scatter the backlog.
+    Returns (current epoch, events renumbered). Caller commits.
+    """
+    current = database_epoch(session)
+    if current != conflicted_epoch:
+        return current, 0
+    new_epoch = str(uuid.uuid4())
+    rows = session.scalars(
+        select(OutboxEvent).where(OutboxEvent.state == OutboxState.PENDING).order_by(OutboxEvent.id)
+    ).all()
+    for number, row in enumerate(rows, start=1):
+        body = json.loads(row.payload)
+        body["epoch"] = new_epoch
+        body["sequence"] = number
+        row.epoch = new_epoch
+        row.sequence = number
+        row.payload = json.dumps(body, ensure_ascii=False, sort_keys=True)
+    set_state(session, EPOCH_KEY, new_epoch)
+    set_state(session, NEXT_SEQUENCE_KEY, str(len(rows) + 1))
+    session.flush()
+    return new_epoch, len(rows)
+
+
+def pending_references(session: Session) -> tuple[set[str], set[str], set[int]]:
+    """Item barcodes, loan UUIDs and hold ids that unpushed events mention.
+
+    The replica keeps the kiosk's own state for these until the central has seen the events.
+    """
+    items: set[str] = set()
+    loans: set[str] = set()
+    holds: set[int] = set()
+    for payload in session.scalars(
+        select(OutboxEvent.payload).where(OutboxEvent.state == OutboxState.PENDING)
+    ):
+        body = json.loads(payload)
+        if isinstance(body.get("item_barcode"), str):
+            items.add(body["item_barcode"])
+        if isinstance(body.get("loan_uuid"), str):
+            loans.add(body["loan_uuid"])
+        if isinstance(body.get("hold_id"), int):
+            holds.add(body["hold_id"])
+    return items, loans, holds
+
+
+def oldest_pending_at(session: Session) -> dt.datetime | None:
+    """When the oldest unacknowledged event was recorded (how long the backlog has waited)."""
+    return session.scalar(
+        select(func.min(OutboxEvent.created_at)).where(OutboxEvent.state == OutboxState.PENDING)
     )

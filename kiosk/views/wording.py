@@ -1,123 +1,139 @@
-"""Every patron-facing sentence the kiosk says, in Chinese and English, in one place."""
+"""Every patron-facing sentence the kiosk says, in one place, as gettext messages.
+
+The msgids are the English wording; the Chinese lives in
+kiosk/translations/zh/LC_MESSAGES/messages.po. Write for a ten-year-old: short sentences that
+say what happened and what to do next.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-LANGUAGES = ("zh", "en")
+from kiosk.i18n import LANGUAGES, translations
 
-# Keys are an action, or "refused:<reason>" / "unknown:<reason>" for the specific case.
-_MESSAGES: dict[str, dict[str, str]] = {
-    "signed_in": {
-        "en": "Hello, {name}! Scan a book to borrow it.",
-        "zh": "{name}，你好！请扫描要借的图书。",
-    },
-    "switched": {
-        "en": "Hello, {name}! (The previous student has been signed out.)",
-        "zh": "{name}，你好！（上一位同学已退出。）",
-    },
-    "checked_out": {
-        "en": "Borrowed: {title}. Please return it by {due}.",
-        "zh": "已借出：《{title}》，请在 {due} 前归还。",
-    },
-    "returned": {
-        "en": "Returned: {title}. Thank you! Please put it in the return box.",
-        "zh": "已归还：《{title}》，谢谢！请把书放进还书箱。",
-    },
-    "returned:hold_shelf": {
-        "en": "Returned: {title}. Another student is waiting for it — please put it on the hold shelf.",
-        "zh": "已归还：《{title}》。有同学在等这本书，请放到预约书架上。",
-    },
-    "returned:librarian": {
-        "en": "Returned: {title}. Please give this book to the librarian.",
-        "zh": "已归还：《{title}》。请把这本书交给图书管理员。",
-    },
-    "renewed": {
-        "en": "Renewed: {title}. New due date: {due}.",
-        "zh": "已续借：《{title}》，新的还书日期：{due}。",
-    },
-    "renew_or_return": {
-        "en": "You already have {title}. Do you want to renew it or return it?",
-        "zh": "《{title}》已经借给你了。要续借还是归还？",
-    },
-    "ignored": {"en": "", "zh": ""},
-    "unknown": {
-        "en": "Sorry, that code wasn't recognised. Please scan the barcode again.",
-        "zh": "抱歉，无法识别这个条码，请再扫描一次。",
-    },
-    "unknown:sheet_music": {
-        "en": "This is sheet music, not a library book. Please give it to the librarian.",
-        "zh": "这是乐谱，不是图书馆的书。请交给图书管理员。",
-    },
-    "unknown:bad_isbn_check_digit": {
-        "en": "The barcode didn't scan cleanly. Please scan it again.",
-        "zh": "条码没有扫清楚，请再扫描一次。",
-    },
-    "unknown:bad_luhn": {
-        "en": "The card didn't scan cleanly. Please scan it again.",
-        "zh": "学生卡没有扫清楚，请再扫描一次。",
-    },
-    "refused:card_unknown": {
-        "en": "We don't know this card. Please see the librarian.",
-        "zh": "系统里没有这张卡，请找图书管理员。",
-    },
-    "refused:card_blocked": {
-        "en": "Please see the librarian about your account before borrowing.",
-        "zh": "借书前请先找图书管理员处理你的账户。",
-    },
-    "refused:card_left": {
-        "en": "This card is no longer active. Please see the librarian.",
-        "zh": "这张卡已停用，请找图书管理员。",
-    },
-    "refused:has_overdue": {
-        "en": "You have an overdue book. Please return it before borrowing more.",
-        "zh": "你有一本书已经超期了，请先还书再借新书。",
-    },
-    "refused:too_many_loans": {
-        "en": "You already have as many books as you can borrow. Return one to borrow another.",
-        "zh": "你借的书已经到上限了，还一本才能再借。",
-    },
-    "refused:not_loanable": {
-        "en": "This book can't be borrowed. Please give it to the librarian.",
-        "zh": "这本书不能外借，请交给图书管理员。",
-    },
-    "refused:on_loan_to_other": {
-        "en": "This book is still on loan to another student — please give it to the librarian.",
-        "zh": "这本书还在别的同学名下，请交给图书管理员。",
-    },
-    "refused:held_for_other": {
-        "en": "This book is reserved for another student — please give it to the librarian.",
-        "zh": "这本书已被其他同学预约，请交给图书管理员。",
-    },
-    "refused:no_copy_available": {
-        "en": "No copy of this book can be borrowed right now. Please ask the librarian.",
-        "zh": "这本书现在没有可借的副本，请问图书管理员。",
-    },
-    "refused:unknown_book": {
-        "en": "This book isn't in our library's list. Please give it to the librarian.",
-        "zh": "图书馆里查不到这本书，请交给图书管理员。",
-    },
-    "refused:renewal_limit": {
-        "en": "This book can't be renewed again. Please return it by {due}.",
-        "zh": "这本书不能再续借了，请在 {due} 前归还。",
-    },
-    "refused:renewal_held": {
-        "en": "Another student is waiting for this book, so it can't be renewed.",
-        "zh": "有同学在等这本书，所以不能续借。",
-    },
-    "refused:not_on_loan": {
-        "en": "This book was already returned. Please put it in the return box.",
-        "zh": "这本书已经还过了，请放进还书箱。",
-    },
-    "refused:which_copy": {
-        "en": "Several copies of this book are out. Please scan the library barcode inside the cover.",
-        "zh": "这本书借出了好几本，请扫描书里的图书馆条码。",
-    },
-    "session_ended": {
-        "en": "Goodbye! You have been signed out.",
-        "zh": "再见！你已退出。",
-    },
+__all__ = ["LANGUAGES", "LANGUAGE_NAMES", "message_for", "message_key", "text", "ui_strings"]
+
+
+def N_(msgid: str) -> str:
+    """Mark `msgid` for `pybabel extract`; it is translated later, in the language asked for."""
+    return msgid
+
+
+# Each language's own name, for the toggle button; never translated.
+LANGUAGE_NAMES = {"zh": "中文", "en": "English"}
+
+# Sentences for a scan reply. Keys are an action, or "refused:<reason>" / "unknown:<reason>"
+# for the specific case. Placeholders: {name} first name, {title}, {due} due date.
+_MESSAGES: dict[str, str] = {
+    "signed_in": N_("Hello, {name}! Scan a book to borrow it."),
+    "switched": N_("Hello, {name}! (The previous student has been signed out.)"),
+    "checked_out": N_("Borrowed: {title}. Please return it by {due}."),
+    "returned": N_("Returned: {title}. Thank you! Please put it in the return box."),
+    "returned:hold_shelf": N_(
+        "Returned: {title}. Another student is waiting for it — please put it on the hold shelf."
+    ),
+    "returned:librarian": N_("Returned: {title}. Please give this book to the librarian."),
+    "renewed": N_("Renewed: {title}. New due date: {due}."),
+    "renew_or_return": N_("You already have {title}. Do you want to renew it or return it?"),
+    "ignored": "",
+    "unknown": N_("Sorry, that code wasn't recognised. Please scan the barcode again."),
+    "unknown:sheet_music": N_(
+        "This is sheet music, not a library book. Please give it to the librarian."
+    ),
+    "unknown:bad_isbn_check_digit": N_("The barcode didn't scan cleanly. Please scan it again."),
+    "unknown:bad_luhn": N_("The card didn't scan cleanly. Please scan it again."),
+    "refused:card_unknown": N_("We don't know this card. Please see the librarian."),
+    "refused:card_blocked": N_("Please see the librarian about your account before borrowing."),
+    "refused:card_left": N_("This card is no longer active. Please see the librarian."),
+    "refused:has_overdue": N_("You have an overdue book. Please return it before borrowing more."),
+    "refused:too_many_loans": N_(
+        "You already have as many books as you can borrow. Return one to borrow another."
+    ),
+    "refused:not_loanable": N_("This book can't be borrowed. Please give it to the librarian."),
+    "refused:on_loan_to_other": N_(
+        "This book is still on loan to another student — please give it to the librarian."
+    ),
+    "refused:held_for_other": N_(
+        "This book is reserved for another student — please give it to the librarian."
+    ),
+    "refused:no_copy_available": N_(
+        "No copy of this book can be borrowed right now. Please ask the librarian."
+    ),
+    "refused:unknown_book": N_(
+        "This book isn't in our library's list. Please give it to the librarian."
+    ),
+    "refused:renewal_limit": N_("This book can't be renewed again. Please return it by {due}."),
+    "refused:renewal_held": N_("Another student is waiting for this book, so it can't be renewed."),
+    "refused:not_on_loan": N_("This book was already returned. Please put it in the return box."),
+    "refused:which_copy": N_(
+        "Several copies of this book are out. Please scan the library barcode inside the cover."
+    ),
+    "session_ended": N_("Goodbye! You have been signed out."),
 }
+
+# Everything else the kiosk screen says. kiosk.js fills in {name}, {n} and {date}; the
+# `_one`/`_other` pairs are chosen by count in kiosk.js (Chinese needs no plural forms).
+_SCREEN: dict[str, str] = {
+    "page_title": N_("Library kiosk"),
+    "idle_borrow": N_("Scan your student card to borrow"),
+    "idle_return": N_("Scan a book to return it"),
+    # Straight quotes on purpose: the CJK font draws curly ones full width.
+    "idle_hint": N_('Scanner not working? Tap "Type a number".'),
+    "scanner_off": N_("Scanner not connected — please tell the librarian"),
+    "link_off": N_("Connecting to the library computer…"),
+    "type_number": N_("Type a number"),
+    "keypad_title": N_("Type your card number or the book's number"),
+    "keypad_ok": N_("OK"),
+    "keypad_delete": N_("Delete"),
+    "keypad_clear": N_("Clear"),
+    "keypad_close": N_("Close"),
+    "keypad_letters": N_("ABC"),
+    "keypad_digits": N_("123"),
+    "hello": N_("Hello, {name}!"),
+    "books_none": N_("You have no library books at the moment."),
+    "books_one": N_("You have 1 library book."),
+    "books_other": N_("You have {n} library books."),
+    "may_borrow_none": N_("You can't borrow more books right now."),
+    "may_borrow_one": N_("You may borrow 1 more."),
+    "may_borrow_other": N_("You may borrow {n} more."),
+    "scan_books": N_("Scan each book you want to borrow."),
+    "holds_ready": N_("Waiting for you at the library desk:"),
+    "scanned_now": N_("Just now"),
+    "nothing_scanned": N_("Books you scan will appear here."),
+    "your_books": N_("Your books"),
+    "due": N_("Due {date}"),
+    "borrowed_due": N_("Borrowed — due {date}"),
+    "renewed_due": N_("Renewed — now due {date}"),
+    "returned": N_("Returned"),
+    "overdue_one": N_("1 day overdue"),
+    "overdue_other": N_("{n} days overdue"),
+    "to_return_box": N_("Put it in the return box."),
+    "to_hold_shelf": N_("Put it on the hold shelf — another student is waiting for it."),
+    "to_librarian": N_("Please give it to the librarian."),
+    "renew": N_("Renew"),
+    "return": N_("Return"),
+    "done": N_("Done"),
+    "done_title": N_("Goodbye, {name}!"),
+    "done_borrowed": N_("You borrowed:"),
+    "done_nothing": N_("You didn't borrow any books this time."),
+    "done_back": N_("Back to the start in {n} s"),
+    "ok": N_("OK"),
+    "returns_title": N_("Thank you!"),
+    "returns_next": N_("Scan the next book, or tap Done."),
+    "still_here": N_("Still here?"),
+    "still_here_left": N_("Signing you out in {n} s"),
+    "still_here_yes": N_("Yes, I'm still here"),
+    "signed_out": N_("You have been signed out. See you next time!"),
+    "error_server": N_("Sorry, something went wrong. Please try again."),
+    "error_link": N_("The kiosk can't reach the library computer. Please try again in a moment."),
+}
+
+
+def _translate(msgid: str, language: str) -> str:
+    # gettext("") would return the catalog's header, not an empty sentence.
+    if not msgid:
+        return ""
+    return translations(language if language in LANGUAGES else "en").gettext(msgid)
 
 
 def message_key(reply: dict[str, Any]) -> str:
@@ -139,9 +155,11 @@ def message_key(reply: dict[str, Any]) -> str:
 
 
 def message_for(reply: dict[str, Any], language: str) -> str:
-    """The sentence the screen shows for a scan reply, in `language` ("zh" or "en")."""
-    lang = language if language in LANGUAGES else "en"
-    template = _MESSAGES[message_key(reply)][lang]
+    """The sentence the screen shows for a scan reply, in `language` ("zh" or "en").
+
+    Works with or without a Flask app context (the event stream has none).
+    """
+    template = _translate(_MESSAGES[message_key(reply)], language)
     patron = reply.get("patron") or {}
     return template.format(
         name=patron.get("first_name", ""),
@@ -151,4 +169,11 @@ def message_for(reply: dict[str, Any], language: str) -> str:
 
 
 def text(key: str, language: str) -> str:
-    return _MESSAGES[key][language if language in LANGUAGES else "en"]
+    """One fixed sentence by key, e.g. text("session_ended", "zh")."""
+    msgid = _MESSAGES[key] if key in _MESSAGES else _SCREEN[key]
+    return _translate(msgid, language)
+
+
+def ui_strings(language: str) -> dict[str, str]:
+    """Every sentence the kiosk page shows itself, by key, for kiosk.js to render."""
+    return {key: _translate(msgid, language) for key, msgid in _SCREEN.items()}

@@ -1,0 +1,341 @@
+"""The sync thread: at start-up, every interval, nightly and after failures (with backoff)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+import sqlite3
+import threading
+import time
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from db.engine import SessionFactory
+from db.models import KioskState
+from kiosk import __version__
+from kiosk.config import Settings
+from kiosk.events import EventBus, SyncFinished
+from kiosk.services import outbox
+from kiosk.services.stats import circulation_counts
+from kiosk.sync.backoff import Backoff
+from kiosk.sync.client import (
+    AuthFailed,
+    CentralClient,
+    RetryLater,
+    SyncError,
+    Unreachable,
+)
+from kiosk.sync.pull import PullResult, pull_changes
+from kiosk.sync.push import PushResult, push_pending
+
+log = logging.getLogger(__name__)
+
+LAST_SUCCESS_KEY = "sync.last_success_at"
+LAST_ATTEMPT_KEY = "sync.last_attempt_at"
+LAST_ERROR_KEY = "sync.last_error"
+LAST_HEARTBEAT_KEY = "sync.last_heartbeat_at"
+CLOCK_OFFSET_KEY = "sync.clock_offset_s"
+OUTCOME_KEY_PREFIX = "sync.outcome."
+OUTCOMES = ("ok", "unreachable", "retry_later", "auth_failed", "error")
+
+# First retry after a failure within a second, then doubling up to the sync interval.
+BACKOFF_BASE_S = 1.0
+# The loop re-reads the wall clock at least this often, so a nightly time is not missed
+# when the clock is stepped (NTP) or the machine wakes from sleep.
+MAX_IDLE_WAIT_S = 30.0
+
+Clock = Callable[[], dt.datetime]
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    """What one sync achieved; `kind` is one of OUTCOMES."""
+
+    kind: str
+    pushed: int = 0
+    pulled: int = 0
+    pending: int = 0
+    error: str = ""
+    retry_after_s: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.kind == "ok"
+
+
+def sync_once(
+    session_factory: SessionFactory,
+    client: CentralClient,
+    batch_size: int,
+    clock: Clock,
+    *,
+    bus: EventBus | None = None,
+    push_progress: Progress | None = None,
+    pull_progress: Progress | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    read_factory: SessionFactory | None = None,
+) -> SyncOutcome:
+    """Push the outbox, then pull changes; record the outcome and announce it.
+
+    Push goes first: the central then knows this kiosk's loans before it answers the pull.
+    Never raises for network or server trouble; the outcome says what happened.
+    """
+    push = PushResult()
+    pull = PullResult()
+    kind, error, retry_after = "ok", "", None
+    try:
+        push = push_pending(
+            session_factory,
+            client,
+            batch_size,
+            clock,
+            push_progress,
+            should_stop,
+            read_factory=read_factory,
+        )
+        if not push.stopped:
+            pull = pull_changes(
+                session_factory,
+                client,
+                progress=pull_progress,
+                should_stop=should_stop,
+                read_factory=read_factory,
+            )
+    except Unreachable as exc:
+        kind, error = "unreachable", str(exc)
+    except RetryLater as exc:
+        kind, error, retry_after = "retry_later", str(exc), exc.retry_after_s
+    except AuthFailed as exc:
+        kind, error = "auth_failed", str(exc)
+    except SyncError as exc:
+        kind, error = "error", str(exc)
+    except Exception as exc:
+        # A local failure (disk full, locked database) must not kill the sync thread.
+        log.exception("sync failed")
+        kind, error = "error", f"{type(exc).__name__} on this kiosk"
+    try:
+        pending = record_outcome(session_factory, clock(), kind, error)
+    except Exception:
+        # The database itself is in trouble (disk full?); say so, but keep the thread alive.
+        log.exception("could not record the sync outcome")
+        pending = -1
+    outcome = SyncOutcome(kind, push.acked, pull.pulled, pending, error, retry_after)
+    if outcome.ok:
+        log.info(
+            "sync ok: %d events acknowledged, %d changes pulled (%d kept local, %d unresolved), "
+            "%d pending",
+            push.acked,
+            pull.pulled,
+            pull.kept_local,
+            pull.unresolved,
+            pending,
+        )
+    else:
+        log.warning("sync %s: %s; %d events pending", kind, error, pending)
+    if bus is not None:
+        bus.publish(SyncFinished(outcome.ok, push.acked, pull.pulled, error))
+    return outcome
+
+
+def record_outcome(session_factory: SessionFactory, now: dt.datetime, kind: str, error: str) -> int:
+    """Write the result for /api/status and /metrics in one transaction; returns the backlog."""
+    with session_factory.begin() as session:
+        outbox.set_state(session, LAST_ATTEMPT_KEY, now.isoformat())
+        if kind == "ok":
+            outbox.set_state(session, LAST_SUCCESS_KEY, now.isoformat())
+            _delete_state(session, LAST_ERROR_KEY)
+        else:
+            outbox.set_state(session, LAST_ERROR_KEY, error[:500])
+        counter = OUTCOME_KEY_PREFIX + kind
+        outbox.set_state(session, counter, str(int(outbox.get_state(session, counter) or 0) + 1))
+        return outbox.pending_count(session)
+
+
+def _delete_state(session: Session, key: str) -> None:
+    row = session.get(KioskState, key)
+    if row is not None:
+        session.delete(row)
+
+
+def heartbeat_body(settings: Settings, services: Any, now: dt.datetime) -> dict[str, Any]:
+    """The status a heartbeat reports: ids and counts only, never names or card numbers."""
+    with _reader(services)() as session:
+        backlog = outbox.pending_count(session)
+        last_sync_at = outbox.get_state(session, LAST_SUCCESS_KEY)
+        last_error = outbox.get_state(session, LAST_ERROR_KEY)
+        counts = circulation_counts(session, services.desk.policy.calendar, now)
+    scanner_connected = (
+        bool(services.scanner.connected) if settings.scanner.type == "serial" else None
+    )
+    return {
+        "clock": now.astimezone(dt.UTC).isoformat(),
+        "scanner_connected": scanner_connected,
+        "backlog": backlog,
+        "last_sync_at": last_sync_at,
+        "last_error": last_error,
+        "version": __version__,
+        "sqlite_version": sqlite3.sqlite_version,
+        "disk_free_bytes": disk_free_bytes(settings.database.path),
+        "checkouts_today": counts.checkouts_today,
+        "returns_today": counts.returns_today,
+    }
+
+
+def _reader(services: Any) -> SessionFactory:
+    """Sessions that read without taking SQLite's write lock, when the app provides them."""
+    factory: SessionFactory = getattr(services, "read_session_factory", None) or (
+        services.session_factory
+    )
+    return factory
+
+
+def disk_free_bytes(database_path: Path) -> int:
+    """Free space where the database lives (its folder, or the nearest existing parent)."""
+    folder = Path(database_path).resolve().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return shutil.disk_usage(folder).free
+
+
+def next_nightly(now: dt.datetime, at: dt.time, timezone: str) -> dt.datetime:
+    """The next time after `now` that the local clock in `timezone` shows `at` (aware UTC)."""
+    zone = zoneinfo.ZoneInfo(timezone)
+    local = now.astimezone(zone)
+    candidate = dt.datetime.combine(local.date(), at, tzinfo=zone)
+    if candidate <= local:
+        candidate = dt.datetime.combine(local.date() + dt.timedelta(days=1), at, tzinfo=zone)
+    return candidate.astimezone(dt.UTC)
+
+
+class SyncWorker:
+    """One daemon thread that syncs and sends heartbeats; `stop()` ends it promptly."""
+
+    def __init__(self, settings: Settings, services: Any, client: CentralClient) -> None:
+        self.settings = settings
+        self.services = services
+        self.session_factory: SessionFactory = services.session_factory
+        self.clock: Clock = services.clock
+        self.client = client
+        self.backoff = Backoff(BACKOFF_BASE_S, max(float(settings.sync.interval_s), BACKOFF_BASE_S))
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sync-worker", daemon=True)
+        now_m = time.monotonic()
+        self._next_sync_m = self._next_heartbeat_m = self._not_before_m = now_m
+        self._nightly_at = dt.datetime.max.replace(tzinfo=dt.UTC)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def request_sync(self) -> None:
+        """Ask for a sync as soon as possible (still subject to a server's Retry-After)."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        # A request in flight ends within the client timeout; the thread is a daemon anyway.
+        self._thread.join(timeout=self.settings.sync.timeout_s + 2.0)
+
+    def _run(self) -> None:
+        now_m = time.monotonic()
+        self._next_sync_m = self._next_heartbeat_m = self._not_before_m = now_m
+        self._nightly_at = self._next_nightly(self.clock())
+        while not self._stop.is_set():
+            try:
+                wait_s = self._step()
+            except Exception:
+                # Never let the sync thread die: the kiosk would silently stop syncing.
+                log.exception("sync worker step failed")
+                wait_s = MAX_IDLE_WAIT_S
+            if wait_s > 0:
+                # A sync request waiting out a Retry-After must not spin on the set event.
+                event = self._stop if self._wake.is_set() else self._wake
+                event.wait(timeout=wait_s)
+
+    def _next_nightly(self, now: dt.datetime) -> dt.datetime:
+        return next_nightly(now, self.settings.sync.nightly_at, self.settings.circulation.timezone)
+
+    def _step(self) -> float:
+        """Sync and heartbeat if they are due; returns how long to sleep before the next step."""
+        sync_cfg = self.settings.sync
+        now_m = time.monotonic()
+        wall = self.clock()
+        due = now_m >= self._next_sync_m or self._wake.is_set()
+        if wall >= self._nightly_at:
+            # The nightly run goes ahead even while backing off: it is the one sync the
+            # school counts on, and a single attempt is no hot loop.
+            due = True
+            self._not_before_m = now_m
+            self._nightly_at = self._next_nightly(wall)
+        if due and now_m >= self._not_before_m:
+            self._wake.clear()
+            outcome = sync_once(
+                self.session_factory,
+                self.client,
+                sync_cfg.batch_size,
+                self.clock,
+                bus=self.services.bus,
+                should_stop=self._stop.is_set,
+                read_factory=_reader(self.services),
+            )
+            now_m = time.monotonic()
+            if outcome.ok:
+                self.backoff.reset()
+                self._next_sync_m = now_m + sync_cfg.interval_s
+            else:
+                delay = self.backoff.next_delay(outcome.retry_after_s)
+                self._next_sync_m = self._not_before_m = now_m + delay
+                log.info("next sync attempt in %.1f s", delay)
+        if self._stop.is_set():
+            return 0.0
+        if now_m >= self._next_heartbeat_m and now_m >= self._not_before_m:
+            self._next_heartbeat_m = now_m + sync_cfg.heartbeat_s
+            if self._heartbeat() and self.backoff.failures:
+                # The central answers again: drain the backlog now, not after the backoff.
+                self.backoff.reset()
+                self._next_sync_m = self._not_before_m = time.monotonic()
+        now_m = time.monotonic()
+        return min(
+            max(self._next_sync_m, self._not_before_m) - now_m,
+            max(self._next_heartbeat_m, self._not_before_m) - now_m,
+            (self._nightly_at - self.clock()).total_seconds(),
+            MAX_IDLE_WAIT_S,
+        )
+
+    def _heartbeat(self) -> bool:
+        sent_m = time.monotonic()
+        try:
+            body = heartbeat_body(self.settings, self.services, self.clock())
+            server_time = self.client.heartbeat(body)
+        except SyncError as exc:
+            log.debug("heartbeat failed: %s", exc)
+            return False
+        received = self.clock()
+        with self.session_factory.begin() as session:
+            outbox.set_state(session, LAST_HEARTBEAT_KEY, received.isoformat())
+            if server_time is not None:
+                # The server stamped its time half-way through the round trip, roughly.
+                half_trip = dt.timedelta(seconds=(time.monotonic() - sent_m) / 2)
+                offset = (received - half_trip) - server_time
+                outbox.set_state(session, CLOCK_OFFSET_KEY, f"{offset.total_seconds():.3f}")
+        return True
+
+
+def start_sync_worker(settings: Settings, services: Any) -> Callable[[], None]:
+    """Start the sync thread for `[sync] central_url`; returns the function that stops it.
+
+    `services.central` (a CentralClient) is used when given, so tests can point it elsewhere.
+    """
+    client = services.central if isinstance(services.central, CentralClient) else None
+    worker = SyncWorker(settings, services, client or CentralClient.from_settings(settings))
+    worker.start()
+    log.info("sync worker started for %s", settings.sync.central_url)
+    return worker.stop

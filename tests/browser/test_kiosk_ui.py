@@ -1,0 +1,496 @@
+"""The touch-screen kiosk end to end: the real server, a pty scanner, headless Chromium.
+
+Every wait is bounded (Playwright's expect, or wait_for); nothing asserts how long anything
+took. Screenshots of every screen in both languages go to test-artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from kiosk.browser import chromium_command
+from kiosk.services.demo import isbn13_for
+from tests.browser import ROOT, STAFF_PIN, KioskServer, wait_for
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+expect.set_options(timeout=5000)
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(150)]
+
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+VIEWPORTS = ((1024, 768), (1080, 1920), (1920, 1080))
+# 4 s of screen time left at most before the "Still here?" countdown should have shown.
+IDLE_TIMEOUT_S = 12
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def open_kiosk(page: Any, kiosk: KioskServer, lang: str | None = None) -> None:
+    """Load the kiosk page and wait until its event stream is open (serial scans reach it)."""
+    page.goto(kiosk.url + (f"?lang={lang}" if lang else ""))
+    body = page.locator("body")
+    expect(body).to_have_attribute("data-ready", "1")
+    expect(body).to_have_attribute("data-link", "up")
+
+
+def screen(page: Any, name: str) -> Any:
+    return page.locator(f"#screen-{name}")
+
+
+def scan_lines(page: Any) -> Any:
+    return page.locator("#scan-list > li")
+
+
+def sign_in(page: Any, kiosk: KioskServer, card: str, greeting: str) -> None:
+    kiosk.scanner.scan(card)
+    expect(page.locator("#greeting")).to_have_text(greeting)
+
+
+def page_language(page: Any) -> str:
+    tag: str = page.evaluate("document.documentElement.lang")
+    return tag.split("-")[0]
+
+
+def shot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{name}-{page_language(page)}.png")
+
+
+def shots(page: Any, name: str) -> None:
+    """Screenshot the current screen at every supported size, checking touch targets on each."""
+    page.wait_for_load_state("load")  # stylesheets in, so sizes are the real ones
+    for width, height in VIEWPORTS:
+        page.set_viewport_size({"width": width, "height": height})
+        assert_touch_targets(page)
+        shot(page, f"{name}-{width}x{height}")
+    page.set_viewport_size({"width": VIEWPORTS[0][0], "height": VIEWPORTS[0][1]})
+
+
+def assert_touch_targets(page: Any) -> None:
+    small = page.evaluate(
+        """() => [...document.querySelectorAll('button, a, .key')]
+            .filter((e) => e.getClientRects().length > 0)
+            .map((e) => { const r = e.getBoundingClientRect();
+                          return {text: e.textContent.trim(), w: r.width, h: r.height}; })
+            .filter((r) => r.w < 48 || r.h < 48)"""
+    )
+    assert small == [], f"touch targets under 48 px: {small}"
+
+
+def assert_no_trace(page: Any, *secrets: str) -> None:
+    html = page.content()
+    for secret in secrets:
+        assert secret not in html, f"{secret!r} is still in the page"
+
+
+def keypad_type(page: Any, code: str) -> None:
+    """Type `code` on the on-screen keypad and press OK."""
+    page.click("#keypad-open")
+    expect(page.locator("#keypad")).to_be_visible()
+    for char in code:
+        letters_shown = page.locator("#keys-letters").is_visible()
+        if char.isalpha() and not letters_shown:
+            page.click("#keypad-letters")
+        elif char.isdigit() and letters_shown:
+            page.click("#keypad-digits")
+        page.click(f".key[data-key='{char}']")
+    expect(page.locator("#keypad-display")).to_have_text(code)
+    page.click("#keypad-ok")
+
+
+def expect_sound(page: Any, kind: str) -> None:
+    expect(page.locator("body")).to_have_attribute("data-sound", re.compile(f"^{kind}:"))
+
+
+# --- signing in and borrowing --------------------------------------------------------------------
+
+
+def test_serial_sign_in_shows_the_first_name_only(kiosk: KioskServer, page: Any) -> None:
+    open_kiosk(page, kiosk)
+    expect(screen(page, "idle")).to_be_visible()
+    expect(page.locator("#screen-idle h1")).to_have_text("请刷学生卡借书")
+    sign_in(page, kiosk, "20260004", "娜娜，你好！")
+    expect(screen(page, "session")).to_be_visible()
+    expect(page.locator("#count-books")).to_have_text("你现在没有借图书馆的书。")
+    expect(page.locator("#count-may")).to_have_text("还可以借 3 本。")
+    # A book waiting on the hold shelf for her.
+    expect(page.locator("#hold-list")).to_have_text("窗边的小豆豆")
+    expect_sound(page, "ok")
+    assert_no_trace(page, "欧阳娜娜", "欧阳", "20260004")
+
+
+def test_borrow_three_books_one_refused_then_done(kiosk: KioskServer, page: Any) -> None:
+    open_kiosk(page, kiosk, "en")
+    sign_in(page, kiosk, "20260001", "Hello, 小明!")
+    kiosk.scanner.scan(isbn13_for(1))  # 草房子, by the ISBN on its cover
+    expect(scan_lines(page).first).to_contain_text("草房子")
+    expect(scan_lines(page).first).to_contain_text("Borrowed — due")
+    kiosk.scanner.scan("SX00004")  # 青铜葵花: one copy may go, the other is kept for a hold
+    expect(scan_lines(page).first).to_contain_text("青铜葵花")
+    expect(scan_lines(page).first).to_contain_text("Borrowed — due")
+    kiosk.scanner.scan("SX00005")
+    refused = scan_lines(page).first
+    expect(refused).to_have_class(re.compile("line-refused"))
+    expect(refused).to_contain_text(
+        "This book is reserved for another student — please give it to the librarian."
+    )
+    expect_sound(page, "refused")
+    expect(scan_lines(page)).to_have_count(3)
+    expect(page.locator("#loan-list > li")).to_have_count(2)
+    expect(page.locator("#count-may")).to_have_text("You may borrow 1 more.")
+
+    page.click("#session-done")
+    expect(screen(page, "done")).to_be_visible()
+    expect(page.locator("#done-title")).to_have_text("Goodbye, 小明!")
+    expect(page.locator("#done-list > li")).to_have_count(2)
+    expect(page.locator("#done-list")).to_contain_text("草房子")
+    expect(page.locator("#done-list")).to_contain_text("青铜葵花")
+    wait_for(lambda: kiosk.get("/api/session") == {"active": False}, "the session to end")
+    # The goodbye goes back to the start by itself.
+    expect(screen(page, "idle")).to_be_visible(timeout=15000)
+    assert_no_trace(page, "小明", "草房子", "青铜葵花")
+
+
+def test_renew_and_return_buttons(kiosk: KioskServer, page: Any) -> None:
+    open_kiosk(page, kiosk, "en")
+    sign_in(page, kiosk, "20260002", "Hello, 华!")
+    loan = page.locator("#loan-list > li", has_text="夏洛的网")
+    old_due = loan.locator(".loan-due").inner_text()
+    kiosk.scanner.scan("SX00011")  # she has it already: renew or return?
+    line = scan_lines(page).first
+    expect(line).to_contain_text("You already have 夏洛的网")
+    expect_sound(page, "ask")
+    line.get_by_role("button", name="Renew").click()
+    expect(scan_lines(page).first).to_contain_text("Renewed — now due")
+    expect(scan_lines(page)).to_have_count(1)  # the answer replaced the question
+    expect(loan.locator(".loan-due")).not_to_have_text(old_due)
+
+    kiosk.scanner.scan("SX00011")
+    scan_lines(page).first.get_by_role("button", name="Return").click()
+    expect(scan_lines(page).first).to_contain_text("Returned")
+    expect(scan_lines(page).first).to_contain_text("Put it in the return box.")
+    expect(page.locator("#loan-list > li")).to_have_count(0)
+
+
+def test_return_without_a_card(kiosk: KioskServer, page: Any) -> None:
+    open_kiosk(page, kiosk)
+    kiosk.scanner.scan("SX00014")  # 昆虫记, six days overdue
+    expect(screen(page, "returns")).to_be_visible()
+    line = page.locator("#return-list > li").first
+    expect(line).to_contain_text("昆虫记")
+    expect(line).to_contain_text("已归还")
+    expect(line).to_contain_text("请放进还书箱。")
+    expect(line.locator(".tag-overdue")).to_have_text(re.compile(r"超期 \d+ 天"))
+
+    # A book someone is waiting for goes to the hold shelf.
+    sign_in(page, kiosk, "20260001", "小明，你好！")
+    kiosk.scanner.scan("SX00004")
+    expect(scan_lines(page).first).to_contain_text("青铜葵花")
+    page.click("#session-done")
+    expect(screen(page, "done")).to_be_visible()
+    wait_for(lambda: kiosk.get("/api/session") == {"active": False}, "the session to end")
+    kiosk.scanner.scan("SX00004")
+    expect(screen(page, "returns")).to_be_visible()
+    line = page.locator("#return-list > li").first
+    expect(line).to_contain_text("青铜葵花")
+    expect(line).to_contain_text("请放到预约书架上")
+    assert_no_trace(page, "小明")
+    page.click("#returns-done")
+    expect(screen(page, "idle")).to_be_visible()
+    assert_no_trace(page, "昆虫记", "青铜葵花")
+
+
+# --- ending sessions -----------------------------------------------------------------------------
+
+
+def test_idle_timeout_leaves_no_trace(start_kiosk: Callable[..., KioskServer], page: Any) -> None:
+    kiosk = start_kiosk(idle_timeout_s=IDLE_TIMEOUT_S)
+    open_kiosk(page, kiosk)
+    history_length = page.evaluate("history.length")
+    sign_in(page, kiosk, "20260001", "小明，你好！")
+    kiosk.scanner.scan("SX00001")
+    expect(scan_lines(page).first).to_contain_text("草房子")
+
+    # The countdown shows in the last seconds; "Still here?" keeps the session going.
+    still_here = page.locator("#still-here")
+    expect(still_here).to_be_visible(timeout=IDLE_TIMEOUT_S * 1000)
+    expect(page.locator("#still-here-count")).to_have_text(re.compile(r"^\d+ 秒后自动退出$"))
+    shot(page, "countdown-1024x768")
+    page.click("#still-here-yes")
+    expect(still_here).to_be_hidden()
+    wait_for(
+        lambda: kiosk.get("/api/session").get("expires_in_s", 0) > 10,
+        "the server to restart the idle clock",
+    )
+
+    # An open keypad with half a number typed does not keep the student signed in.
+    page.click("#keypad-open")
+    page.click(".key[data-key='2']")
+    page.click(".key[data-key='0']")
+    expect(page.locator("#keypad-display")).to_have_text("20")
+    expect(screen(page, "idle")).to_be_visible(timeout=(IDLE_TIMEOUT_S + 5) * 1000)
+    expect(page.locator("#keypad")).to_be_hidden()
+    expect(still_here).to_be_hidden()
+    expect(page.locator("#keypad-display")).to_have_text("")
+    expect(page.locator("#banner")).to_have_text("你已退出。下次见！")
+    assert_no_trace(page, "小明", "草房子", "SX00001")
+    assert kiosk.get("/api/session") == {"active": False}
+
+    # History: no entry was pushed, and Back/Forward bring back nothing of the student.
+    assert page.evaluate("history.length") == history_length
+    page.go_back()
+    assert_no_trace(page, "小明", "草房子")
+    page.go_forward()
+    expect(page.locator("body")).to_have_attribute("data-ready", "1")
+    expect(screen(page, "idle")).to_be_visible()
+    assert_no_trace(page, "小明", "草房子")
+
+    # The same countdown in English, for the screenshots.
+    open_kiosk(page, kiosk, "en")
+    sign_in(page, kiosk, "20260006", "Hello, Emily!")
+    expect(still_here).to_be_visible(timeout=IDLE_TIMEOUT_S * 1000)
+    expect(page.locator("#still-here-count")).to_have_text(
+        re.compile(r"^Signing you out in \d+ s$")
+    )
+    shot(page, "countdown-1024x768")
+    expect(screen(page, "idle")).to_be_visible(timeout=(IDLE_TIMEOUT_S + 5) * 1000)
+    assert_no_trace(page, "Emily")
+
+
+def test_another_card_ends_the_first_session(kiosk: KioskServer, page: Any) -> None:
+    open_kiosk(page, kiosk, "en")
+    sign_in(page, kiosk, "20260001", "Hello, 小明!")
+    kiosk.scanner.scan("SX00001")
+    expect(scan_lines(page).first).to_contain_text("草房子")
+    sign_in(page, kiosk, "20260006", "Hello, Emily!")
+    expect(page.locator("#banner")).to_have_text(
+        "Hello, Emily! (The previous student has been signed out.)"
+    )
+    expect(scan_lines(page)).to_have_count(0)
+    expect(page.locator("#loan-list > li")).to_have_count(0)
+    assert_no_trace(page, "小明", "草房子")
+
+
+# --- how codes get in ----------------------------------------------------------------------------
+
+
+def test_keyboard_wedge_bursts_are_scans_and_slow_typing_is_not(
+    kiosk: KioskServer, page: Any
+) -> None:
+    open_kiosk(page, kiosk, "en")
+    # Nothing has focus: a wedge scanner types into the page itself.
+    assert page.evaluate("document.activeElement === document.body")
+    page.keyboard.type("20260001\n", delay=4)
+    expect(page.locator("#greeting")).to_have_text("Hello, 小明!")
+    expect(page.locator("#banner")).to_have_text("Hello, 小明! Scan a book to borrow it.")
+
+    # A child typing a book number by hand, then a real scan of another book.
+    page.keyboard.type("SX00006\n", delay=150)
+    page.keyboard.type("SX00008\n", delay=4)
+    expect(scan_lines(page).first).to_contain_text("西游记")
+    expect(scan_lines(page)).to_have_count(1)
+    loans = kiosk.get("/api/session")["patron"]["loans"]
+    assert [loan["item_barcode"] for loan in loans] == ["SX00008"]
+
+    # The same screen as a serial scan of the same kind of code.
+    kiosk.scanner.scan("SX00009")
+    expect(scan_lines(page)).to_have_count(2)
+    serial, wedge = scan_lines(page).nth(0), scan_lines(page).nth(1)
+    assert serial.get_attribute("class") == wedge.get_attribute("class")
+    assert serial.inner_text() == wedge.inner_text()
+
+
+def test_language_switch(kiosk: KioskServer, page: Any) -> None:
+    open_kiosk(page, kiosk)
+    expect(page.locator("#screen-idle h1")).to_have_text("请刷学生卡借书")
+    page.click("#lang-toggle")
+    expect(page.locator("#screen-idle h1")).to_have_text("Scan your student card to borrow")
+    expect(page.locator("#screen-idle h2")).to_have_text("Scan a book to return it")
+    expect(page.locator("#lang-toggle")).to_have_text("中文")
+    assert page.evaluate("document.documentElement.lang") == "en"
+    # The event stream reconnects in the new language: serial replies arrive in English.
+    expect(page.locator("body")).to_have_attribute("data-link", "up")
+    sign_in(page, kiosk, "20260001", "Hello, 小明!")
+    expect(page.locator("#banner")).to_have_text("Hello, 小明! Scan a book to borrow it.")
+    kiosk.scanner.scan("9780306406157")  # a real ISBN this library doesn't own
+    expect(scan_lines(page).first).to_contain_text("This book isn't in our library's list.")
+
+    # Back to Chinese: the sentences already on screen change too.
+    page.click("#lang-toggle")
+    expect(scan_lines(page).first).to_contain_text("图书馆里查不到这本书，请交给图书管理员。")
+    expect(page.locator("#greeting")).to_have_text("小明，你好！")
+    page.click("#lang-toggle")
+    expect(page.locator("#greeting")).to_have_text("Hello, 小明!")
+    # The next student starts in the kiosk's own language again.
+    page.click("#session-done")
+    page.click("#done-ok")
+    expect(page.locator("#screen-idle h1")).to_have_text("请刷学生卡借书")
+
+
+# --- things going wrong --------------------------------------------------------------------------
+
+
+def test_scanner_unplug_shows_a_calm_indicator_and_keypad_still_works(
+    kiosk: KioskServer, page: Any
+) -> None:
+    open_kiosk(page, kiosk)
+    indicator = page.locator("#scanner-off")
+    expect(indicator).to_be_hidden()
+    kiosk.scanner.unplug()
+    expect(indicator).to_be_visible()
+    expect(indicator).to_have_text("扫描器没有连接——请告诉图书管理员")
+    # Returns by keypad still work while the scanner is away.
+    keypad_type(page, "SX00014")
+    expect(screen(page, "returns")).to_be_visible()
+    expect(page.locator("#return-list > li").first).to_contain_text("昆虫记")
+    kiosk.scanner.plug()
+    expect(indicator).to_be_hidden()
+    sign_in(page, kiosk, "20260001", "小明，你好！")
+
+
+def test_page_survives_a_server_restart(kiosk: KioskServer, page: Any) -> None:
+    open_kiosk(page, kiosk)
+    sign_in(page, kiosk, "20260001", "小明，你好！")
+    kiosk.stop()
+    expect(page.locator("#link-off")).to_be_visible()
+    expect(page.locator("#link-off")).to_have_text("正在连接图书馆电脑……")
+    # A number typed while the server is away gets a friendly answer, not a dead screen.
+    keypad_type(page, "SX00001")
+    expect(page.locator("#banner")).to_have_text(
+        "借还机连不上图书馆电脑，请稍后再试。", timeout=10000
+    )
+    expect_sound(page, "refused")
+    kiosk.start()
+    expect(page.locator("#link-off")).to_be_hidden(timeout=15000)
+    # The restarted server has forgotten the student, so the page forgets them too.
+    expect(screen(page, "idle")).to_be_visible()
+    assert_no_trace(page, "小明")
+    sign_in(page, kiosk, "20260002", "华，你好！")
+
+
+def test_unknown_codes_and_server_errors_get_a_friendly_message(
+    kiosk: KioskServer, page: Any
+) -> None:
+    open_kiosk(page, kiosk)
+    page.keyboard.type("hello?\n", delay=4)
+    expect(page.locator("#banner")).to_have_text("抱歉，无法识别这个条码，请再扫描一次。")
+    expect(page.locator("#banner")).to_have_class(re.compile("banner-refused"))
+    expect(screen(page, "idle")).to_be_visible()
+
+    page.route("**/api/scan", lambda route: route.fulfill(status=500, body="boom"))
+    keypad_type(page, "SX00014")
+    expect(page.locator("#banner")).to_have_text("抱歉，出了点问题，请再试一次。")
+    page.unroute("**/api/scan")
+    keypad_type(page, "SX00014")
+    expect(page.locator("#return-list > li").first).to_contain_text("昆虫记")
+
+
+# --- every screen, both languages ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_screenshots_of_every_screen(
+    start_kiosk: Callable[..., KioskServer], page: Any, lang: str
+) -> None:
+    kiosk = start_kiosk(language=lang)
+    open_kiosk(page, kiosk)
+    shots(page, "idle")
+    page.click("#keypad-open")
+    for char in "2026":
+        page.click(f".key[data-key='{char}']")
+    shots(page, "keypad")
+    page.click("#keypad-letters")
+    shots(page, "keypad-letters")
+    page.click("#keypad-close")
+
+    # 王芳 has an overdue book, so she can't borrow.
+    kiosk.scanner.scan("20260003")
+    expect(page.locator("#loan-list > li.loan-overdue")).to_have_count(1)
+    kiosk.scanner.scan("SX00001")
+    expect(scan_lines(page)).to_have_count(1)
+    shots(page, "signed-in-overdue")
+
+    # 娜娜 has a hold ready; she borrows, is refused one, and rescans one she has.
+    kiosk.scanner.scan("20260004")
+    expect(page.locator("#hold-list > li")).to_have_count(1)
+    for code in ("SX00006", "SX00004", "SX00005", "SX00006"):
+        kiosk.scanner.scan(code)
+    expect(scan_lines(page)).to_have_count(4)
+    expect(scan_lines(page).first.locator("button")).to_have_count(2)
+    shots(page, "signed-in")
+
+    page.click("#session-done")
+    expect(screen(page, "done")).to_be_visible()
+    shots(page, "done")
+    page.click("#done-ok")
+    wait_for(lambda: kiosk.get("/api/session") == {"active": False}, "the session to end")
+
+    for code in ("SX00006", "SX00004", "SX00014"):
+        kiosk.scanner.scan(code)
+    expect(page.locator("#return-list > li")).to_have_count(3)
+    shots(page, "returns")
+    page.click("#returns-done")
+
+    page.keyboard.type("hello?\n", delay=4)
+    expect(page.locator("#banner")).not_to_be_empty()
+    shots(page, "unknown-code")
+
+    kiosk.scanner.unplug()
+    expect(page.locator("#scanner-off")).to_be_visible()
+    shots(page, "scanner-off")
+    kiosk.scanner.plug()
+    expect(page.locator("#scanner-off")).to_be_hidden()
+
+    page.goto(kiosk.url + "status")
+    expect(page.locator("#pin")).to_be_visible()
+    shots(page, "staff-login")
+    for char in STAFF_PIN:
+        page.click(f"#pin-pad .key[data-key='{char}']")
+    page.click("#pin-pad .key-ok")
+    expect(page.locator("#card-today")).to_be_visible()
+    shots(page, "staff-status")
+
+    open_kiosk(page, kiosk)
+    kiosk.stop()
+    expect(page.locator("#link-off")).to_be_visible()
+    shots(page, "connection-lost")
+
+
+# --- the launcher --------------------------------------------------------------------------------
+
+
+def test_browser_launcher_prints_a_locked_down_policy(tmp_path: Any) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[server]\nhost = "127.0.0.1"\nport = 8123\n', encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "run_kiosk.py", "browser", "--print-policy", "--config", str(config)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    policy = json.loads(result.stdout)
+    assert policy["URLBlocklist"] == ["*"]
+    assert policy["URLAllowlist"] == ["http://127.0.0.1:8123"]
+    assert policy["DeveloperToolsAvailability"] == 2
+    assert policy["DownloadRestrictions"] == 3
+    command = chromium_command("http://127.0.0.1:8123/", tmp_path / "profile")
+    assert command[0] == "/usr/bin/chromium" and command[-1] == "http://127.0.0.1:8123/"
+    for flag in (
+        "--kiosk",
+        "--noerrdialogs",
+        "--overscroll-history-navigation=0",
+        "--no-first-run",
+    ):
+        assert flag in command
+    assert f"--user-data-dir={tmp_path / 'profile'}" in command
