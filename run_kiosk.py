@@ -158,7 +158,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     )
 
     def shutdown(signum: int, frame: Any) -> None:
-        # Unwind through the `finally` below so the scanner and worker threads stop cleanly.
+        # Unwind through the `finally` below so the scanner and worker threads stop cleanly;
+        # open event streams see the flag and end instead of holding waitress up.
+        services.shutting_down.set()
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, shutdown)
@@ -167,6 +169,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        services.shutting_down.set()
         for stop in stoppers:
             stop()
     return EXIT_OK

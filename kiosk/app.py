@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import secrets
+import threading
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from flask import Flask, current_app, g
@@ -11,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from db.engine import SessionFactory, make_engine, make_read_session_factory, make_session_factory
 from kiosk import __version__
-from kiosk.config import Settings, read_secret
+from kiosk.config import Settings
 from kiosk.desk import Clock, Desk, utc_now
 from kiosk.events import EventBus
 
@@ -40,6 +42,8 @@ class KioskServices:
     scanner: ScannerLike
     central: Any
     clock: Clock
+    # Set when the server is stopping, so open event streams end instead of holding it up.
+    shutting_down: threading.Event = field(default_factory=threading.Event)
 
 
 def create_app(
@@ -53,7 +57,9 @@ def create_app(
 ) -> Flask:
     """Build the kiosk app for `settings`. The database must already be migrated."""
     app = Flask(__name__, template_folder="../templates", static_folder="static")
-    app.config["SECRET_KEY"] = read_secret(settings.kiosk.staff_pin_file) or "kiosk-local"
+    # Nothing long-lived is signed with it (staff logins are server-side tokens), so a fresh
+    # random key per process is enough and leaks nothing about the staff PIN.
+    app.config["SECRET_KEY"] = secrets.token_hex(32)
     app.config["JSON_AS_ASCII"] = False
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     engine = engine or make_engine(settings.database.path)

@@ -106,15 +106,19 @@ class Desk:
         with self._lock:
             self._end(reason)
 
-    def touch(self) -> bool:
-        """Keep the session alive ("Still here?"); False if it had already ended."""
+    def touch(self) -> dict[str, Any]:
+        """Keep the session alive ("Still here?"); says whether it still was, and for how long."""
         with self._lock:
             now = self.clock()
             s = self._current(now)
-            if s is None:
-                return False
-            s.last_activity_at = now
-            return True
+            if s is not None:
+                s.last_activity_at = now
+            return self._session_brief(now)
+
+    def expire_if_idle(self) -> None:
+        """End an idle session even when nothing asks (the kiosk page may have crashed)."""
+        with self._lock:
+            self._current(self.clock())
 
     def session_info(self) -> dict[str, Any]:
         """The current session for the page: who (first name) and the seconds left."""
@@ -357,6 +361,7 @@ class ScanWorker:
             event = sub.get(timeout_s=0.2)
             if isinstance(event, BarcodeScanned):
                 self.desk.on_barcode_event(event)
+            self.desk.expire_if_idle()
 
     def stop(self) -> None:
         self._stop.set()

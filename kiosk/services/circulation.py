@@ -435,6 +435,8 @@ def patron_summary(
         )
     )
     may_borrow = max(0, policy.max_loans - len(loans))
-    if patron.status != PatronStatus.ACTIVE:
+    has_overdue = any(line.due_at < now for line in loans)
+    # Never promise books the rules will then refuse.
+    if patron.status != PatronStatus.ACTIVE or (policy.block_when_overdue and has_overdue):
         may_borrow = 0
     return PatronSummary(patron.id, first_name, loans, holds_ready, may_borrow)

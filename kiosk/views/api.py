@@ -88,8 +88,7 @@ def end_session() -> Response:
 
 @bp.post("/api/session/touch")
 def touch_session() -> Response:
-    alive = services().desk.touch()
-    return jsonify({"session": {"active": alive}})
+    return jsonify({"session": services().desk.touch()})
 
 
 @bp.get("/api/session")
@@ -168,6 +167,7 @@ def events() -> Response:
     svc = services()
     language = _language()
     subscription = svc.bus.subscribe()
+    shutting_down = svc.shutting_down
     connected = bool(svc.scanner.connected)
 
     def stream() -> Iterator[str]:
@@ -175,7 +175,7 @@ def events() -> Response:
             yield "retry: 2000\n\n"
             yield _sse("scanner", {"connected": connected})
             last_sent = time.monotonic()
-            while True:
+            while not shutting_down.is_set():
                 event = subscription.get(timeout_s=1.0)
                 if event is not None:
                     payload = _event_payload(event, language)

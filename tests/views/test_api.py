@@ -86,7 +86,8 @@ def test_idle_timeout_ends_session_before_a_late_scan(client, clock, app):
 def test_touch_keeps_the_session_alive_and_end_ends_it(client, clock):
     scan(client, "20260001")
     clock.advance(seconds=40)
-    assert client.post("/api/session/touch").get_json()["session"]["active"] is True
+    touched = client.post("/api/session/touch").get_json()["session"]
+    assert touched == {"active": True, "expires_in_s": 45.0}
     clock.advance(seconds=40)
     assert client.get("/api/session").get_json()["active"] is True
     client.post("/api/session/end")
@@ -155,3 +156,26 @@ def test_status(client, app):
         events = s.scalar(select(func.count(OutboxEvent.id)))
     assert status["sync"]["pending"] == events == 4  # visit, 2 checkouts, 1 checkin
     assert status["db"]["ok"] is True
+
+
+def test_idle_session_ends_without_any_request(client, clock, app):
+    """The scan worker's reaper ends a session even if the kiosk page has gone away."""
+    from kiosk.events import SessionEnded
+
+    desk = app.extensions["shuxiang"].desk
+    scan(client, "20260001")
+    with app.extensions["shuxiang"].bus.subscribe((SessionEnded,)) as sub:
+        clock.advance(seconds=46)
+        desk.expire_if_idle()
+        ended = sub.get(timeout_s=1)
+    assert isinstance(ended, SessionEnded) and ended.reason == "idle_timeout"
+
+
+def test_no_promise_of_more_books_while_one_is_overdue(client, clock):
+    scan(client, "20260001")
+    scan(client, "SX00001")
+    clock.advance(days=20)
+    reply = scan(client, "20260001")
+    assert reply["patron"]["loans"][0]["days_overdue"] > 0
+    assert reply["patron"]["may_borrow"] == 0
+    assert scan(client, "SX00006")["reason"] == "has_overdue"
