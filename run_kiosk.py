@@ -47,6 +47,9 @@ def cmd_demo_data(settings: Settings, args: argparse.Namespace) -> int:
     from kiosk.desk import utc_now
     from kiosk.services.demo import library_is_empty, seed_demo_library
 
+    refusal = _central_is_authority(settings, args)
+    if refusal:
+        return refusal
     engine = _open_database(settings)
     factory = make_session_factory(engine)
     with factory.begin() as session:
@@ -104,8 +107,8 @@ def _central_is_authority(settings: Settings, args: argparse.Namespace) -> int:
     if settings.sync.central_url and not getattr(args, "central", False):
         print(
             f"This kiosk syncs with {settings.sync.central_url}, which owns the student list and "
-            "the catalog.\nImport there instead (add --central), and the kiosk will pull the "
-            "changes at its next sync.",
+            "the catalog.\nImport there instead (add --central, or central-demo-data for the "
+            "demo library), and the kiosk will pull the changes at its next sync.",
             file=sys.stderr,
         )
         return EXIT_BAD_INPUT
@@ -179,10 +182,8 @@ def _start_background_jobs(settings: Settings, services: Any) -> list[Callable[[
     """Start the sync worker when a central server is configured; returns stop functions."""
     if not settings.sync.central_url:
         return []
-    try:
-        from kiosk.sync.worker import start_sync_worker
-    except ImportError:  # pragma: no cover - sync not installed in this build
-        return []
+    from kiosk.sync.worker import start_sync_worker
+
     stop: Callable[[], None] = start_sync_worker(settings, services)
     return [stop]
 
@@ -265,12 +266,6 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "import-catalog": cmd_import_catalog,
 }
 
-# Commands that other packages add (the central server, the browser launcher, sync).
-EXTRA_COMMANDS: list[tuple[str, str]] = [
-    ("kiosk.browser", "register_commands"),
-    ("kiosk.sync.cli", "register_commands"),
-    ("central.cli", "register_commands"),
-]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -303,12 +298,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     catalog.add_argument("file")
     catalog.add_argument("--central", action="store_true", help="write to the central database")
-    for module_name, attr in EXTRA_COMMANDS:
-        try:
-            module = __import__(module_name, fromlist=[attr])
-        except ImportError:
-            continue
-        getattr(module, attr)(sub, common, COMMANDS)
+    # The browser launcher, the sync and the central server add their own commands.
+    import central.cli
+    import kiosk.browser
+    import kiosk.sync.cli
+
+    for module in (kiosk.browser, kiosk.sync.cli, central.cli):
+        module.register_commands(sub, common, COMMANDS)
     return parser
 
 
