@@ -10,17 +10,17 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
-import tty
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+
+from tests import support
+from tests.support import PtyScanner, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("SHUXIANG_CHROMIUM", "/usr/bin/chromium")
@@ -39,67 +39,9 @@ STAFF_PIN = "246810"
 T = TypeVar("T")
 
 
-class WaitTimeout(AssertionError):
-    pass
-
-
 def wait_for(probe: Callable[[], T | None], what: str, timeout_s: float = 10.0) -> T:
-    """Call `probe` until it returns something truthy; fail after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            value = probe()
-        except (OSError, urllib.error.URLError):
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise WaitTimeout(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.02)
-
-
-class PtyScanner:
-    """A USB serial scanner faked by a pseudo-terminal, reached through a symlink (as udev makes).
-
-    Unplugging closes the pty AND removes the link: the kernel hands a freed /dev/pts number to
-    the next pty opened anywhere on the machine, and a dangling link would lead the scanner to it.
-    """
-
-    def __init__(self, link: Path) -> None:
-        self.link = link
-        self._fds: tuple[int, int] | None = None
-
-    def plug(self) -> None:
-        master, slave = os.openpty()
-        # Raw mode, so the line discipline neither turns CR into LF nor echoes.
-        tty.setraw(slave)
-        self._fds = (master, slave)
-        self.link.unlink(missing_ok=True)
-        self.link.symlink_to(os.ttyname(slave))
-
-    def unplug(self) -> None:
-        if self._fds is None:
-            return
-        self.link.unlink(missing_ok=True)
-        for fd in self._fds:
-            os.close(fd)
-        self._fds = None
-
-    @property
-    def plugged(self) -> bool:
-        return self._fds is not None
-
-    def scan(self, code: str) -> None:
-        """Send one code as the scanner does: the characters, then CR."""
-        assert self._fds is not None, "the scanner is unplugged"
-        os.write(self._fds[0], code.encode("ascii") + b"\r")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """Wait for `probe`; a server that is still starting (connection refused) is "not yet"."""
+    return support.wait_for(probe, what, timeout_s, ignore=(OSError,))
 
 
 def seed_library(directory: Path) -> Path:

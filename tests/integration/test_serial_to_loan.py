@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
-import tty
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +22,9 @@ from kiosk.config import Settings
 from kiosk.desk import ScanWorker
 from kiosk.events import Event, EventBus, ScannerStatusChanged, ScanProcessed, Subscription
 from run_kiosk import build_scanner
+from tests import support
 from tests.conftest import FakeClock, make_settings
+from tests.support import PtyScanner
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -32,51 +32,8 @@ WAIT_S = 5.0
 T = TypeVar("T")
 
 
-class PtyScanner:
-    """A USB scanner faked by a pseudo-terminal, reached through a symlink as udev would make.
-
-    Unplugging removes the link: the kernel hands a freed /dev/pts number to the next pty
-    opened anywhere on the machine, and a dangling link would lead the scanner to it.
-    """
-
-    def __init__(self, link: Path) -> None:
-        self.link = link
-        self._fds: tuple[int, int] | None = None
-
-    def plug(self) -> None:
-        master, slave = os.openpty()
-        # Raw mode, so the line discipline neither turns CR into LF nor echoes.
-        tty.setraw(slave)
-        self._fds = (master, slave)
-        self.link.unlink(missing_ok=True)
-        self.link.symlink_to(os.ttyname(slave))
-
-    def unplug(self) -> None:
-        assert self._fds is not None
-        self.link.unlink()
-        for fd in self._fds:
-            os.close(fd)
-        self._fds = None
-
-    @property
-    def plugged(self) -> bool:
-        return self._fds is not None
-
-    def write(self, data: bytes) -> None:
-        assert self._fds is not None
-        os.write(self._fds[0], data)
-
-
 def wait_for(probe: Callable[[], T | None], what: str, timeout_s: float = WAIT_S) -> T:
-    """Call `probe` until it returns something truthy, failing after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.02)
+    return support.wait_for(probe, what, timeout_s)
 
 
 @dataclass

@@ -16,7 +16,6 @@ import json
 import random
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -27,7 +26,9 @@ from typing import Any, TypeVar
 
 import pytest
 
+from tests import support
 from tests.conftest import ROOT
+from tests.support import free_port
 from tests.sync.faultproxy import FaultProxy
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -55,22 +56,8 @@ runpy.run_path("run_kiosk.py", run_name="__main__")
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def wait_for(probe: Callable[[], T], what: str, timeout_s: float = 30.0) -> T:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.05)
+    return support.wait_for(probe, what, timeout_s, interval_s=0.05)
 
 
 def run_kiosk_cmd(*args: str, clock_offset_s: float | None = None) -> list[str]:

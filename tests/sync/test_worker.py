@@ -22,6 +22,7 @@ from kiosk.services import outbox
 from kiosk.services.demo import seed_demo_library
 from kiosk.sync import worker as sync_worker
 from kiosk.sync.worker import next_nightly, start_sync_worker
+from tests import support
 from tests.conftest import ROOT, FakeClock, make_settings
 from tests.sync.conftest import RunningStub
 from tests.sync.faultproxy import FaultProxy
@@ -32,14 +33,7 @@ T = TypeVar("T")
 
 
 def wait_for(probe: Callable[[], T], what: str, timeout_s: float = 10.0) -> T:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.02)
+    return support.wait_for(probe, what, timeout_s)
 
 
 def kiosk_settings(tmp_path: Path, url: str, token_file: Path, **sync: Any) -> Settings:
