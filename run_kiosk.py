@@ -267,7 +267,6 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
 }
 
 
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="run_kiosk.py", description="Shuxiang (书香) self-service library kiosk."

@@ -10,7 +10,9 @@ packages=()
 for what in "${want[@]}"; do
   case "$what" in
     browser) [ -x /usr/bin/chromium ] || packages+=(chromium) ;;
-    fonts) fc-list 2>/dev/null | grep -qi "noto sans cjk" || packages+=(fonts-noto-cjk fontconfig) ;;
+    # grep without -q reads all of fc-list's output: -q would close the pipe early and, under
+    # pipefail, turn a font that is there into a failure.
+    fonts) fc-list 2>/dev/null | grep -i "noto sans cjk" >/dev/null || packages+=(fonts-noto-cjk fontconfig) ;;
     postgres)
       if ! command -v pg_ctl >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
         packages+=(postgresql)
