@@ -165,7 +165,12 @@ def test_patron_summary_shows_overdue_days(session_factory, clock):
     clock.advance(days=16)
     with session_factory() as s:
         summary = svc.patron_summary(s, _patron(s, "20260001"), "小明", POLICY, clock())
-        assert summary.may_borrow == 2
+        # An overdue book blocks new loans, so the screen must not promise any.
+        assert summary.may_borrow == 0
+        lenient = LoanPolicy(max_loans=3, block_when_overdue=False)
+        assert (
+            svc.patron_summary(s, _patron(s, "20260001"), "小明", lenient, clock()).may_borrow == 2
+        )
         assert [line.title for line in summary.loans] == ["草房子"]
         assert summary.loans[0].days_overdue == 2
 
