@@ -188,6 +188,17 @@ def _start_background_jobs(settings: Settings, services: Any) -> list[Callable[[
     return [stop]
 
 
+def _ensure_secret(path: Path | None, make: Callable[[], str]) -> str | None:
+    """The secret in `path`, written (readable by its owner only) first if it is missing."""
+    if path is None:
+        return None
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(make() + "\n", encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
+
+
 def cmd_run_local(settings: Settings, args: argparse.Namespace) -> int:
     """`make run`: the whole system on this machine, for a first look.
 
@@ -195,10 +206,16 @@ def cmd_run_local(settings: Settings, args: argparse.Namespace) -> int:
     this kiosk registered, then the kiosk, which pulls the demo library at start-up. Without
     it: the kiosk alone with its own demo library.
     """
+    import secrets
+
+    staff_pin = _ensure_secret(
+        settings.kiosk.staff_pin_file, lambda: f"{secrets.randbelow(10**6):06d}"
+    )
+    if staff_pin:
+        print(f"  Staff page PIN (hold the library's name on the kiosk for 3 s): {staff_pin}")
     if not settings.sync.central_url:
         cmd_demo_data(settings, argparse.Namespace(if_empty=True))
         return cmd_serve(settings, args)
-    import secrets
     import subprocess
     import time
     import urllib.request
@@ -211,11 +228,8 @@ def cmd_run_local(settings: Settings, args: argparse.Namespace) -> int:
         )
 
     var = settings.database.path.parent
-    var.mkdir(parents=True, exist_ok=True)
     password_file = var / "console_password"
-    if not password_file.exists():
-        password_file.write_text(secrets.token_urlsafe(9) + "\n", encoding="utf-8")
-        password_file.chmod(0o600)
+    _ensure_secret(password_file, lambda: secrets.token_urlsafe(9))
     token_file = settings.sync.token_file or var / "kiosk_token"
     run("central-demo-data", "--if-empty")
     run("central-add-kiosk", settings.kiosk.id, "--token-file", str(token_file), "--if-missing")
