@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from central.auth import ABSOLUTE_TIMEOUT
 from central.db import make_central_session_factory, utc_now
+from central.worker import PushPriority
 from db.engine import SessionFactory, make_engine
 from kiosk.config import Settings, read_secret
 
@@ -42,6 +43,8 @@ class CentralServices:
     push_slots: threading.BoundedSemaphore
     # Set after a push commits new events: wakes the ledger worker (central.worker).
     ledger_wakeup: threading.Event
+    # Pushes being served; the ledger worker starts no step while there are any (bounded).
+    push_priority: PushPriority
 
 
 def create_central_app(
@@ -76,6 +79,7 @@ def create_central_app(
         monitor_token=read_secret(central.monitor_token_file),
         push_slots=threading.BoundedSemaphore(max(2, central.threads - 2)),
         ledger_wakeup=threading.Event(),
+        push_priority=PushPriority(),
     )
     from central.views import api, console, sync
 

@@ -107,7 +107,9 @@ def cmd_central(settings: Settings, args: argparse.Namespace) -> int:
     engine = _engine(settings)
     app = create_central_app(settings, engine=engine)
     svc = app.extensions["shuxiang_central"]
-    worker = LedgerWorker(svc.session_factory, svc.clock, svc.ledger_wakeup)
+    worker = LedgerWorker(
+        svc.session_factory, svc.clock, svc.ledger_wakeup, priority=svc.push_priority
+    )
     worker.start()
     host, port = settings.central.host, settings.central.port
     print(f"Shuxiang central serving on http://{host}:{port}/", flush=True)

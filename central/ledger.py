@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, func, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from central.changes import lock_change_counter
@@ -126,17 +127,36 @@ def double_checkout_key(earlier_uuid: str, later_uuid: str) -> str:
     return f"double_checkout:{earlier_uuid}:{later_uuid}"
 
 
+LoanKey = tuple[dt.datetime, str]
+
+
 @dataclass
 class Ledger:
-    """Applies events inside the caller's transaction. Caller holds the ledger lock and commits."""
+    """Applies events inside the caller's transaction. Caller holds the ledger lock and commits.
+
+    What a batch needs is loaded up front in a few IN queries (`prefetch`) and kept in the
+    dictionaries below, so applying the usual event runs no query. Each query would first
+    flush the batch's changes so far (autoflush), and a flush per event, each with its
+    change-log entries, used to be most of the ledger's time; now the session usually
+    flushes once, at the commit. Rarer paths (exceptions, a single retried event) still ask
+    the database directly.
+    """
 
     session: Session
     now: dt.datetime
     states: dict[str, str] = field(default_factory=dict)
     _patrons: dict[str, Patron | None] = field(default_factory=dict)
     _items: dict[str, Item | None] = field(default_factory=dict)
+    # Every loan this ledger created or loaded, by uuid; None when the database has none.
     _loans: dict[str, Loan | None] = field(default_factory=dict)
-    _facts: dict[str, LoanFacts] = field(default_factory=dict)
+    # Facts of the loans above; None when the loan has no facts row yet.
+    _facts: dict[str, LoanFacts | None] = field(default_factory=dict)
+    # The loans of each copy looked at, in checkout order (checked_out_at, uuid), including
+    # the ones this ledger created: a loan's neighbours are found by bisection. Those two
+    # columns never change once a loan exists, so the list stays true for the transaction.
+    _order: dict[int, list[LoanKey]] = field(default_factory=dict)
+    # READY holds of the copies looked at (plus the ones this ledger made ready), by item id.
+    _ready_holds: dict[int, list[Hold]] = field(default_factory=dict)
     _holds: dict[tuple[int, int], Hold] = field(default_factory=dict)
     _holds_loaded_for: set[int] = field(default_factory=set)
     # Checkins and renewals of this batch whose checkout has not been applied yet.
@@ -168,31 +188,118 @@ class Ledger:
                 self._items[b] = by_barcode.get(b)
         if uuids:
             self._load_loans(uuids)
-        if checkout_uuids:
+        if checkout_uuids - self._stored_pending.keys():
+            wanted = checkout_uuids - self._stored_pending.keys()
+            # An empty list also answers "nothing waits for this checkout" without a query.
+            for u in wanted:
+                self._stored_pending[u] = []
             stored = self.session.scalars(
                 select(CentralEvent)
                 .where(
                     CentralEvent.state == EventState.PENDING,
-                    CentralEvent.loan_uuid.in_(checkout_uuids),
+                    CentralEvent.loan_uuid.in_(wanted),
                 )
                 .order_by(CentralEvent.id)
             )
             for row in stored:
                 assert row.loan_uuid is not None
-                self._stored_pending.setdefault(row.loan_uuid, []).append(row)
+                self._stored_pending[row.loan_uuid].append(row)
         patron_ids = {p.id for p in self._patrons.values() if p is not None}
         self._load_holds(patron_ids)
+        loans = [loan for loan in self._loans.values() if loan is not None]
+        item_ids = {i.id for i in self._items.values() if i is not None}
+        item_ids |= {loan.item_id for loan in loans}
+        # Copies of loans met by their checkin or renewal: `_settle` refreshes their status.
+        self._load_items_by_id({loan.item_id for loan in loans})
+        self._load_order(item_ids)
+        self._load_ready_holds(item_ids)
+        self._load_neighbours(events)
+
+    def _load_items_by_id(self, item_ids: set[int]) -> None:
+        known = {i.id for i in self._items.values() if i is not None}
+        wanted = item_ids - known
+        if wanted:
+            for item in self.session.scalars(select(Item).where(Item.id.in_(wanted))):
+                self._items[item.barcode] = item
+
+    def _load_order(self, item_ids: Iterable[int]) -> None:
+        wanted = set(item_ids) - self._order.keys()
+        if not wanted:
+            return
+        for item_id in wanted:
+            self._order[item_id] = []
+        # No autoflush needed: a loan this ledger created is only for a copy whose order is
+        # already loaded (`_checkout` loads it first) and is added to that list.
+        with self.session.no_autoflush:
+            rows = self.session.execute(
+                select(Loan.item_id, Loan.checked_out_at, Loan.uuid).where(Loan.item_id.in_(wanted))
+            )
+            for item_id, checked_out_at, loan_uuid in rows:
+                self._order[item_id].append((checked_out_at, loan_uuid))
+        for item_id in wanted:
+            self._order[item_id].sort()
+
+    def _load_ready_holds(self, item_ids: set[int]) -> None:
+        wanted = item_ids - self._ready_holds.keys()
+        if not wanted:
+            return
+        for item_id in wanted:
+            self._ready_holds[item_id] = []
+        holds = self.session.scalars(
+            select(Hold).where(Hold.item_id.in_(wanted), Hold.status == HoldStatus.READY)
+        )
+        for hold in holds:
+            assert hold.item_id is not None
+            self._ready_holds[hold.item_id].append(hold)
+
+    def _load_neighbours(self, events: list[IncomingEvent]) -> None:
+        """Load the loans next to where the batch's checkouts and returns sit, in one query.
+
+        A neighbour that changes while the batch is applied is one of its own new loans
+        (already at hand) or, rarely, is loaded on its own by `_loan`.
+        """
+        wanted: set[str] = set()
+        for event in events:
+            if event.loan_uuid is None:
+                continue
+            loan = self._loans.get(event.loan_uuid)
+            if loan is not None:
+                item_id, key = loan.item_id, (loan.checked_out_at, loan.uuid)
+            elif event.kind == "checkout":
+                item = self._items.get(str(event.body["item_barcode"]))
+                if item is None:
+                    continue
+                item_id, key = item.id, (event.time("checked_out_at"), event.loan_uuid)
+            else:
+                continue
+            order = self._order.get(item_id, [])
+            before = bisect_left(order, key)
+            after = bisect_right(order, key)
+            if before > 0:
+                wanted.add(order[before - 1][1])
+            if after < len(order):
+                wanted.add(order[after][1])
+        wanted -= self._loans.keys()
+        if wanted:
+            self._load_loans(wanted)
 
     def _load_loans(self, uuids: set[str]) -> None:
-        loans = {
-            loan.uuid: loan
-            for loan in self.session.scalars(select(Loan).where(Loan.uuid.in_(uuids)))
-        }
-        facts = self.session.scalars(select(LoanFacts).where(LoanFacts.loan_uuid.in_(uuids)))
-        for f in facts:
-            self._facts[f.loan_uuid] = f
+        # No autoflush needed: a loan this ledger created is in `_loans` and never asked for.
+        with self.session.no_autoflush:
+            loans = {
+                loan.uuid: loan
+                for loan in self.session.scalars(select(Loan).where(Loan.uuid.in_(uuids)))
+            }
+            facts = {
+                f.loan_uuid: f
+                for f in self.session.scalars(
+                    select(LoanFacts).where(LoanFacts.loan_uuid.in_(loans.keys()))
+                )
+            }
         for u in uuids:
             self._loans[u] = loans.get(u)
+            if u in loans:
+                self._facts[u] = facts.get(u)
 
     def _load_holds(self, patron_ids: set[int]) -> None:
         wanted = patron_ids - self._holds_loaded_for
@@ -228,8 +335,9 @@ class Ledger:
         return self._loans[loan_uuid]
 
     def _facts_of(self, loan: Loan) -> LoanFacts:
-        facts = self._facts.get(loan.uuid)
-        if facts is None:
+        if loan.uuid in self._facts:
+            facts = self._facts[loan.uuid]
+        else:
             facts = self.session.get(LoanFacts, loan.uuid)
         if facts is None:
             facts = LoanFacts(loan_uuid=loan.uuid, time_doubtful=False)
@@ -239,23 +347,15 @@ class Ledger:
 
     def _neighbour(self, loan: Loan, *, after: bool) -> Loan | None:
         """The loan of the same copy just before or after `loan` in checkout order."""
-        same_item = [Loan.item_id == loan.item_id, Loan.uuid != loan.uuid]
+        if loan.item_id not in self._order:
+            self._load_order((loan.item_id,))
+        order = self._order[loan.item_id]
+        key = (loan.checked_out_at, loan.uuid)
         if after:
-            order = or_(
-                Loan.checked_out_at > loan.checked_out_at,
-                and_(Loan.checked_out_at == loan.checked_out_at, Loan.uuid > loan.uuid),
-            )
-            sort = (Loan.checked_out_at.asc(), Loan.uuid.asc())
-        else:
-            order = or_(
-                Loan.checked_out_at < loan.checked_out_at,
-                and_(Loan.checked_out_at == loan.checked_out_at, Loan.uuid < loan.uuid),
-            )
-            sort = (Loan.checked_out_at.desc(), Loan.uuid.desc())
-        found = self.session.scalar(select(Loan).where(*same_item, order).order_by(*sort).limit(1))
-        if found is not None:
-            self._loans.setdefault(found.uuid, found)
-        return found
+            i = bisect_right(order, key)
+            return self._loan(order[i][1]) if i < len(order) else None
+        i = bisect_left(order, key)
+        return self._loan(order[i - 1][1]) if i > 0 else None
 
     # --- applying ------------------------------------------------------------------------------
 
@@ -306,11 +406,13 @@ class Ledger:
         facts = LoanFacts(loan_uuid=loan_uuid, time_doubtful=event.time_doubtful)
         facts.loan = loan
         self._facts[loan_uuid] = facts
-        # Neighbours are looked up before the new loan is added, so the autoflush of these
-        # queries never inserts a second open loan for the copy before the first is closed.
+        # Neighbours are looked up before the new loan joins the copy's order. Nothing is
+        # flushed before the commit, and the flush updates loans before inserting new ones,
+        # so the copy never has two open loans at once.
         before = self._neighbour(loan, after=False)
         after = self._neighbour(loan, after=True)
         self._loans[loan_uuid] = loan
+        insort(self._order[item.id], (loan.checked_out_at, loan_uuid))
         for waiting in self._take_pending(loan_uuid):
             self._record_on_loan(loan, facts, waiting)
         if before is not None:
@@ -408,10 +510,19 @@ class Ledger:
         if last_loan.returned_at is None:
             item.status = ItemStatus.ON_LOAN
         elif item.status == ItemStatus.ON_LOAN:
-            ready = self.session.scalar(
-                select(Hold.id).where(Hold.item_id == item.id, Hold.status == HoldStatus.READY)
-            )
+            ready = self._has_ready_hold(item.id)
             item.status = ItemStatus.ON_HOLD_SHELF if ready else ItemStatus.AVAILABLE
+
+    def _has_ready_hold(self, item_id: int) -> bool:
+        holds = self._ready_holds.get(item_id)
+        if holds is None:
+            # Not loaded up front (a single retried event): ask the database, whose autoflush
+            # includes this transaction's own changes.
+            found = self.session.scalar(
+                select(Hold.id).where(Hold.item_id == item_id, Hold.status == HoldStatus.READY)
+            )
+            return found is not None
+        return any(h.status == HoldStatus.READY and h.item_id == item_id for h in holds)
 
     def _double_checkout(self, earlier: Loan, later: Loan) -> None:
         item = self.session.get(Item, earlier.item_id)
@@ -481,6 +592,8 @@ class Ledger:
             hold.status = HoldStatus.READY
             hold.item_id = item.id
             hold.ready_at = event.time("returned_at")
+            if item.id in self._ready_holds:
+                self._ready_holds[item.id].append(hold)
 
 
 def retry_event(session: Session, event_row: CentralEvent, now: dt.datetime) -> str:
@@ -541,30 +654,75 @@ def apply_received(session: Session, now: dt.datetime, limit: int = 1000) -> int
     Takes the ledger lock first, so appliers (and librarian retries) never interleave.
     Caller commits; returns how many events were processed (0 when there was nothing).
     """
+    return apply_received_from(session, now, limit, from_id=0)[0]
+
+
+def apply_received_from(
+    session: Session, now: dt.datetime, limit: int, *, from_id: int
+) -> tuple[int, int]:
+    """`apply_received`, looking first at events stored with an id of at least `from_id`.
+
+    `from_id` is only a hint: the second number returned, for the caller's next slice. When
+    fewer than `limit` events are found above it, every received event is looked at, so one
+    that a PostgreSQL push committed after pushes holding higher ids is never left behind.
+    Caller commits; returns (events processed, the next slice's hint).
+    """
     lock_change_counter(session)
-    rows = list(
-        session.scalars(
-            select(CentralEvent)
-            .where(CentralEvent.state == EventState.RECEIVED)
-            .order_by(CentralEvent.id)
-            .limit(limit)
-        )
-    )
+    rows = _received(session, limit, from_id) if from_id else []
+    if len(rows) < limit:
+        rows = _received(session, limit, 0)
     if not rows:
-        return 0
+        return 0, from_id
     events: list[IncomingEvent] = []
-    for row in rows:
+    unreadable: list[int] = []
+    for row_id, _, payload, time_doubtful in rows:
         try:
-            event = IncomingEvent.parse(json.loads(row.payload))
+            event = IncomingEvent.parse(json.loads(payload))
         except (MalformedEvent, ValueError):
             # Validated when pushed, so this is a bug; park the row rather than block the ledger.
-            row.state = EventState.UNRESOLVED
+            unreadable.append(row_id)
             continue
-        event.time_doubtful = row.time_doubtful
+        event.time_doubtful = time_doubtful
         events.append(event)
     states = Ledger(session, now).apply_all(events)
-    for row in rows:
-        if row.event_id in states:
-            row.state = states[row.event_id]
-            row.applied_at = now if row.state == EventState.APPLIED else None
-    return len(rows)
+    ids_by_state: dict[str, list[int]] = {}
+    for row_id, event_id, _, _ in rows:
+        if event_id in states:
+            ids_by_state.setdefault(states[event_id], []).append(row_id)
+    # A few UPDATEs by id instead of one per event: the rows were read as plain tuples, so
+    # there are no loaded objects to keep in step (nor for the flush to go through).
+    for state, ids in ids_by_state.items():
+        session.execute(
+            update(CentralEvent)
+            .where(CentralEvent.id.in_(ids))
+            .values(state=state, applied_at=now if state == EventState.APPLIED else None)
+            .execution_options(synchronize_session=False)
+        )
+    if unreadable:
+        session.execute(
+            update(CentralEvent)
+            .where(CentralEvent.id.in_(unreadable))
+            .values(state=EventState.UNRESOLVED)
+            .execution_options(synchronize_session=False)
+        )
+    return len(rows), max(from_id, rows[-1][0] + 1)
+
+
+def _received(session: Session, limit: int, from_id: int) -> list[tuple[int, str, str, bool]]:
+    """Received events from `from_id` on, oldest first, as (id, event_id, payload, time_doubtful)."""
+    received: ColumnElement[bool] = CentralEvent.state == EventState.RECEIVED
+    query = select(
+        CentralEvent.id, CentralEvent.event_id, CentralEvent.payload, CentralEvent.time_doubtful
+    )
+    if from_id:
+        query = query.where(CentralEvent.id >= from_id)
+        if session.get_bind().dialect.name == "sqlite":
+            # Without statistics, SQLite would read every received event through the (state,
+            # loan_uuid) index and sort them all, for each slice of a long backlog. Told that
+            # the condition is likely true, it walks the primary key up from `from_id`.
+            received = func.likelihood(received, literal_column("0.9"))
+    query = query.where(received).order_by(CentralEvent.id).limit(limit)
+    return [
+        (row_id, event_id, payload, doubtful)
+        for row_id, event_id, payload, doubtful in session.execute(query)
+    ]

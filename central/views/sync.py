@@ -77,7 +77,23 @@ def kiosk_required(view: F) -> F:
     return cast(F, wrapper)
 
 
+def counted_as_push(view: F) -> F:
+    """Count the request as a push in flight from before its first query to its answer.
+
+    The ledger worker starts no step while a push is in flight (`central.worker.PushPriority`):
+    on SQLite its step would hold the one write lock this push is about to ask for.
+    """
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with services().push_priority.pushing():
+            return view(*args, **kwargs)
+
+    return cast(F, wrapper)
+
+
 @bp.post("/push")
+@counted_as_push
 @kiosk_required
 def push() -> Response:
     svc = services()
