@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from central.auth import ABSOLUTE_TIMEOUT
 from central.db import make_central_session_factory, utc_now
 from central.worker import PushPriority
-from db.engine import SessionFactory, make_engine
+from db.engine import SessionFactory, make_engine, make_read_session_factory
 from kiosk.config import Settings, read_secret
 
 Clock = Callable[[], dt.datetime]
@@ -36,6 +36,7 @@ class CentralServices:
     settings: Settings
     engine: Engine
     session_factory: SessionFactory
+    read_session_factory: SessionFactory
     clock: Clock
     monitor_token: str | None
     # Pushes served at once; past this a kiosk is told to come back (503 + Retry-After)
@@ -75,6 +76,7 @@ def create_central_app(
         settings=settings,
         engine=engine,
         session_factory=make_central_session_factory(engine),
+        read_session_factory=make_read_session_factory(engine),
         clock=clock or utc_now,
         monitor_token=read_secret(central.monitor_token_file),
         push_slots=threading.BoundedSemaphore(max(2, central.threads - 2)),
@@ -104,7 +106,19 @@ def get_db() -> Session:
     return session
 
 
+def get_read_db() -> Session:
+    """A read-only session for this request: on SQLite it never takes the write lock, so
+    monitoring (the JSON API, /metrics) can't hold up kiosks' pushes."""
+    if "read_db" not in g:
+        g.read_db = services().read_session_factory()
+    session: Session = g.read_db
+    return session
+
+
 def _close_db(exc: BaseException | None) -> None:
+    read_session = g.pop("read_db", None)
+    if read_session is not None:
+        read_session.close()
     session = g.pop("db", None)
     if session is not None:
         # Closing rolls back anything a failed request left uncommitted.

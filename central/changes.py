@@ -79,11 +79,13 @@ def _collect(session: Session) -> dict[tuple[str, str], _Change]:
         entity = ENTITY_OF.get(type(obj))
         if entity:
             put(entity, _old_key(obj, entity) or natural_key(obj), obj.id, True)
-    for obj in list(session.dirty) + list(session.new):
+    # session.dirty and session.new are rebuilt on every access: take them once per flush.
+    dirty, new = set(session.dirty), set(session.new)
+    for obj in [*dirty, *new]:
         entity = ENTITY_OF.get(type(obj))
-        if not entity or (obj in session.dirty and not session.is_modified(obj)):
+        if not entity or (obj in dirty and not session.is_modified(obj)):
             continue
-        old = _old_key(obj, entity) if obj not in session.new else None
+        old = _old_key(obj, entity) if obj not in new else None
         key = natural_key(obj)
         if old is not None and old != key:
             put(entity, old, obj.id, True)

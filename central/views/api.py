@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request, session
 
-from central.app import get_db, services
+from central.app import get_read_db, services
 from central.auth import session_user_id, token_matches
 from central.monitor import kiosk_rows, prometheus_text, stats
 
@@ -37,7 +37,7 @@ def kiosks() -> Response:
     svc = services()
     now = svc.clock()
     silent = svc.settings.central.kiosk_silent_after_s
-    rows = kiosk_rows(get_db(), now, silent)
+    rows = kiosk_rows(get_read_db(), now, silent)
     return jsonify(
         {
             "kiosks": [r.as_json() for r in rows],
@@ -52,12 +52,12 @@ def api_stats() -> Response:
     if not _reader_allowed():
         return _unauthorized()
     svc = services()
-    return jsonify(stats(get_db(), svc.clock(), svc.settings.central.kiosk_silent_after_s))
+    return jsonify(stats(get_read_db(), svc.clock(), svc.settings.central.kiosk_silent_after_s))
 
 
 @bp.get("/metrics")
 def metrics() -> Response:
     # Open like most Prometheus endpoints: kiosk ids and counts only, nothing about people.
     svc = services()
-    body = prometheus_text(get_db(), svc.clock(), svc.settings.central.kiosk_silent_after_s)
+    body = prometheus_text(get_read_db(), svc.clock(), svc.settings.central.kiosk_silent_after_s)
     return Response(body, mimetype="text/plain", content_type="text/plain; version=0.0.4")
