@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -134,11 +133,10 @@ def build_scanner(settings: Settings, bus: Any) -> Any:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    import waitress
-
     from kiosk.app import create_app
     from kiosk.desk import ScanWorker
     from kiosk.events import EventBus
+    from kiosk.serving import serve_until_stopped
 
     engine = _open_database(settings)
     bus = EventBus()
@@ -149,32 +147,17 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     worker.start()
     if scanner is not None:
         scanner.start()
-    stoppers: list[Callable[[], None]] = [worker.stop]
+    # Open event streams see the flag first and end instead of holding waitress up.
+    stoppers: list[Callable[[], None]] = [services.shutting_down.set, worker.stop]
     if scanner is not None:
         stoppers.append(scanner.stop)
     stoppers += _start_background_jobs(settings, services)
     host, port = settings.server.host, settings.server.port
     print(f"Shuxiang kiosk {settings.kiosk.id!r} serving on http://{host}:{port}/", flush=True)
-    # create_server is public API (documented under "Using create_server") but not in the stubs.
-    server = waitress.create_server(  # type: ignore[attr-defined]
-        app, host=host, port=port, threads=settings.server.threads, channel_timeout=120
+    serve_until_stopped(
+        app, host=host, port=port, threads=settings.server.threads, stoppers=stoppers
     )
-
-    def shutdown(signum: int, frame: Any) -> None:
-        # Unwind through the `finally` below so the scanner and worker threads stop cleanly;
-        # open event streams see the flag and end instead of holding waitress up.
-        services.shutting_down.set()
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, shutdown)
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        services.shutting_down.set()
-        for stop in stoppers:
-            stop()
+    engine.dispose()
     return EXIT_OK
 
 

@@ -80,12 +80,14 @@ def _collect(session: Session) -> dict[tuple[str, str], _Change]:
         if entity:
             put(entity, _old_key(obj, entity) or natural_key(obj), obj.id, True)
     # session.dirty and session.new are rebuilt on every access: take them once per flush.
-    dirty, new = set(session.dirty), set(session.new)
+    # Keep their order: versions follow it, and a kiosk must see a title before its copies.
+    dirty, new = list(session.dirty), list(session.new)
+    dirty_ids, new_ids = {id(o) for o in dirty}, {id(o) for o in new}
     for obj in [*dirty, *new]:
         entity = ENTITY_OF.get(type(obj))
-        if not entity or (obj in dirty and not session.is_modified(obj)):
+        if not entity or (id(obj) in dirty_ids and not session.is_modified(obj)):
             continue
-        old = _old_key(obj, entity) if obj not in new else None
+        old = _old_key(obj, entity) if id(obj) not in new_ids else None
         key = natural_key(obj)
         if old is not None and old != key:
             put(entity, old, obj.id, True)

@@ -7,7 +7,6 @@ import getpass
 import logging
 import os
 import secrets
-import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -98,10 +97,9 @@ def ensure_secret_files(settings: Settings) -> None:
 
 
 def cmd_central(settings: Settings, args: argparse.Namespace) -> int:
-    import waitress
-
     from central.app import create_central_app
     from central.worker import LedgerWorker
+    from kiosk.serving import serve_until_stopped
 
     ensure_secret_files(settings)
     engine = _engine(settings)
@@ -113,22 +111,10 @@ def cmd_central(settings: Settings, args: argparse.Namespace) -> int:
     worker.start()
     host, port = settings.central.host, settings.central.port
     print(f"Shuxiang central serving on http://{host}:{port}/", flush=True)
-    server = waitress.create_server(  # type: ignore[attr-defined]  # missing from the stubs
-        app, host=host, port=port, threads=settings.central.threads, channel_timeout=120
+    serve_until_stopped(
+        app, host=host, port=port, threads=settings.central.threads, stoppers=[worker.stop]
     )
-
-    def shutdown(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, shutdown)
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        worker.stop()
-        server.close()
-        engine.dispose()
+    engine.dispose()
     return EXIT_OK
 
 

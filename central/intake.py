@@ -309,21 +309,28 @@ def _flag_doubtful_times(
         e.time_doubtful = kiosk.clock_doubtful or e in ahead
     if ahead:
         worst = max((e.recorded_at - received_at).total_seconds() for e in ahead if e.recorded_at)
-        ensure_exception(
+        _flag_clock(
             session,
-            kind=ExceptionKind.CLOCK_OFFSET,
-            dedup_key=f"clock_offset:{kiosk.id}",
-            subject=f"kiosk:{kiosk.id}",
-            kiosks=(kiosk.id,),
-            details={
-                "source": "event times in the future",
-                "events": len(ahead),
-                "ahead_s": round(worst),
-                "observed_at": received_at.isoformat(),
-            },
-            now=received_at,
-            reopen=True,
+            kiosk,
+            {"source": "event times in the future", "events": len(ahead), "ahead_s": round(worst)},
+            received_at,
         )
+
+
+def _flag_clock(
+    session: Session, kiosk: Kiosk, details: dict[str, object], now: dt.datetime
+) -> None:
+    """One open clock_offset exception per kiosk, reopened with the latest evidence."""
+    ensure_exception(
+        session,
+        kind=ExceptionKind.CLOCK_OFFSET,
+        dedup_key=f"clock_offset:{kiosk.id}",
+        subject=f"kiosk:{kiosk.id}",
+        kiosks=(kiosk.id,),
+        details={**details, "observed_at": now.isoformat()},
+        now=now,
+        reopen=True,
+    )
 
 
 def _epoch_conflict(
@@ -466,18 +473,5 @@ def record_heartbeat(session: Session, kiosk_id: str, body: Any, now: dt.datetim
     kiosk.returns_today = _opt_int(body, "returns_today")
     kiosk.clock_doubtful = abs(offset) > CLOCK_TOLERANCE.total_seconds()
     if kiosk.clock_doubtful:
-        ensure_exception(
-            session,
-            kind=ExceptionKind.CLOCK_OFFSET,
-            dedup_key=f"clock_offset:{kiosk.id}",
-            subject=f"kiosk:{kiosk.id}",
-            kiosks=(kiosk.id,),
-            details={
-                "source": "heartbeat",
-                "offset_s": round(offset),
-                "observed_at": now.isoformat(),
-            },
-            now=now,
-            reopen=True,
-        )
+        _flag_clock(session, kiosk, {"source": "heartbeat", "offset_s": round(offset)}, now)
     return kiosk

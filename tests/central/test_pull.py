@@ -33,6 +33,13 @@ def test_full_pull_in_pages(central_db: CentralDB, library, make_kiosk):
     assert sum(1 for c in changes if c["entity"] == "item") == library.items
     versions = [c["version"] for c in changes]
     assert versions == sorted(versions) and len(set(versions)) == len(versions)
+    # A kiosk applies changes in version order: every copy's title must come before it.
+    seen_titles: set[str] = set()
+    for c in changes:
+        if c["entity"] == "title":
+            seen_titles.add(c["key"])
+        elif c["entity"] == "item":
+            assert c["data"]["title_key"] in seen_titles, c
     patron = next(c for c in changes if c["key"] == "S2026001")
     assert set(patron["data"]) == {
         "student_number",

@@ -296,7 +296,7 @@ timeout_s = 3.0
         assert self.scan(card)["action"] in ("signed_in", "switched")
         for item in items:
             reply = self.scan(item)
-            assert reply["action"] == "checked_out", reply
+            assert reply["action"] == "checked_out", (reply["reason"], reply)
         self.end_session()
 
     def give_back(self, *items: str) -> None:
