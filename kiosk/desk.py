@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from db.engine import SessionFactory, make_read_session_factory
-from db.models import Patron
+from db.engine import SessionFactory, read_transaction, write_transaction
 from kiosk.circulation.barcodes import BarcodeKind, BarcodeRules, Classified, classify, to_isbn13
 from kiosk.circulation.calendar import OpeningCalendar
 from kiosk.circulation.names import first_name
@@ -75,8 +75,8 @@ class Desk:
         clock: Clock = utc_now,
     ) -> None:
         self.settings = settings
-        self.session_factory = session_factory
-        self.read_session_factory = make_read_session_factory(session_factory.kw["bind"])
+        # Scans use plain sqlite3 transactions on this engine (see db.engine.write_transaction).
+        self.engine = session_factory.kw["bind"]
         self.bus = bus
         self.clock = clock
         self.rules = barcode_rules(settings)
@@ -127,10 +127,10 @@ class Desk:
             s = self._current(now)
             if s is None:
                 return {"active": False}
-            with self.read_session_factory() as session:
-                patron = session.get(Patron, s.patron_id)
+            with read_transaction(self.engine) as db:
+                patron = svc.get_patron(db, s.patron_id)
                 summary = (
-                    svc.patron_summary(session, patron, s.first_name, self.policy, now)
+                    svc.patron_summary(db, patron, s.first_name, self.policy, now)
                     if patron is not None
                     else None
                 )
@@ -155,8 +155,8 @@ class Desk:
         with self._lock:
             now = self.clock()
             code = classify(raw, self.rules)
-            with self.session_factory.begin() as session:
-                reply = self._dispatch(session, code, now)
+            with write_transaction(self.engine) as db:
+                reply = self._dispatch(db, code, now)
             if self._signed_in is not None:
                 self._signed_in.last_activity_at = now
             reply["session"] = self._session_brief(now)
@@ -164,9 +164,11 @@ class Desk:
         self.bus.publish(ScanProcessed(reply, source))
         return reply
 
-    def _dispatch(self, session: Any, code: Classified, now: dt.datetime) -> dict[str, Any]:
+    def _dispatch(
+        self, db: sqlite3.Connection, code: Classified, now: dt.datetime
+    ) -> dict[str, Any]:
         current = self._current(now)
-        code = _resolve_ambiguous(session, code)
+        code = _resolve_ambiguous(db, code)
         reply: dict[str, Any] = {"kind": str(code.kind), "reason": None}
         if code.kind is BarcodeKind.UNKNOWN:
             quiet = code.reason == "addon_only"
@@ -174,46 +176,41 @@ class Desk:
             reply["reason"] = code.reason
             return reply
         if code.kind is BarcodeKind.PATRON:
-            return reply | self._sign_in(session, code.value, current, now)
+            return reply | self._sign_in(db, code.value, current, now)
         # A book: lend it to the signed-in student, or take it back.
+        patron = svc.get_patron(db, current.patron_id) if current else None
         if code.kind is BarcodeKind.ISBN:
-            title = svc.find_title_by_isbn(session, code.value)
+            title = svc.find_title_by_isbn(db, code.value)
             if title is None:
                 return reply | _result_json(
                     CirculationResult(Action.REFUSED, refusal=Refusal.UNKNOWN_BOOK)
                 )
-            patron = session.get(Patron, current.patron_id) if current else None
             if patron is not None:
-                result = svc.check_out_title(
-                    session, patron, title, self.policy, self.kiosk_id, now
-                )
+                result = svc.check_out_title(db, patron, title, self.policy, self.kiosk_id, now)
             else:
-                result = svc.check_in_title(session, title, None, self.policy, self.kiosk_id, now)
+                result = svc.check_in_title(db, title, None, self.policy, self.kiosk_id, now)
         else:
-            item = svc.find_item(session, code.value)
+            item = svc.find_item(db, code.value)
             if item is None:
                 return reply | _result_json(
                     CirculationResult(Action.REFUSED, refusal=Refusal.UNKNOWN_BOOK)
                 )
-            patron = session.get(Patron, current.patron_id) if current else None
             if patron is not None:
-                result = svc.check_out(session, patron, item, self.policy, self.kiosk_id, now)
+                result = svc.check_out(db, patron, item, self.policy, self.kiosk_id, now)
             else:
-                result = svc.check_in(session, item, self.policy, self.kiosk_id, now)
+                result = svc.check_in(db, item, self.policy, self.kiosk_id, now)
         reply |= _result_json(result, self.policy.calendar)
-        if current is not None:
-            patron = session.get(Patron, current.patron_id)
-            if patron is not None:
-                reply["patron"] = self._summary_json(
-                    svc.patron_summary(session, patron, current.first_name, self.policy, now)
-                )
+        if current is not None and patron is not None:
+            reply["patron"] = self._summary_json(
+                svc.patron_summary(db, patron, current.first_name, self.policy, now)
+            )
         return reply
 
     def _sign_in(
-        self, session: Any, card: str, current: SignedIn | None, now: dt.datetime
+        self, db: sqlite3.Connection, card: str, current: SignedIn | None, now: dt.datetime
     ) -> dict[str, Any]:
-        patron = svc.find_patron_by_card(session, card)
-        refusal = decide_patron(svc.patron_standing(session, patron, now))
+        patron = svc.find_patron_by_card(db, card)
+        refusal = decide_patron(svc.patron_standing(db, patron, now))
         if patron is None or refusal is not None:
             # Someone else is at the kiosk now: never leave the previous student signed in.
             self._end("other_card")
@@ -224,10 +221,10 @@ class Desk:
             action = Action.SWITCHED if current is not None else Action.SIGNED_IN
             if current is not None:
                 self._end("switched")
-            svc.record_visit(session, patron, self.kiosk_id, now)
+            svc.record_visit(db, patron, self.kiosk_id, now)
             log.info("patron %d signed in", patron.id)
         self._signed_in = SignedIn(patron.id, first_name(patron.name), now)
-        summary = svc.patron_summary(session, patron, self._signed_in.first_name, self.policy, now)
+        summary = svc.patron_summary(db, patron, self._signed_in.first_name, self.policy, now)
         return {"action": str(action), "patron": self._summary_json(summary)}
 
     def renew(self, raw: str) -> dict[str, Any]:
@@ -243,23 +240,23 @@ class Desk:
             now = self.clock()
             code = classify(raw, self.rules)
             current = self._current(now)
-            with self.session_factory.begin() as session:
-                item = svc.find_item(session, code.value)
-                patron = session.get(Patron, current.patron_id) if current else None
+            with write_transaction(self.engine) as db:
+                item = svc.find_item(db, code.value)
+                patron = svc.get_patron(db, current.patron_id) if current else None
                 reply: dict[str, Any] = {"kind": str(code.kind), "reason": None}
                 if item is None:
                     result = CirculationResult(Action.REFUSED, refusal=Refusal.UNKNOWN_BOOK)
                 elif what == "return":
-                    result = svc.check_in(session, item, self.policy, self.kiosk_id, now)
+                    result = svc.check_in(db, item, self.policy, self.kiosk_id, now)
                 elif patron is None:
                     result = CirculationResult(Action.REFUSED, refusal=Refusal.NOT_ON_LOAN)
                 else:
-                    result = svc.renew(session, patron, item, self.policy, self.kiosk_id, now)
+                    result = svc.renew(db, patron, item, self.policy, self.kiosk_id, now)
                 reply |= _result_json(result, self.policy.calendar)
                 if current is not None and patron is not None:
                     current.last_activity_at = now
                     reply["patron"] = self._summary_json(
-                        svc.patron_summary(session, patron, current.first_name, self.policy, now)
+                        svc.patron_summary(db, patron, current.first_name, self.policy, now)
                     )
             reply["session"] = self._session_brief(now)
         self.bus.publish(ScanProcessed(reply, "button"))
@@ -303,14 +300,14 @@ class Desk:
             log.exception("scan from %s failed", event.source)
 
 
-def _resolve_ambiguous(session: Any, code: Classified) -> Classified:
+def _resolve_ambiguous(db: sqlite3.Connection, code: Classified) -> Classified:
     """A valid ISBN-10 that is also card- or copy-shaped is taken as a card or copy first
     (far more common at a kiosk); when no such card or copy exists, it is the book's ISBN."""
     if code.reason != "also_isbn10":
         return code
-    if code.kind is BarcodeKind.PATRON and svc.find_patron_by_card(session, code.value):
+    if code.kind is BarcodeKind.PATRON and svc.find_patron_by_card(db, code.value):
         return code
-    if code.kind is BarcodeKind.ITEM and svc.find_item(session, code.value):
+    if code.kind is BarcodeKind.ITEM and svc.find_item(db, code.value):
         return code
     isbn13 = to_isbn13(code.value)
     if isbn13 is None:  # pragma: no cover - the classifier only says also_isbn10 for valid ones

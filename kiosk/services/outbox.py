@@ -4,16 +4,30 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 import uuid
 from typing import Any
 
-from sqlalchemy import Integer, String, cast, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from db.models import KioskState, OutboxEvent, OutboxState
+from db.engine import plain_connection
+from db.models import KioskState, OutboxEvent, OutboxState, to_db_time
 
 EPOCH_KEY = "outbox.epoch"
 NEXT_SEQUENCE_KEY = "outbox.next_sequence"
+
+# Plain SQL: these run on every scan (see db.engine.write_transaction for why).
+_SELECT_STATE = "SELECT value FROM kiosk_state WHERE key = ?"
+_INSERT_STATE = "INSERT INTO kiosk_state (key, value) VALUES (?, ?)"
+_BUMP_SEQUENCE = (
+    "UPDATE kiosk_state SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) "
+    "WHERE key = ? RETURNING value"
+)
+_INSERT_EVENT = (
+    "INSERT INTO outbox_events (event_uuid, epoch, sequence, kind, payload, created_at, state) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def get_state(session: Session, key: str) -> str | None:
@@ -30,48 +44,50 @@ def set_state(session: Session, key: str, value: str) -> None:
         row.value = value
 
 
-def database_epoch(session: Session) -> str:
+def current_epoch(db: sqlite3.Connection) -> str:
     """This database's epoch: a UUID made once when the database is first used.
 
     A kiosk database rebuilt or restored from an old copy gets a new epoch, so the central
-    server can tell its sequence numbers apart from the old ones. Caller commits.
+    server can tell its sequence numbers apart from the old ones. Runs inside the caller's
+    write transaction; caller commits.
     """
-    epoch = get_state(session, EPOCH_KEY)
-    if epoch is None:
-        epoch = str(uuid.uuid4())
-        set_state(session, EPOCH_KEY, epoch)
-        session.flush()
+    row = db.execute(_SELECT_STATE, (EPOCH_KEY,)).fetchone()
+    if row is not None:
+        return str(row[0])
+    epoch = str(uuid.uuid4())
+    db.execute(_INSERT_STATE, (EPOCH_KEY, epoch))
     return epoch
 
 
-def take_sequence(session: Session) -> int:
+def database_epoch(session: Session) -> str:
+    """`current_epoch` for code that holds an ORM session. Caller commits."""
+    session.flush()
+    return current_epoch(plain_connection(session))
+
+
+def take_sequence(db: sqlite3.Connection) -> int:
     """Hand out the next outbox sequence number in one statement (this runs on every scan).
 
     Caller commits; the write lock taken by BEGIN IMMEDIATE keeps two scans from sharing it.
-    """
-    bumped = session.execute(
-        update(KioskState)
-        .where(KioskState.key == NEXT_SEQUENCE_KEY)
-        .values(value=cast(cast(KioskState.value, Integer) + 1, String))
-        .returning(KioskState.value)
-        .execution_options(synchronize_session=False)
-    ).scalar()
-    if bumped is None:
-        session.add(KioskState(key=NEXT_SEQUENCE_KEY, value="2"))
-        return 1
-    return int(bumped) - 1
-
-
-def record_event(
-    session: Session, kind: str, payload: dict[str, Any], kiosk_id: str, now: dt.datetime
-) -> OutboxEvent:
-    """Add one event to the outbox with the next sequence number. Caller commits.
-
     The counter lives in kiosk_state, not in MAX(sequence), so a number is never handed out
     twice even after acknowledged events are pruned.
     """
-    epoch = database_epoch(session)
-    sequence = take_sequence(session)
+    row = db.execute(_BUMP_SEQUENCE, (NEXT_SEQUENCE_KEY,)).fetchone()
+    if row is None:
+        db.execute(_INSERT_STATE, (NEXT_SEQUENCE_KEY, "2"))
+        return 1
+    return int(row[0]) - 1
+
+
+def record_event(
+    db: sqlite3.Connection, kind: str, payload: dict[str, Any], kiosk_id: str, now: dt.datetime
+) -> int:
+    """Add one event to the outbox with the next sequence number; returns that number.
+
+    Runs inside the caller's write transaction, beside the change it records. Caller commits.
+    """
+    epoch = current_epoch(db)
+    sequence = take_sequence(db)
     event_uuid = str(uuid.uuid4())
     body = {
         "event_id": event_uuid,
@@ -82,17 +98,19 @@ def record_event(
         "recorded_at": now.astimezone(dt.UTC).isoformat(),
         **payload,
     }
-    event = OutboxEvent(
-        event_uuid=event_uuid,
-        epoch=epoch,
-        sequence=sequence,
-        kind=kind,
-        payload=json.dumps(body, ensure_ascii=False, sort_keys=True),
-        created_at=now,
-        state=OutboxState.PENDING,
+    db.execute(
+        _INSERT_EVENT,
+        (
+            event_uuid,
+            epoch,
+            sequence,
+            kind,
+            json.dumps(body, ensure_ascii=False, sort_keys=True),
+            to_db_time(now),
+            OutboxState.PENDING.value,
+        ),
     )
-    session.add(event)
-    return event
+    return sequence
 
 
 def pending_count(session: Session) -> int:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from db.engine import SessionFactory
+from db.engine import SessionFactory, plain_connection
 from db.models import OutboxEvent, OutboxState
 from kiosk.services import outbox
 from kiosk.sync.client import (
@@ -34,10 +34,9 @@ pytestmark = pytest.mark.timeout(60)
 
 def record(factory: SessionFactory, clock: FakeClock, n: int, kiosk_id: str = "kiosk-1") -> None:
     with factory.begin() as session:
+        db = plain_connection(session)
         for i in range(n):
-            outbox.record_event(
-                session, "visit", {"student_number": f"S{i:04d}"}, kiosk_id, clock()
-            )
+            outbox.record_event(db, "visit", {"student_number": f"S{i:04d}"}, kiosk_id, clock())
 
 
 def states(factory: SessionFactory) -> list[tuple[str, int, str]]:
