@@ -157,6 +157,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     serve_until_stopped(
         app, host=host, port=port, threads=settings.server.threads, stoppers=stoppers
     )
+    services.desk.close()
     engine.dispose()
     return EXIT_OK
 

@@ -37,19 +37,24 @@ def make_engine(path_or_url: str | Path, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
+def _set_up_connection(dbapi_connection: sqlite3.Connection) -> None:
+    # BEGIN is always issued explicitly (the "begin" event below, or write_transaction):
+    # pysqlite's own implicit BEGIN is DEFERRED, which turns a read-then-write into a late
+    # SQLITE_BUSY.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # FULL: a loan the screen has shown survives a power cut (NORMAL may lose the last commits).
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, connection_record: Any) -> None:
-        # Let SQLAlchemy's "begin" event below issue BEGIN itself: pysqlite's own implicit
-        # BEGIN is DEFERRED, which turns a read-then-write into a late SQLITE_BUSY.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        # FULL: a loan the screen has shown survives a power cut (NORMAL may lose the last commits).
-        cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.close()
+        _set_up_connection(dbapi_connection)
 
     @event.listens_for(engine, "begin")
     def on_begin(conn: Any) -> None:
@@ -79,45 +84,46 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-@contextmanager
-def write_transaction(engine: Engine) -> Iterator[sqlite3.Connection]:
-    """BEGIN IMMEDIATE … COMMIT on a pooled SQLite connection, handed out as plain sqlite3.
+def open_plain_connection(engine: Engine) -> sqlite3.Connection:
+    """A sqlite3 connection of its own to `engine`'s SQLite file, set up like the pool's.
 
-    The kiosk's scan path runs on this instead of an ORM session. A scan has a budget of a few
-    hundred microseconds (bench/scan_latency.py): an ORM session costs ~70 µs to open and
-    commit and ~100 µs per statement with its flush, a prepared sqlite3 statement ~5 µs.
-    Rolls back when the block raises; the connection goes back to the pool either way.
+    The kiosk's scan path runs on one of these instead of an ORM session. A scan has a budget
+    of a few hundred microseconds (bench/scan_latency.py): an ORM session costs ~70 µs to open
+    and commit and ~100 µs per statement with its flush, a pool checkout ~35 µs, a prepared
+    sqlite3 statement ~5 µs. The caller closes it; it may be used from several threads, one
+    at a time.
     """
-    pooled = engine.raw_connection()
-    try:
-        db = _sqlite3(pooled.driver_connection)
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            # SQLite may already have rolled back by itself (disk full, I/O error).
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-    finally:
-        pooled.close()
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        raise ValueError("plain connections are for the kiosk's SQLite database file")
+    db = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
+    _set_up_connection(db)
+    return db
 
 
 @contextmanager
-def read_transaction(engine: Engine) -> Iterator[sqlite3.Connection]:
-    """A deferred (read) transaction on a pooled SQLite connection: one snapshot, no write lock."""
-    pooled = engine.raw_connection()
+def write_transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE … COMMIT on a plain connection; rolls back when the block raises."""
+    db.execute("BEGIN IMMEDIATE")
     try:
-        db = _sqlite3(pooled.driver_connection)
-        db.execute("BEGIN")
-        try:
-            yield db
-        finally:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
+        yield db
+    except BaseException:
+        # SQLite may already have rolled back by itself (disk full, I/O error).
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+@contextmanager
+def read_transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A deferred (read) transaction on a plain connection: one snapshot, no write lock."""
+    db.execute("BEGIN")
+    try:
+        yield db
     finally:
-        pooled.close()
+        if db.in_transaction:
+            db.execute("ROLLBACK")
 
 
 def plain_connection(session: Session) -> sqlite3.Connection:
@@ -126,10 +132,7 @@ def plain_connection(session: Session) -> sqlite3.Connection:
     For calling the plain-SQL services from code that holds an ORM session; flush first if
     the session has changes those services must see.
     """
-    return _sqlite3(session.connection().connection.driver_connection)
-
-
-def _sqlite3(driver: Any) -> sqlite3.Connection:
+    driver = session.connection().connection.driver_connection
     if not isinstance(driver, sqlite3.Connection):
-        raise TypeError("plain-SQL transactions are for the kiosk's SQLite database")
+        raise TypeError("plain-SQL services are for the kiosk's SQLite database")
     return driver

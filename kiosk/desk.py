@@ -10,11 +10,17 @@ import datetime as dt
 import logging
 import sqlite3
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from db.engine import SessionFactory, read_transaction, write_transaction
+from db.engine import (
+    SessionFactory,
+    open_plain_connection,
+    read_transaction,
+    write_transaction,
+)
 from kiosk.circulation.barcodes import BarcodeKind, BarcodeRules, Classified, classify, to_isbn13
 from kiosk.circulation.calendar import OpeningCalendar
 from kiosk.circulation.names import first_name
@@ -75,8 +81,10 @@ class Desk:
         clock: Clock = utc_now,
     ) -> None:
         self.settings = settings
-        # Scans use plain sqlite3 transactions on this engine (see db.engine.write_transaction).
-        self.engine = session_factory.kw["bind"]
+        # Scans run in plain sqlite3 transactions on a connection of the desk's own
+        # (db.engine.open_plain_connection says why); closed by close() or with the desk.
+        self._db = open_plain_connection(session_factory.kw["bind"])
+        self._closed = weakref.finalize(self, self._db.close)
         self.bus = bus
         self.clock = clock
         self.rules = barcode_rules(settings)
@@ -86,6 +94,11 @@ class Desk:
         # One scan at a time: a kiosk has one queue of students, and order matters.
         self._lock = threading.RLock()
         self._signed_in: SignedIn | None = None
+
+    def close(self) -> None:
+        """Close the desk's database connection (the server is stopping)."""
+        with self._lock:
+            self._closed()
 
     # --- the kiosk session ---------------------------------------------------------------
 
@@ -127,7 +140,7 @@ class Desk:
             s = self._current(now)
             if s is None:
                 return {"active": False}
-            with read_transaction(self.engine) as db:
+            with read_transaction(self._db) as db:
                 patron = svc.get_patron(db, s.patron_id)
                 summary = (
                     svc.patron_summary(db, patron, s.first_name, self.policy, now)
@@ -155,7 +168,7 @@ class Desk:
         with self._lock:
             now = self.clock()
             code = classify(raw, self.rules)
-            with write_transaction(self.engine) as db:
+            with write_transaction(self._db) as db:
                 reply = self._dispatch(db, code, now)
             if self._signed_in is not None:
                 self._signed_in.last_activity_at = now
@@ -240,7 +253,7 @@ class Desk:
             now = self.clock()
             code = classify(raw, self.rules)
             current = self._current(now)
-            with write_transaction(self.engine) as db:
+            with write_transaction(self._db) as db:
                 item = svc.find_item(db, code.value)
                 patron = svc.get_patron(db, current.patron_id) if current else None
                 reply: dict[str, Any] = {"kind": str(code.kind), "reason": None}

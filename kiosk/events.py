@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import itertools
 import queue
@@ -66,16 +65,28 @@ class Subscription:
         self, bus: EventBus, maxsize: int, kinds: tuple[type[Any], ...] | None = None
     ) -> None:
         self._bus = bus
-        self.queue: queue.Queue[Event] = queue.Queue(maxsize=maxsize)
+        # SimpleQueue is implemented in C: a scan crosses two of these on its way to the
+        # screen, and each hop costs ~10 µs less than queue.Queue's Python-level locking.
+        self._queue: queue.SimpleQueue[Event] = queue.SimpleQueue()
+        self.maxsize = maxsize
         self.kinds = kinds
         self.id = next(EventBus._ids)
 
     def wants(self, event: Event) -> bool:
         return self.kinds is None or isinstance(event, self.kinds)
 
+    def put(self, event: Event) -> None:
+        """Queue `event`, first dropping the oldest ones when a bounded queue is full."""
+        while self.maxsize and self._queue.qsize() >= self.maxsize:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        self._queue.put(event)
+
     def get(self, timeout_s: float) -> Event | None:
         try:
-            return self.queue.get(timeout=timeout_s)
+            return self._queue.get(timeout=timeout_s)
         except queue.Empty:
             return None
 
@@ -130,12 +141,5 @@ class EventBus:
         with self._lock:
             subscribers = list(self._subscribers)
         for sub in subscribers:
-            if not sub.wants(event):
-                continue
-            while True:
-                try:
-                    sub.queue.put_nowait(event)
-                    break
-                except queue.Full:
-                    with contextlib.suppress(queue.Empty):
-                        sub.queue.get_nowait()
+            if sub.wants(event):
+                sub.put(event)

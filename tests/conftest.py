@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
-from db.engine import SessionFactory, make_engine, make_session_factory
+from db.engine import SessionFactory, make_engine, make_session_factory, open_plain_connection
 from db.migrate import upgrade
 from kiosk.config import Settings, parse_settings
 
@@ -60,6 +61,14 @@ def engine(settings: Settings) -> Iterator[Engine]:
 @pytest.fixture
 def session_factory(engine: Engine) -> SessionFactory:
     return make_session_factory(engine)
+
+
+@pytest.fixture
+def plain_db(engine: Engine) -> Iterator[sqlite3.Connection]:
+    """A plain sqlite3 connection to the test database, as the desk's scan path uses."""
+    db = open_plain_connection(engine)
+    yield db
+    db.close()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import re
-import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -98,6 +97,8 @@ _FULL_WIDTH_TO_ASCII = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
 _EAN_WITH_ADDON = re.compile(r"([0-9]{13})(?:[ -]?([0-9]{5}|[0-9]{2}))?")
 _SEPARATED_13 = re.compile(r"[0-9](?:[- ]?[0-9]){12}")
 _SEPARATED_ISBN10 = re.compile(r"[0-9](?:[- ]?[0-9]){8}[- ]?[0-9Xx]")
+# Unicode category Cc is exactly C0, DEL and C1.
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")
 _ADDON_ONLY = re.compile(r"[0-9]{2}|[0-9]{5}")
 _COMPACT_ISBN10 = re.compile(r"[0-9]{9}[0-9X]")
 _COMPACT_13 = re.compile(r"[0-9]{13}")
@@ -224,7 +225,7 @@ def classify(raw: str, rules: BarcodeRules) -> Classified:
         return _unknown(text, "empty")
     if len(text) > rules.max_length:
         return _unknown(text, "too_long")
-    if any(unicodedata.category(char) == "Cc" for char in text):
+    if _CONTROL_CHARACTER.search(text):
         return _unknown(text, "control_characters")
 
     book = _classify_book(text, rules)

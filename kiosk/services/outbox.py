@@ -20,9 +20,9 @@ NEXT_SEQUENCE_KEY = "outbox.next_sequence"
 # Plain SQL: these run on every scan (see db.engine.write_transaction for why).
 _SELECT_STATE = "SELECT value FROM kiosk_state WHERE key = ?"
 _INSERT_STATE = "INSERT INTO kiosk_state (key, value) VALUES (?, ?)"
-_BUMP_SEQUENCE = (
-    "UPDATE kiosk_state SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) "
-    "WHERE key = ? RETURNING value"
+_TAKE_POSITION = (
+    "UPDATE kiosk_state SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = ? "
+    "RETURNING value, (SELECT value FROM kiosk_state WHERE key = ?)"
 )
 _INSERT_EVENT = (
     "INSERT INTO outbox_events (event_uuid, epoch, sequence, kind, payload, created_at, state) "
@@ -65,18 +65,20 @@ def database_epoch(session: Session) -> str:
     return current_epoch(plain_connection(session))
 
 
-def take_sequence(db: sqlite3.Connection) -> int:
-    """Hand out the next outbox sequence number in one statement (this runs on every scan).
+def take_position(db: sqlite3.Connection) -> tuple[str, int]:
+    """This database's epoch and the next outbox sequence number, taken for one event.
 
-    Caller commits; the write lock taken by BEGIN IMMEDIATE keeps two scans from sharing it.
-    The counter lives in kiosk_state, not in MAX(sequence), so a number is never handed out
-    twice even after acknowledged events are pruned.
+    One statement on every scan; caller commits. The write lock taken by BEGIN IMMEDIATE keeps
+    two scans from sharing a number. The counter lives in kiosk_state, not in MAX(sequence),
+    so a number is never handed out twice even after acknowledged events are pruned.
     """
-    row = db.execute(_BUMP_SEQUENCE, (NEXT_SEQUENCE_KEY,)).fetchone()
+    row = db.execute(_TAKE_POSITION, (NEXT_SEQUENCE_KEY, EPOCH_KEY)).fetchone()
     if row is None:
+        # The database's first event.
         db.execute(_INSERT_STATE, (NEXT_SEQUENCE_KEY, "2"))
-        return 1
-    return int(row[0]) - 1
+        return current_epoch(db), 1
+    epoch = row[1] if row[1] is not None else current_epoch(db)
+    return epoch, int(row[0]) - 1
 
 
 def record_event(
@@ -86,8 +88,7 @@ def record_event(
 
     Runs inside the caller's write transaction, beside the change it records. Caller commits.
     """
-    epoch = current_epoch(db)
-    sequence = take_sequence(db)
+    epoch, sequence = take_position(db)
     event_uuid = str(uuid.uuid4())
     body = {
         "event_id": event_uuid,

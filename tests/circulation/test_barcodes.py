@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import string
+import unicodedata
 
 import pytest
 from hypothesis import given
@@ -388,3 +389,10 @@ def test_classifying_an_isbn_value_again_gives_the_same_value(
     first = classify(raw, rules)
     if first.kind is ISBN:
         assert classify(first.value, rules) == Classified(ISBN, first.value, "ok")
+
+
+@given(st.characters())
+def test_control_characters_are_exactly_unicode_category_cc(char):
+    """Any character inside a code: refused as a control character iff it is category Cc."""
+    result = classify(f"SX0{char}01", DEFAULT)
+    assert (result.reason == "control_characters") == (unicodedata.category(char) == "Cc")

@@ -38,8 +38,8 @@ def _count(session, model):
 pytestmark = pytest.mark.usefixtures("demo_library")
 
 
-def test_checkout_writes_loan_and_outbox_event_together(engine, session_factory, clock):
-    with write_transaction(engine) as s:
+def test_checkout_writes_loan_and_outbox_event_together(plain_db, session_factory, clock):
+    with write_transaction(plain_db) as s:
         result = svc.check_out(
             s, _patron(s, "20260001"), _item(s, "SX00001"), POLICY, KIOSK, clock()
         )
@@ -58,8 +58,8 @@ def test_checkout_writes_loan_and_outbox_event_together(engine, session_factory,
         assert outbox.pending_count(s) == 1
 
 
-def test_rolled_back_checkout_leaves_neither_loan_nor_event(engine, session_factory, clock):
-    with pytest.raises(RuntimeError), write_transaction(engine) as s:
+def test_rolled_back_checkout_leaves_neither_loan_nor_event(plain_db, session_factory, clock):
+    with pytest.raises(RuntimeError), write_transaction(plain_db) as s:
         svc.check_out(s, _patron(s, "20260001"), _item(s, "SX00001"), POLICY, KIOSK, clock())
         raise RuntimeError("power cut")
     with session_factory() as s:
@@ -68,19 +68,19 @@ def test_rolled_back_checkout_leaves_neither_loan_nor_event(engine, session_fact
         assert s.scalar(select(Item).where(Item.barcode == "SX00001")).status == "available"
 
 
-def test_sequences_are_never_reused(engine, session_factory, clock):
-    with write_transaction(engine) as s:
+def test_sequences_are_never_reused(plain_db, session_factory, clock):
+    with write_transaction(plain_db) as s:
         svc.check_out(s, _patron(s, "20260001"), _item(s, "SX00001"), POLICY, KIOSK, clock())
     with session_factory.begin() as s:
         s.execute(OutboxEvent.__table__.delete())  # acknowledged events pruned
-    with write_transaction(engine) as s:
+    with write_transaction(plain_db) as s:
         svc.check_in(s, _item(s, "SX00001"), POLICY, KIOSK, clock())
     with session_factory() as s:
         assert [e.sequence for e in s.scalars(select(OutboxEvent))] == [2]
 
 
-def test_loan_limit_and_overdue_block(engine, clock):
-    with write_transaction(engine) as s:
+def test_loan_limit_and_overdue_block(plain_db, clock):
+    with write_transaction(plain_db) as s:
         patron = _patron(s, "20260001")
         for barcode in ("SX00001", "SX00006", "SX00008"):
             assert (
@@ -90,7 +90,7 @@ def test_loan_limit_and_overdue_block(engine, clock):
         result = svc.check_out(s, patron, _item(s, "SX00010"), POLICY, KIOSK, clock())
         assert result.refusal is Refusal.TOO_MANY_LOANS
     clock.advance(days=30)
-    with write_transaction(engine) as s:
+    with write_transaction(plain_db) as s:
         svc.check_in(s, _item(s, "SX00001"), POLICY, KIOSK, clock())
         result = svc.check_out(
             s, _patron(s, "20260001"), _item(s, "SX00010"), POLICY, KIOSK, clock()
@@ -98,9 +98,9 @@ def test_loan_limit_and_overdue_block(engine, clock):
         assert result.refusal is Refusal.HAS_OVERDUE
 
 
-def test_isbn_lends_an_available_copy_and_returns_by_isbn(engine, clock):
+def test_isbn_lends_an_available_copy_and_returns_by_isbn(plain_db, clock):
     isbn = isbn13_for(1)  # three copies
-    with write_transaction(engine) as s:
+    with write_transaction(plain_db) as s:
         title = svc.find_title_by_isbn(s, isbn)
         a = svc.check_out_title(s, _patron(s, "20260001"), title, POLICY, KIOSK, clock())
         b = svc.check_out_title(s, _patron(s, "20260002"), title, POLICY, KIOSK, clock())
@@ -117,14 +117,14 @@ def test_isbn_lends_an_available_copy_and_returns_by_isbn(engine, clock):
         assert last.action == "returned" and last.item_barcode == a.item_barcode
 
 
-def test_rescan_offers_renew_or_return_then_renewal_rules(engine, session_factory, clock):
-    with write_transaction(engine) as s:
+def test_rescan_offers_renew_or_return_then_renewal_rules(plain_db, session_factory, clock):
+    with write_transaction(plain_db) as s:
         patron, item = _patron(s, "20260001"), _item(s, "SX00001")
         first = svc.check_out(s, patron, item, POLICY, KIOSK, clock())
         again = svc.check_out(s, patron, item, POLICY, KIOSK, clock())
         assert again.action == "renew_or_return"
     clock.advance(days=10)
-    with write_transaction(engine) as s:
+    with write_transaction(plain_db) as s:
         patron, item = _patron(s, "20260001"), _item(s, "SX00001")
         renewed = svc.renew(s, patron, item, POLICY, KIOSK, clock())
         assert renewed.action == "renewed" and renewed.due_at > first.due_at
@@ -136,9 +136,9 @@ def test_rescan_offers_renew_or_return_then_renewal_rules(engine, session_factor
         assert kinds == ["checkout", "renewal"]
 
 
-def test_return_with_waiting_hold_goes_to_hold_shelf_for_that_student(engine, clock):
+def test_return_with_waiting_hold_goes_to_hold_shelf_for_that_student(plain_db, clock):
     # Demo: 青铜葵花 (SX00004, SX00005) has a waiting hold by card 20260005.
-    with write_transaction(engine) as s:
+    with write_transaction(plain_db) as s:
         lent = svc.check_out(s, _patron(s, "20260001"), _item(s, "SX00004"), POLICY, KIOSK, clock())
         assert lent.action == "checked_out"
         # The last copy on the shelf is kept for the waiting student.
@@ -161,19 +161,19 @@ def test_return_with_waiting_hold_goes_to_hold_shelf_for_that_student(engine, cl
         assert s.execute("SELECT status FROM holds").fetchall() == [("fulfilled",)]
 
 
-def test_return_of_a_book_not_on_loan(engine, session_factory, clock):
-    with write_transaction(engine) as s:
+def test_return_of_a_book_not_on_loan(plain_db, session_factory, clock):
+    with write_transaction(plain_db) as s:
         result = svc.check_in(s, _item(s, "SX00001"), POLICY, KIOSK, clock())
         assert result.refusal is Refusal.NOT_ON_LOAN
     with session_factory() as s:
         assert _count(s, OutboxEvent) == 0
 
 
-def test_patron_summary_shows_overdue_days(engine, clock):
-    with write_transaction(engine) as s:
+def test_patron_summary_shows_overdue_days(plain_db, clock):
+    with write_transaction(plain_db) as s:
         svc.check_out(s, _patron(s, "20260001"), _item(s, "SX00001"), POLICY, KIOSK, clock())
     clock.advance(days=16)
-    with read_transaction(engine) as s:
+    with read_transaction(plain_db) as s:
         summary = svc.patron_summary(s, _patron(s, "20260001"), "小明", POLICY, clock())
         # An overdue book blocks new loans, so the screen must not promise any.
         assert summary.may_borrow == 0
@@ -185,14 +185,14 @@ def test_patron_summary_shows_overdue_days(engine, clock):
         assert summary.loans[0].days_overdue == 2
 
 
-def test_epoch_is_stable_for_a_database(engine, session_factory, clock):
+def test_epoch_is_stable_for_a_database(plain_db, session_factory, clock):
     with session_factory.begin() as s:
         first = outbox.database_epoch(s)
-    with write_transaction(engine) as s:
+    with write_transaction(plain_db) as s:
         assert outbox.current_epoch(s) == first
 
 
-def test_plain_sql_times_match_what_the_orm_stores(engine, session_factory):
+def test_plain_sql_times_match_what_the_orm_stores(plain_db, session_factory):
     """The scan path writes times itself; the ORM must read them back, and they must sort
     with the ORM's own (string comparison in SQL)."""
     moments = [
@@ -212,7 +212,7 @@ def test_plain_sql_times_match_what_the_orm_stores(engine, session_factory):
                     created_at=moment,
                 )
             )
-    with read_transaction(engine) as db:
+    with read_transaction(plain_db) as db:
         stored = [row[0] for row in db.execute("SELECT created_at FROM outbox_events ORDER BY id")]
     assert stored == [to_db_time(m) for m in moments]
     assert [from_db_time(text) for text in stored] == moments
