@@ -107,12 +107,13 @@ def write_transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     db.execute("BEGIN IMMEDIATE")
     try:
         yield db
+        db.execute("COMMIT")
     except BaseException:
-        # SQLite may already have rolled back by itself (disk full, I/O error).
+        # Also when COMMIT itself failed (disk full, I/O error): the next scan must find the
+        # connection outside any transaction. SQLite may already have rolled back by itself.
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
-    db.execute("COMMIT")
 
 
 @contextmanager

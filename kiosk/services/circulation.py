@@ -131,7 +131,7 @@ SELECT {_LOAN_COLUMNS}, h.id, h.patron_id,
   (SELECT count(*) FROM items c WHERE c.title_id = ?1 AND c.status = 'available')
 FROM (SELECT ?3 AS item_id) AS x
 LEFT JOIN loans l ON l.item_id = x.item_id AND l.returned_at IS NULL
-LEFT JOIN holds h ON h.item_id = x.item_id AND h.status = 'ready'
+LEFT JOIN holds h ON h.title_id = ?1 AND h.status = 'ready' AND h.item_id = x.item_id
 """
 
 # A returned copy: its open loan and the longest-waiting hold on its title (?1 title, ?2 item).
@@ -148,7 +148,7 @@ _TITLE_COPIES = f"""
 SELECT {_ITEM_FIELDS}, l.patron_id, h.patron_id
 FROM {_ITEM_FROM}
 LEFT JOIN loans l ON l.item_id = i.id AND l.returned_at IS NULL
-LEFT JOIN holds h ON h.item_id = i.id AND h.status = 'ready'
+LEFT JOIN holds h ON h.title_id = i.title_id AND h.status = 'ready' AND h.item_id = i.id
 """
 
 _STANDING = (

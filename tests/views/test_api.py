@@ -179,3 +179,25 @@ def test_no_promise_of_more_books_while_one_is_overdue(client, clock):
     assert reply["patron"]["loans"][0]["days_overdue"] > 0
     assert reply["patron"]["may_borrow"] == 0
     assert scan(client, "SX00006")["reason"] == "has_overdue"
+
+
+def test_a_scan_that_fails_half_way_records_nothing_and_the_next_one_works(
+    client, app, monkeypatch
+):
+    from kiosk.services import outbox
+
+    scan(client, "20260001")
+
+    def disk_full(*args, **kwargs):
+        raise OSError("disk full")
+
+    with monkeypatch.context() as m:
+        # Fails after the loan row and the copy's new status were written.
+        m.setattr(outbox, "record_event", disk_full)
+        assert client.post("/api/scan", json={"code": "SX00001"}).status_code == 500
+    with app.extensions["shuxiang"].session_factory() as session:
+        assert session.scalar(select(func.count(Loan.id))) == 0
+        assert session.scalar(select(func.count(OutboxEvent.id))) == 1  # the sign-in visit
+    reply = scan(client, "SX00001")
+    assert reply["action"] == "checked_out"
+    assert [line["item_barcode"] for line in reply["patron"]["loans"]] == ["SX00001"]
