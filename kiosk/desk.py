@@ -84,7 +84,7 @@ class Desk:
         # Scans run in plain sqlite3 transactions on a connection of the desk's own
         # (db.engine.open_plain_connection says why); closed by close() or with the desk.
         self._db = open_plain_connection(session_factory.kw["bind"])
-        self._closed = weakref.finalize(self, self._db.close)
+        self._close_db = weakref.finalize(self, self._db.close)
         self.bus = bus
         self.clock = clock
         self.rules = barcode_rules(settings)
@@ -98,7 +98,7 @@ class Desk:
     def close(self) -> None:
         """Close the desk's database connection (the server is stopping)."""
         with self._lock:
-            self._closed()
+            self._close_db()
 
     # --- the kiosk session ---------------------------------------------------------------
 

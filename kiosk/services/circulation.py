@@ -1,7 +1,7 @@
 """Lend, return and renew: load snapshots, ask the rules, change rows and write the outbox event.
 
-These run on every scan, so they speak plain SQL to the sqlite3 connection of a transaction
-opened by `db.engine.write_transaction` (see there for the measured reason); the tables are
+These run on every scan, so they speak plain SQL to a sqlite3 connection inside a transaction
+the caller opened (`db.engine.open_plain_connection` gives the measured reason); the tables are
 the ones `db.models` declares, and times are stored as `db.models.to_db_time` writes them.
 """
 

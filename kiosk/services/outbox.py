@@ -17,7 +17,7 @@ from db.models import KioskState, OutboxEvent, OutboxState, to_db_time
 EPOCH_KEY = "outbox.epoch"
 NEXT_SEQUENCE_KEY = "outbox.next_sequence"
 
-# Plain SQL: these run on every scan (see db.engine.write_transaction for why).
+# Plain SQL: these run on every scan (db.engine.open_plain_connection says why).
 _SELECT_STATE = "SELECT value FROM kiosk_state WHERE key = ?"
 _INSERT_STATE = "INSERT INTO kiosk_state (key, value) VALUES (?, ?)"
 _TAKE_POSITION = (
