@@ -205,6 +205,16 @@ def patron_standing(
     )
 
 
+def _held_for(status: str, hold_patron_id: int | None, patron_id: int | None) -> str | None:
+    """ "self" or "other" for a copy set aside by a ready hold, None when it is not.
+
+    A ready hold only binds a copy that is actually on the hold shelf.
+    """
+    if status != ItemStatus.ON_HOLD_SHELF or hold_patron_id is None:
+        return None
+    return "self" if hold_patron_id == patron_id else "other"
+
+
 def _item_state(
     db: sqlite3.Connection, item: ItemRecord, patron_id: int | None
 ) -> tuple[ItemState, OpenLoan | None, int | None]:
@@ -213,10 +223,7 @@ def _item_state(
     loan = _open_loan(row)
     hold_id, hold_patron_id, waiting_by_others, on_shelf = row[5:]
     on_loan_to = None if loan is None else ("self" if loan.patron_id == patron_id else "other")
-    held_for = None
-    # A ready hold only binds a copy that is actually on the hold shelf.
-    if item.status == ItemStatus.ON_HOLD_SHELF and hold_id is not None:
-        held_for = "self" if hold_patron_id == patron_id else "other"
+    held_for = _held_for(item.status, hold_patron_id, patron_id)
     state = ItemState(
         status=item.status,
         on_loan_to=on_loan_to,
@@ -307,13 +314,7 @@ def check_out_title(
         if row[6] == patron.id:
             return check_out(db, patron, items[row[0]], policy, kiosk_id, now)
     copies = [
-        CopyRef(
-            item_id,
-            status,
-            None
-            if status != ItemStatus.ON_HOLD_SHELF or hold_patron_id is None
-            else ("self" if hold_patron_id == patron.id else "other"),
-        )
+        CopyRef(item_id, status, _held_for(status, hold_patron_id, patron.id))
         for item_id, _, status, *_, hold_patron_id in rows
     ]
     chosen = rules.choose_copy(copies)
