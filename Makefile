@@ -18,7 +18,7 @@ run: $(VENV)/.installed
 	$(PY) run_kiosk.py run-local --config $(CONFIG)
 
 test: $(VENV)/.installed
-	scripts/system-deps.sh browser fonts postgres
+	scripts/system-deps.sh browser fonts postgres zbar pdf
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Install the Debian packages the tests need when they are missing: Chromium (UI tests),
 # a CJK font (Chinese titles must render), PostgreSQL (central database tests).
-# Usage: scripts/system-deps.sh [browser] [postgres] [fonts]
+# zbar (libzbar0: the tests decode printed barcode labels with pyzbar), pdf (poppler-utils:
+# pdftoppm rasterises the PDFs the tests read back).
+# Usage: scripts/system-deps.sh [browser] [postgres] [fonts] [zbar] [pdf]
 set -euo pipefail
 
 want=("$@")
-[ ${#want[@]} -eq 0 ] && want=(browser fonts postgres)
+[ ${#want[@]} -eq 0 ] && want=(browser fonts postgres zbar pdf)
 packages=()
 for what in "${want[@]}"; do
   case "$what" in
@@ -17,6 +19,8 @@ for what in "${want[@]}"; do
       if ! command -v pg_ctl >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
         packages+=(postgresql)
       fi ;;
+    zbar) ldconfig -p 2>/dev/null | grep "libzbar.so.0" >/dev/null || packages+=(libzbar0) ;;
+    pdf) command -v pdftoppm >/dev/null 2>&1 || packages+=(poppler-utils) ;;
     *) echo "unknown component: $what" >&2; exit 2 ;;
   esac
 done
