@@ -236,8 +236,28 @@ class PullPage:
     more: bool
 
 
+# A page is applied in this order: a kiosk must know a title before its copies, and a copy and
+# a student before the loans and holds that name them.
+APPLY_RANK = {"title": 0, "patron": 1, "item": 2, "hold": 3, "loan": 4}
+# The natural keys a row's data refers to, by entity: (referred entity, data field).
+REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
+    "item": (("title", "title_key"),),
+    "hold": (("title", "title_key"), ("patron", "student_number"), ("item", "item_barcode")),
+    "loan": (("patron", "student_number"), ("item", "item_barcode")),
+}
+
+
 def changes_since(session: Session, since: int, limit: int) -> PullPage:
-    """One page of the change log above `since`, oldest first, with each row's current data."""
+    """One page of the change log above `since`, with each row's current data.
+
+    The log keeps one entry per row, at the version of its latest change, so a loan can sit
+    below the student or copy it names (the student's class changed after the loan). A page
+    is therefore ordered referents first (titles, students, copies, then holds and loans,
+    each by version), and a row this page refers to whose entry lies beyond the page is sent
+    here too, before what refers to it: a kiosk pulling from any point never meets a loan
+    for a student it has not been told about. It receives that row again at its own version,
+    which applies as a no-op.
+    """
     limit = max(1, min(limit, MAX_PULL_LIMIT))
     entries = list(
         session.scalars(
@@ -249,6 +269,14 @@ def changes_since(session: Session, since: int, limit: int) -> PullPage:
     )
     more = len(entries) > limit
     entries = entries[:limit]
+    next_since = entries[-1].version if entries else since
+    changes = _with_data(session, entries)
+    changes = _referents_beyond(session, changes, next_since) + changes
+    changes.sort(key=lambda c: (APPLY_RANK[c["entity"]], c["version"]))
+    return PullPage(changes, next_since, more)
+
+
+def _with_data(session: Session, entries: list[ChangeLogEntry]) -> list[dict[str, Any]]:
     ids: dict[str, list[int]] = {}
     for e in entries:
         if not e.deleted and e.row_id is not None:
@@ -267,8 +295,44 @@ def changes_since(session: Session, since: int, limit: int) -> PullPage:
                 "data": row,
             }
         )
-    next_since = entries[-1].version if entries else since
-    return PullPage(changes, next_since, more)
+    return changes
+
+
+def _referents_beyond(
+    session: Session, changes: list[dict[str, Any]], next_since: int
+) -> list[dict[str, Any]]:
+    """The rows `changes` refer to whose log entries lie beyond `next_since`, with their data.
+
+    Two rounds: a copy sent early may itself name a title that lies beyond the page.
+    """
+    sent = {(c["entity"], c["key"]) for c in changes}
+    found: list[dict[str, Any]] = []
+    pending = changes
+    for _ in range(2):
+        wanted: dict[str, set[str]] = {}
+        for c in pending:
+            for entity, field_name in REFERENCES.get(c["entity"], ()):
+                key = (c["data"] or {}).get(field_name)
+                if isinstance(key, str) and key and (entity, key) not in sent:
+                    wanted.setdefault(entity, set()).add(key)
+        if not wanted:
+            break
+        entries = [
+            entry
+            for entity, keys in wanted.items()
+            for entry in session.scalars(
+                select(ChangeLogEntry).where(
+                    ChangeLogEntry.entity == entity,
+                    ChangeLogEntry.key.in_(sorted(keys)),
+                    ChangeLogEntry.version > next_since,
+                    ChangeLogEntry.deleted.is_(False),
+                )
+            )
+        ]
+        pending = [c for c in _with_data(session, entries) if not c["deleted"]]
+        sent |= {(c["entity"], c["key"]) for c in pending}
+        found += pending
+    return found
 
 
 def _load_rows(session: Session, ids: dict[str, list[int]]) -> dict[tuple[str, int], Any]:
