@@ -8,11 +8,14 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade
 from kiosk.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from kiosk.parts import KioskServices
 
 log = logging.getLogger("shuxiang")
 
@@ -43,7 +46,7 @@ def cmd_check_config(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_demo_data(settings: Settings, args: argparse.Namespace) -> int:
-    from kiosk.desk import utc_now
+    from kiosk.clock import utc_now
     from kiosk.services.demo import library_is_empty, seed_demo_library
 
     refusal = _central_is_authority(settings, args)
@@ -134,6 +137,7 @@ def build_scanner(settings: Settings, bus: Any) -> Any:
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from kiosk.app import create_app
+    from kiosk.context import services_of
     from kiosk.desk import ScanWorker
     from kiosk.events import EventBus
     from kiosk.serving import serve_until_stopped
@@ -142,7 +146,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     bus = EventBus()
     scanner = build_scanner(settings, bus)
     app = create_app(settings, scanner=scanner, engine=engine, bus=bus)
-    services = app.extensions["shuxiang"]
+    services = services_of(app)
     worker = ScanWorker(services.desk, bus)
     worker.start()
     if scanner is not None:
@@ -162,7 +166,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _start_background_jobs(settings: Settings, services: Any) -> list[Callable[[], None]]:
+def _start_background_jobs(settings: Settings, services: KioskServices) -> list[Callable[[], None]]:
     """Start the sync worker when a central server is configured; returns stop functions."""
     if not settings.sync.central_url:
         return []

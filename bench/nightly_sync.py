@@ -40,6 +40,7 @@ from central.intake import register_kiosk  # noqa: E402
 from db.engine import database_url, make_engine, make_session_factory  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
 from db.models import Item, Patron, Title  # noqa: E402
+from kiosk.clock import utc_now  # noqa: E402
 from kiosk.sync.backoff import Backoff  # noqa: E402
 from kiosk.sync.client import CentralClient, SyncError  # noqa: E402
 from kiosk.sync.push import push_pending  # noqa: E402
@@ -55,10 +56,6 @@ START_S = 60.0
 DRAIN_DEADLINE_S = 900.0
 DRAIN_POLL_S = 0.25
 MONITOR_TOKEN = "nightly-sync-bench-monitor-token"
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def free_port() -> int:

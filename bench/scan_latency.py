@@ -168,8 +168,9 @@ class Rig:
         from db.engine import make_engine, make_session_factory
         from db.migrate import upgrade
         from kiosk.app import create_app
+        from kiosk.clock import utc_now
         from kiosk.config import parse_settings
-        from kiosk.desk import ScanWorker, utc_now
+        from kiosk.desk import ScanWorker
         from kiosk.events import EventBus, ScannerStatusChanged
         from run_kiosk import build_scanner
 

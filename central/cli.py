@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from kiosk.clock import utc_now
 from kiosk.config import Settings, read_secret
 
 log = logging.getLogger(__name__)
@@ -98,13 +99,14 @@ def ensure_secret_files(settings: Settings) -> None:
 
 def cmd_central(settings: Settings, args: argparse.Namespace) -> int:
     from central.app import create_central_app
+    from central.context import services_of
     from central.worker import LedgerWorker
     from kiosk.serving import serve_until_stopped
 
     ensure_secret_files(settings)
     engine = _engine(settings)
     app = create_central_app(settings, engine=engine)
-    svc = app.extensions["shuxiang_central"]
+    svc = services_of(app)
     worker = LedgerWorker(
         svc.session_factory, svc.clock, svc.ledger_wakeup, priority=svc.push_priority
     )
@@ -122,7 +124,7 @@ def cmd_central(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_add_kiosk(settings: Settings, args: argparse.Namespace) -> int:
-    from central.db import make_central_session_factory, utc_now
+    from central.db import make_central_session_factory
     from central.intake import register_kiosk
     from db.central_models import Kiosk
 
@@ -173,7 +175,7 @@ def _read_password(args: argparse.Namespace) -> str | None:
 
 def cmd_add_user(settings: Settings, args: argparse.Namespace) -> int:
     from central.auth import add_user, check_password_strength, find_user
-    from central.db import make_central_session_factory, utc_now
+    from central.db import make_central_session_factory
 
     username = args.username.strip()
     if not username or len(username) > 64:
@@ -202,7 +204,7 @@ def cmd_add_user(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_demo_data(settings: Settings, args: argparse.Namespace) -> int:
-    from central.db import make_central_session_factory, utc_now
+    from central.db import make_central_session_factory
     from kiosk.services.demo import library_is_empty, seed_demo_library
 
     factory = make_central_session_factory(_engine(settings))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -13,10 +12,6 @@ from central.upsert import dialect_insert
 from db.central_models import ChangeCounter
 from db.engine import SessionFactory, make_engine, make_session_factory
 from db.migrate import upgrade
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def open_central_engine(database_url: str, **kwargs: Any) -> Engine:
@@ -52,5 +47,4 @@ __all__ = [
     "ensure_change_counter",
     "make_central_session_factory",
     "open_central_engine",
-    "utc_now",
 ]

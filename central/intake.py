@@ -6,7 +6,6 @@ import datetime as dt
 import hashlib
 import json
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +23,7 @@ from db.central_models import (
     KioskEpoch,
     SyncRun,
 )
-
-Clock = Callable[[], dt.datetime]
+from kiosk.clock import Clock
 
 MAX_BATCH_EVENTS = 10_000
 MAX_TEXT = 500

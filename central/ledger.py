@@ -23,6 +23,7 @@ from central.changes import lock_change_counter
 from central.conflicts import auto_resolve, ensure_exception
 from db.central_models import CentralEvent, EventState, ExceptionKind, LoanFacts
 from db.models import Hold, HoldStatus, Item, ItemStatus, Loan, Patron
+from kiosk.clock import parse_iso_time
 
 CLOCK_TOLERANCE = dt.timedelta(minutes=5)
 ORPHAN_AFTER = dt.timedelta(days=3)
@@ -41,16 +42,11 @@ class MalformedEvent(ValueError):
 
 
 def parse_time(value: Any) -> dt.datetime:
-    """An ISO 8601 time as aware UTC; a time without offset is taken as UTC."""
-    if not isinstance(value, str):
-        raise MalformedEvent(f"expected an ISO 8601 time, not {value!r}")
+    """`kiosk.clock.parse_iso_time` for event fields: a malformed time makes a MalformedEvent."""
     try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise MalformedEvent(f"not an ISO 8601 time: {value!r}") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
+        return parse_iso_time(value)
+    except ValueError as exc:
+        raise MalformedEvent(str(exc)) from None
 
 
 def _text(body: dict[str, Any], key: str, max_len: int = 64) -> str:

@@ -3,54 +3,26 @@
 from __future__ import annotations
 
 import secrets
-import threading
-from dataclasses import dataclass, field
-from typing import Any, Protocol
 
-from flask import Flask, current_app, g
+from flask import Flask
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
-from db.engine import SessionFactory, make_engine, make_read_session_factory, make_session_factory
-from kiosk import __version__
+from db.engine import make_engine, make_read_session_factory, make_session_factory
+from kiosk import context
+from kiosk.clock import Clock, utc_now
 from kiosk.config import Settings
-from kiosk.desk import Clock, Desk, utc_now
+from kiosk.desk import Desk
 from kiosk.events import EventBus
-
-
-class ScannerLike(Protocol):
-    """What the app needs of a scanner driver: whether it is connected right now."""
-
-    @property
-    def connected(self) -> bool: ...
-
-
-class NullScanner:
-    """Stand-in for keyboard-wedge kiosks and tests: there is no port to watch."""
-
-    connected = False
-
-
-@dataclass
-class KioskServices:
-    settings: Settings
-    engine: Engine
-    session_factory: SessionFactory
-    read_session_factory: SessionFactory
-    bus: EventBus
-    desk: Desk
-    scanner: ScannerLike
-    central: Any
-    clock: Clock
-    # Set when the server is stopping, so open event streams end instead of holding it up.
-    shutting_down: threading.Event = field(default_factory=threading.Event)
+from kiosk.parts import KioskServices, NullScanner, ScannerLike
+from kiosk.sync.client import CentralClient, CentralLink, NullCentral
+from kiosk.views import api, metrics, pages
 
 
 def create_app(
     settings: Settings,
     *,
     scanner: ScannerLike | None = None,
-    central: Any = None,
+    central: CentralLink | None = None,
     clock: Clock | None = None,
     engine: Engine | None = None,
     bus: EventBus | None = None,
@@ -66,7 +38,11 @@ def create_app(
     session_factory = make_session_factory(engine)
     bus = bus or EventBus()
     clock = clock or utc_now
-    app.extensions["shuxiang"] = KioskServices(
+    if central is None:
+        central = (
+            CentralClient.from_settings(settings) if settings.sync.central_url else NullCentral()
+        )
+    parts = KioskServices(
         settings=settings,
         engine=engine,
         session_factory=session_factory,
@@ -77,37 +53,12 @@ def create_app(
         central=central,
         clock=clock,
     )
-    from kiosk.views import api, metrics, pages
-
+    context.install(app, parts)
     app.register_blueprint(api.bp)
     app.register_blueprint(metrics.bp)
     # The kiosk and staff pages, with Babel, page headers and the recent-errors log.
     pages.init_app(app)
-    app.teardown_appcontext(_close_db)
     return app
 
 
-def services() -> KioskServices:
-    svc: KioskServices = current_app.extensions["shuxiang"]
-    return svc
-
-
-def get_db() -> Session:
-    """A read-only session for this request, opened on first use and closed at teardown.
-
-    Views write only through the desk and services' own write transactions.
-    """
-    if "db" not in g:
-        g.db = services().read_session_factory()
-    session: Session = g.db
-    return session
-
-
-def _close_db(exc: BaseException | None) -> None:
-    session = g.pop("db", None)
-    if session is not None:
-        # Closing rolls back anything a failed request left uncommitted.
-        session.close()
-
-
-__all__ = ["KioskServices", "NullScanner", "__version__", "create_app", "get_db", "services"]
+__all__ = ["create_app"]

@@ -11,7 +11,6 @@ import logging
 import sqlite3
 import threading
 import weakref
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,18 +24,13 @@ from kiosk.circulation.barcodes import BarcodeKind, BarcodeRules, Classified, cl
 from kiosk.circulation.calendar import OpeningCalendar
 from kiosk.circulation.names import first_name
 from kiosk.circulation.rules import LoanPolicy, Refusal, decide_patron
+from kiosk.clock import Clock, utc_now
 from kiosk.config import Settings
 from kiosk.events import BarcodeScanned, EventBus, ScanProcessed, SessionEnded, Subscription
 from kiosk.services import circulation as svc
 from kiosk.services.circulation import Action, CirculationResult
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], dt.datetime]
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request, session
 
-from central.app import get_read_db, services
 from central.auth import session_user_id, token_matches
+from central.context import get_read_db, services
 from central.monitor import kiosk_rows, prometheus_text, stats
 
 bp = Blueprint("api", __name__)

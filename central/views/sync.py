@@ -10,8 +10,8 @@ from typing import Any, TypeVar, cast
 from flask import Blueprint, Response, g, jsonify, request
 from sqlalchemy.exc import DBAPIError
 
-from central.app import get_db, services
 from central.changes import changes_since
+from central.context import get_db, services
 from central.intake import (
     kiosk_for_token,
     parse_push,

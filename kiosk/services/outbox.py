@@ -12,10 +12,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from db.engine import plain_connection
-from db.models import KioskState, OutboxEvent, OutboxState, to_db_time
-
-EPOCH_KEY = "outbox.epoch"
-NEXT_SEQUENCE_KEY = "outbox.next_sequence"
+from db.models import OutboxEvent, OutboxState, to_db_time
+from kiosk.clock import format_iso_time
+from kiosk.services import state
 
 # Plain SQL: these run on every scan (db.engine.open_plain_connection says why).
 _SELECT_STATE = "SELECT value FROM kiosk_state WHERE key = ?"
@@ -30,20 +29,6 @@ _INSERT_EVENT = (
 )
 
 
-def get_state(session: Session, key: str) -> str | None:
-    row = session.get(KioskState, key)
-    return row.value if row is not None else None
-
-
-def set_state(session: Session, key: str, value: str) -> None:
-    """Upsert one kiosk_state value. Caller commits."""
-    row = session.get(KioskState, key)
-    if row is None:
-        session.add(KioskState(key=key, value=value))
-    else:
-        row.value = value
-
-
 def current_epoch(db: sqlite3.Connection) -> str:
     """This database's epoch: a UUID made once when the database is first used.
 
@@ -51,11 +36,11 @@ def current_epoch(db: sqlite3.Connection) -> str:
     server can tell its sequence numbers apart from the old ones. Runs inside the caller's
     write transaction; caller commits.
     """
-    row = db.execute(_SELECT_STATE, (EPOCH_KEY,)).fetchone()
+    row = db.execute(_SELECT_STATE, (state.OUTBOX_EPOCH,)).fetchone()
     if row is not None:
         return str(row[0])
     epoch = str(uuid.uuid4())
-    db.execute(_INSERT_STATE, (EPOCH_KEY, epoch))
+    db.execute(_INSERT_STATE, (state.OUTBOX_EPOCH, epoch))
     return epoch
 
 
@@ -72,10 +57,10 @@ def take_position(db: sqlite3.Connection) -> tuple[str, int]:
     two scans from sharing a number. The counter lives in kiosk_state, not in MAX(sequence),
     so a number is never handed out twice even after acknowledged events are pruned.
     """
-    row = db.execute(_TAKE_POSITION, (NEXT_SEQUENCE_KEY, EPOCH_KEY)).fetchone()
+    row = db.execute(_TAKE_POSITION, (state.OUTBOX_NEXT_SEQUENCE, state.OUTBOX_EPOCH)).fetchone()
     if row is None:
         # The database's first event.
-        db.execute(_INSERT_STATE, (NEXT_SEQUENCE_KEY, "2"))
+        db.execute(_INSERT_STATE, (state.OUTBOX_NEXT_SEQUENCE, "2"))
         return current_epoch(db), 1
     epoch = row[1] if row[1] is not None else current_epoch(db)
     return epoch, int(row[0]) - 1
@@ -96,7 +81,7 @@ def record_event(
         "kiosk_id": kiosk_id,
         "epoch": epoch,
         "sequence": sequence,
-        "recorded_at": now.astimezone(dt.UTC).isoformat(),
+        "recorded_at": format_iso_time(now),
         **payload,
     }
     db.execute(
@@ -195,8 +180,8 @@ def start_new_epoch(session: Session, conflicted_epoch: str) -> tuple[str, int]:
         row.epoch = new_epoch
         row.sequence = number
         row.payload = json.dumps(body, ensure_ascii=False, sort_keys=True)
-    set_state(session, EPOCH_KEY, new_epoch)
-    set_state(session, NEXT_SEQUENCE_KEY, str(len(rows) + 1))
+    state.set_state(session, state.OUTBOX_EPOCH, new_epoch)
+    state.set_state(session, state.OUTBOX_NEXT_SEQUENCE, str(len(rows) + 1))
     session.flush()
     return new_epoch, len(rows)
 

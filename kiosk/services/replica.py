@@ -22,13 +22,11 @@ from db.models import (
     PatronStatus,
     Title,
 )
-from kiosk.services import outbox
+from kiosk.clock import parse_iso_time
+from kiosk.services import outbox, state
 
 log = logging.getLogger(__name__)
 
-# Titles without an ISBN are known to the central by its own id ("id:<central id>"); the
-# kiosk remembers which local row that is under this kiosk_state prefix.
-TITLE_KEY_PREFIX = "replica.title."
 # A card number taken over by another student is parked under this prefix on the old holder,
 # so the unique card constraint never stops a page from applying.
 RETIRED_CARD_PREFIX = "retired:"
@@ -160,7 +158,7 @@ def _patron_in_use(session: Session, patron_id: int) -> bool:
 def find_title(session: Session, key: str) -> Title | None:
     """The local title for a central title key: an ISBN-13, or "id:<central id>"."""
     if key.startswith("id:"):
-        local_id = outbox.get_state(session, TITLE_KEY_PREFIX + key)
+        local_id = state.get_state(session, state.REPLICA_TITLE_PREFIX + key)
         return session.get(Title, int(local_id)) if local_id and local_id.isdigit() else None
     return session.scalar(select(Title).where(Title.isbn13 == key))
 
@@ -192,7 +190,7 @@ def _apply_title(
     title.classification = _text(data, "classification")
     session.flush()
     if key.startswith("id:"):
-        outbox.set_state(session, TITLE_KEY_PREFIX + key, str(title.id))
+        state.set_state(session, state.REPLICA_TITLE_PREFIX + key, str(title.id))
     return "applied"
 
 
@@ -378,12 +376,7 @@ def _text(data: dict[str, Any], key: str, default: str = "") -> str:
 def _time(value: Any) -> dt.datetime | None:
     if value is None or value == "":
         return None
-    if not isinstance(value, str):
-        raise ValueError(f"not a time: {value!r}")
-    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
+    return parse_iso_time(value)
 
 
 _APPLIERS = {

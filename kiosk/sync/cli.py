@@ -12,12 +12,12 @@ from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type info
 
 from db.engine import make_engine, make_read_session_factory, make_session_factory
 from db.migrate import upgrade
+from kiosk.clock import utc_now
 from kiosk.config import Settings
-from kiosk.desk import utc_now
-from kiosk.services import outbox
+from kiosk.services import outbox, state
 from kiosk.sync.backoff import Backoff
 from kiosk.sync.client import CentralClient
-from kiosk.sync.worker import LAST_SUCCESS_KEY, SyncOutcome, sync_once
+from kiosk.sync.worker import SyncOutcome, sync_once
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -115,7 +115,7 @@ def _report(
 ) -> int:
     url = settings.sync.central_url
     with factory() as session:
-        last_success = outbox.get_state(session, LAST_SUCCESS_KEY)
+        last_success = state.get_state(session, state.SYNC_LAST_SUCCESS_AT)
     pending = outcome.pending
     print(
         f"Sent {pushed} event(s), received {pulled} change(s); {pending} event(s) pending; "

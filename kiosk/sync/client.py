@@ -11,8 +11,9 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from kiosk.clock import format_iso_time, parse_iso_time_or_none
 from kiosk.config import Settings, read_secret
 
 USER_AGENT = "shuxiang-kiosk-sync/1"
@@ -112,17 +113,33 @@ def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> floa
     return min(max(0.0, seconds), MAX_RETRY_AFTER_S)
 
 
-def parse_time(value: Any) -> dt.datetime | None:
-    """An aware UTC datetime from an ISO 8601 string, or None when absent or malformed."""
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
+class CentralLink(Protocol):
+    """What the kiosk needs of a central server: the three sync calls."""
+
+    def push(self, epoch: str, events: list[dict[str, Any]], sent_at: dt.datetime) -> PushReply:
+        """Send one batch of outbox events; raises a SyncError when it was not acknowledged."""
+        ...
+
+    def pull(self, since: int, limit: int) -> PullPage:
+        """One page of changes after version `since`."""
+        ...
+
+    def heartbeat(self, status_body: dict[str, Any]) -> dt.datetime | None:
+        """Report this kiosk's status; returns the server's time when it says."""
+        ...
+
+
+class NullCentral:
+    """Stand-in for a kiosk without `[sync] central_url`: every call answers Unreachable."""
+
+    def push(self, epoch: str, events: list[dict[str, Any]], sent_at: dt.datetime) -> PushReply:
+        raise Unreachable("(none)", "no central server is configured")
+
+    def pull(self, since: int, limit: int) -> PullPage:
+        raise Unreachable("(none)", "no central server is configured")
+
+    def heartbeat(self, status_body: dict[str, Any]) -> dt.datetime | None:
+        raise Unreachable("(none)", "no central server is configured")
 
 
 class CentralClient:
@@ -167,7 +184,7 @@ class CentralClient:
         body = {
             "kiosk_id": self.kiosk_id,
             "epoch": epoch,
-            "sent_at": sent_at.astimezone(dt.UTC).isoformat(),
+            "sent_at": format_iso_time(sent_at),
             "events": events,
         }
         status, reply = self._request("POST", "/sync/v1/push", body)
@@ -178,7 +195,7 @@ class CentralClient:
         through = reply.get("acked_through")
         if isinstance(through, bool) or not isinstance(through, int) or through < 0:
             raise ProtocolError(f"push reply without a valid acked_through: {through!r}", status)
-        return PushReply(through, parse_time(reply.get("server_time")))
+        return PushReply(through, parse_iso_time_or_none(reply.get("server_time")))
 
     def pull(self, since: int, limit: int) -> PullPage:
         """One page of changes after version `since`."""
@@ -204,7 +221,7 @@ class CentralClient:
             "POST", "/sync/v1/heartbeat", {"kiosk_id": self.kiosk_id, **status_body}
         )
         self._expect_ok(status, reply)
-        return parse_time(reply.get("server_time"))
+        return parse_iso_time_or_none(reply.get("server_time"))
 
     # --- plumbing ------------------------------------------------------------------------------
 

@@ -7,12 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from db.engine import SessionFactory
-from kiosk.services import outbox, replica
-from kiosk.sync.client import CentralClient, ProtocolError
+from kiosk.services import replica, state
+from kiosk.sync.client import CentralLink, ProtocolError
 
 log = logging.getLogger(__name__)
 
-PULL_SINCE_KEY = "sync.pull_since"
 PAGE_SIZE = 500
 # Bounds one run; a fresh kiosk with a whole school's catalog needs a few hundred pages.
 MAX_PAGES_PER_RUN = 10_000
@@ -33,13 +32,13 @@ class PullResult:
 
 def pull_since(session_factory: SessionFactory) -> int:
     with session_factory() as session:
-        value = outbox.get_state(session, PULL_SINCE_KEY)
+        value = state.get_state(session, state.SYNC_PULL_SINCE)
     return int(value) if value and value.isdigit() else 0
 
 
 def pull_changes(
     session_factory: SessionFactory,
-    client: CentralClient,
+    client: CentralLink,
     page_size: int = PAGE_SIZE,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] = lambda: False,
@@ -60,7 +59,7 @@ def pull_changes(
         if page.changes and page.next_since <= since:
             raise ProtocolError(f"pull cursor did not advance past {since}")
         with session_factory.begin() as session:
-            stored = outbox.get_state(session, PULL_SINCE_KEY)
+            stored = state.get_state(session, state.SYNC_PULL_SINCE)
             if int(stored or "0") != since:
                 # Another sync (the CLI beside the running kiosk) applied pages meanwhile:
                 # this page may be stale, so start again from its cursor.
@@ -68,7 +67,7 @@ def pull_changes(
                 continue
             applied = replica.apply_changes(session, page.changes)
             if page.next_since > since:
-                outbox.set_state(session, PULL_SINCE_KEY, str(page.next_since))
+                state.set_state(session, state.SYNC_PULL_SINCE, str(page.next_since))
         result.pages += 1
         result.pulled += len(page.changes)
         result.applied += applied.applied

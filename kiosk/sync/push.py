@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,19 +9,18 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from db.engine import SessionFactory
-from kiosk.services import outbox
-from kiosk.sync.client import CentralClient, EpochConflict, ProtocolError
+from kiosk.clock import Clock
+from kiosk.services import outbox, state
+from kiosk.sync.client import CentralLink, EpochConflict, ProtocolError
 
 log = logging.getLogger(__name__)
 
-ACKED_THROUGH_KEY = "sync.acked_through"
 # A restored database conflicts once; a second conflict in one run means something else is
 # wrong (two kiosks sharing an id), and looping would only renumber the backlog again.
 MAX_EPOCH_CHANGES_PER_RUN = 2
 # Bounds one run even if the server keeps accepting while the kiosk keeps lending.
 MAX_BATCHES_PER_RUN = 100_000
 
-Clock = Callable[[], dt.datetime]
 Progress = Callable[[int], None]
 
 
@@ -37,14 +35,14 @@ class PushResult:
 def acked_through(session_factory: SessionFactory, epoch: str) -> int:
     """The highest sequence of `epoch` the central has confirmed to this kiosk (0 if none)."""
     with session_factory() as session:
-        value = outbox.get_state(session, ACKED_THROUGH_KEY)
+        value = state.get_state(session, state.SYNC_ACKED_THROUGH)
     stored_epoch, _, through = (value or "").partition(":")
     return int(through) if stored_epoch == epoch and through.isdigit() else 0
 
 
 def push_pending(
     session_factory: SessionFactory,
-    client: CentralClient,
+    client: CentralLink,
     batch_size: int,
     clock: Clock,
     progress: Progress | None = None,
@@ -108,7 +106,9 @@ def push_pending(
 
 def _remember_acked_through(session: Session, epoch: str, through: int) -> None:
     """Keep the highest acknowledged sequence; a lower answer later is logged, not stored."""
-    stored_epoch, _, stored = (outbox.get_state(session, ACKED_THROUGH_KEY) or "").partition(":")
+    stored_epoch, _, stored = (state.get_state(session, state.SYNC_ACKED_THROUGH) or "").partition(
+        ":"
+    )
     previous = int(stored) if stored_epoch == epoch and stored.isdigit() else 0
     if through < previous:
         log.error(
@@ -118,4 +118,4 @@ def _remember_acked_through(session: Session, epoch: str, through: int) -> None:
             previous,
         )
         return
-    outbox.set_state(session, ACKED_THROUGH_KEY, f"{epoch}:{through}")
+    state.set_state(session, state.SYNC_ACKED_THROUGH, f"{epoch}:{through}")

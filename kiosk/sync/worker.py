@@ -12,21 +12,19 @@ import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy.orm import Session
+from typing import Any, Protocol
 
 from db.engine import SessionFactory
-from db.models import KioskState
 from kiosk import __version__
+from kiosk.clock import Clock, format_iso_time
 from kiosk.config import Settings
 from kiosk.events import EventBus, SyncFinished
-from kiosk.services import outbox
+from kiosk.services import outbox, state
 from kiosk.services.stats import circulation_counts
 from kiosk.sync.backoff import Backoff
 from kiosk.sync.client import (
     AuthFailed,
-    CentralClient,
+    CentralLink,
     RetryLater,
     SyncError,
     Unreachable,
@@ -36,12 +34,6 @@ from kiosk.sync.push import PushResult, push_pending
 
 log = logging.getLogger(__name__)
 
-LAST_SUCCESS_KEY = "sync.last_success_at"
-LAST_ATTEMPT_KEY = "sync.last_attempt_at"
-LAST_ERROR_KEY = "sync.last_error"
-LAST_HEARTBEAT_KEY = "sync.last_heartbeat_at"
-CLOCK_OFFSET_KEY = "sync.clock_offset_s"
-OUTCOME_KEY_PREFIX = "sync.outcome."
 OUTCOMES = ("ok", "unreachable", "retry_later", "auth_failed", "error")
 
 # First retry after a failure within a second, then doubling up to the sync interval.
@@ -50,8 +42,22 @@ BACKOFF_BASE_S = 1.0
 # when the clock is stepped (NTP) or the machine wakes from sleep.
 MAX_IDLE_WAIT_S = 30.0
 
-Clock = Callable[[], dt.datetime]
 Progress = Callable[[int], None]
+
+
+class SyncHost(Protocol):
+    """What the sync thread needs of the kiosk's services bag (kiosk.parts.KioskServices)."""
+
+    @property
+    def session_factory(self) -> SessionFactory: ...
+    @property
+    def read_session_factory(self) -> SessionFactory: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def bus(self) -> EventBus: ...
+    @property
+    def central(self) -> CentralLink: ...
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,7 @@ class SyncOutcome:
 
 def sync_once(
     session_factory: SessionFactory,
-    client: CentralClient,
+    client: CentralLink,
     batch_size: int,
     clock: Clock,
     *,
@@ -147,35 +153,29 @@ def sync_once(
 def record_outcome(session_factory: SessionFactory, now: dt.datetime, kind: str, error: str) -> int:
     """Write the result for /api/status and /metrics in one transaction; returns the backlog."""
     with session_factory.begin() as session:
-        outbox.set_state(session, LAST_ATTEMPT_KEY, now.isoformat())
+        state.set_state(session, state.SYNC_LAST_ATTEMPT_AT, format_iso_time(now))
         if kind == "ok":
-            outbox.set_state(session, LAST_SUCCESS_KEY, now.isoformat())
-            _delete_state(session, LAST_ERROR_KEY)
+            state.set_state(session, state.SYNC_LAST_SUCCESS_AT, format_iso_time(now))
+            state.delete_state(session, state.SYNC_LAST_ERROR)
         else:
-            outbox.set_state(session, LAST_ERROR_KEY, error[:500])
-        counter = OUTCOME_KEY_PREFIX + kind
-        outbox.set_state(session, counter, str(int(outbox.get_state(session, counter) or 0) + 1))
+            state.set_state(session, state.SYNC_LAST_ERROR, error[:500])
+        counter = state.SYNC_OUTCOME_PREFIX + kind
+        state.set_state(session, counter, str(int(state.get_state(session, counter) or 0) + 1))
         return outbox.pending_count(session)
-
-
-def _delete_state(session: Session, key: str) -> None:
-    row = session.get(KioskState, key)
-    if row is not None:
-        session.delete(row)
 
 
 def heartbeat_body(settings: Settings, services: Any, now: dt.datetime) -> dict[str, Any]:
     """The status a heartbeat reports: ids and counts only, never names or card numbers."""
-    with _reader(services)() as session:
+    with services.read_session_factory() as session:
         backlog = outbox.pending_count(session)
-        last_sync_at = outbox.get_state(session, LAST_SUCCESS_KEY)
-        last_error = outbox.get_state(session, LAST_ERROR_KEY)
+        last_sync_at = state.get_state(session, state.SYNC_LAST_SUCCESS_AT)
+        last_error = state.get_state(session, state.SYNC_LAST_ERROR)
         counts = circulation_counts(session, services.desk.policy.calendar, now)
     scanner_connected = (
         bool(services.scanner.connected) if settings.scanner.type == "serial" else None
     )
     return {
-        "clock": now.astimezone(dt.UTC).isoformat(),
+        "clock": format_iso_time(now),
         "scanner_connected": scanner_connected,
         "backlog": backlog,
         "last_sync_at": last_sync_at,
@@ -186,14 +186,6 @@ def heartbeat_body(settings: Settings, services: Any, now: dt.datetime) -> dict[
         "checkouts_today": counts.checkouts_today,
         "returns_today": counts.returns_today,
     }
-
-
-def _reader(services: Any) -> SessionFactory:
-    """Sessions that read without taking SQLite's write lock, when the app provides them."""
-    factory: SessionFactory = getattr(services, "read_session_factory", None) or (
-        services.session_factory
-    )
-    return factory
 
 
 def disk_free_bytes(database_path: Path) -> int:
@@ -217,7 +209,7 @@ def next_nightly(now: dt.datetime, at: dt.time, timezone: str) -> dt.datetime:
 class SyncWorker:
     """One daemon thread that syncs and sends heartbeats; `stop()` ends it promptly."""
 
-    def __init__(self, settings: Settings, services: Any, client: CentralClient) -> None:
+    def __init__(self, settings: Settings, services: SyncHost, client: CentralLink) -> None:
         self.settings = settings
         self.services = services
         self.session_factory: SessionFactory = services.session_factory
@@ -284,7 +276,7 @@ class SyncWorker:
                 self.clock,
                 bus=self.services.bus,
                 should_stop=self._stop.is_set,
-                read_factory=_reader(self.services),
+                read_factory=self.services.read_session_factory,
             )
             now_m = time.monotonic()
             if outcome.ok:
@@ -320,22 +312,19 @@ class SyncWorker:
             return False
         received = self.clock()
         with self.session_factory.begin() as session:
-            outbox.set_state(session, LAST_HEARTBEAT_KEY, received.isoformat())
+            state.set_state(session, state.SYNC_LAST_HEARTBEAT_AT, format_iso_time(received))
             if server_time is not None:
                 # The server stamped its time half-way through the round trip, roughly.
                 half_trip = dt.timedelta(seconds=(time.monotonic() - sent_m) / 2)
                 offset = (received - half_trip) - server_time
-                outbox.set_state(session, CLOCK_OFFSET_KEY, f"{offset.total_seconds():.3f}")
+                state.set_state(session, state.SYNC_CLOCK_OFFSET_S, f"{offset.total_seconds():.3f}")
         return True
 
 
-def start_sync_worker(settings: Settings, services: Any) -> Callable[[], None]:
-    """Start the sync thread for `[sync] central_url`; returns the function that stops it.
-
-    `services.central` (a CentralClient) is used when given, so tests can point it elsewhere.
-    """
-    client = services.central if isinstance(services.central, CentralClient) else None
-    worker = SyncWorker(settings, services, client or CentralClient.from_settings(settings))
+def start_sync_worker(settings: Settings, services: SyncHost) -> Callable[[], None]:
+    """Start the sync thread for `[sync] central_url` with `services.central`; returns the
+    function that stops it."""
+    worker = SyncWorker(settings, services, services.central)
     worker.start()
     log.info("sync worker started for %s", settings.sync.central_url)
     return worker.stop

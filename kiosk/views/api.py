@@ -12,7 +12,7 @@ from flask import Blueprint, Response, abort, jsonify, request
 from sqlalchemy import text
 
 from kiosk import __version__
-from kiosk.app import get_db, services
+from kiosk.context import get_db, services
 from kiosk.events import (
     Event,
     ScannerStatusChanged,
@@ -20,7 +20,7 @@ from kiosk.events import (
     SessionEnded,
     SyncFinished,
 )
-from kiosk.services import outbox
+from kiosk.services import outbox, state
 from kiosk.services.stats import circulation_counts
 from kiosk.views.wording import LANGUAGES, message_for
 from kiosk.views.wording import text as wording_text
@@ -108,8 +108,8 @@ def status() -> Response:
         session.execute(text("SELECT 1"))
         counts = circulation_counts(session, svc.desk.policy.calendar, now)
         pending = outbox.pending_count(session)
-        last_sync_at = outbox.get_state(session, "sync.last_success_at")
-        last_sync_error = outbox.get_state(session, "sync.last_error")
+        last_sync_at = state.get_state(session, state.SYNC_LAST_SUCCESS_AT)
+        last_sync_error = state.get_state(session, state.SYNC_LAST_ERROR)
     except Exception:
         log.exception("status: database check failed")
         db_ok = False

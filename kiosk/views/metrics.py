@@ -9,11 +9,10 @@ import sqlite3
 from flask import Blueprint, Response
 
 from kiosk import __version__
-from kiosk.app import get_db, services
-from kiosk.services import outbox
+from kiosk.clock import parse_iso_time_or_none
+from kiosk.context import get_db, services
+from kiosk.services import outbox, state
 from kiosk.sync import worker as sync_worker
-from kiosk.sync.client import parse_time
-from kiosk.sync.pull import PULL_SINCE_KEY
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +53,12 @@ class _Exposition:
 
 
 def _timestamp(value: str | None) -> float | None:
-    parsed = parse_time(value)
+    parsed = parse_iso_time_or_none(value)
     return parsed.timestamp() if parsed is not None else None
 
 
 def _age(value: str | None, now: dt.datetime) -> float | None:
-    parsed = parse_time(value)
+    parsed = parse_iso_time_or_none(value)
     return max(0.0, (now - parsed).total_seconds()) if parsed is not None else None
 
 
@@ -88,22 +87,22 @@ def metrics() -> Response:
         session = get_db()
         pending = outbox.pending_count(session)
         oldest = outbox.oldest_pending_at(session)
-        state = {
-            key: outbox.get_state(session, key)
+        stored = {
+            key: state.get_state(session, key)
             for key in (
-                sync_worker.LAST_SUCCESS_KEY,
-                sync_worker.LAST_ATTEMPT_KEY,
-                sync_worker.LAST_HEARTBEAT_KEY,
-                sync_worker.CLOCK_OFFSET_KEY,
-                PULL_SINCE_KEY,
-                *(sync_worker.OUTCOME_KEY_PREFIX + kind for kind in sync_worker.OUTCOMES),
+                state.SYNC_LAST_SUCCESS_AT,
+                state.SYNC_LAST_ATTEMPT_AT,
+                state.SYNC_LAST_HEARTBEAT_AT,
+                state.SYNC_CLOCK_OFFSET_S,
+                state.SYNC_PULL_SINCE,
+                *(state.SYNC_OUTCOME_PREFIX + kind for kind in sync_worker.OUTCOMES),
             )
         }
         db_ok = 1
     except Exception:
         log.exception("metrics: database read failed")
         db_ok = 0
-        pending, oldest, state = None, None, {}
+        pending, oldest, stored = None, None, {}
     out.metric("shuxiang_kiosk_database_up", "gauge", "1 when the database answered.", db_ok)
     out.metric(
         "shuxiang_kiosk_outbox_pending_events",
@@ -121,34 +120,34 @@ def metrics() -> Response:
         "shuxiang_kiosk_sync_last_success_timestamp_seconds",
         "gauge",
         "Unix time of the last successful sync.",
-        _timestamp(state.get(sync_worker.LAST_SUCCESS_KEY)),
+        _timestamp(stored.get(state.SYNC_LAST_SUCCESS_AT)),
     )
     out.metric(
         "shuxiang_kiosk_sync_last_success_age_seconds",
         "gauge",
         "Seconds since the last successful sync.",
-        _age(state.get(sync_worker.LAST_SUCCESS_KEY), now),
+        _age(stored.get(state.SYNC_LAST_SUCCESS_AT), now),
     )
     out.metric(
         "shuxiang_kiosk_sync_last_attempt_timestamp_seconds",
         "gauge",
         "Unix time of the last sync attempt, successful or not.",
-        _timestamp(state.get(sync_worker.LAST_ATTEMPT_KEY)),
+        _timestamp(stored.get(state.SYNC_LAST_ATTEMPT_AT)),
     )
     out.metric(
         "shuxiang_kiosk_heartbeat_age_seconds",
         "gauge",
         "Seconds since the central last answered a heartbeat.",
-        _age(state.get(sync_worker.LAST_HEARTBEAT_KEY), now),
+        _age(stored.get(state.SYNC_LAST_HEARTBEAT_AT), now),
     )
-    offset = state.get(sync_worker.CLOCK_OFFSET_KEY)
+    offset = stored.get(state.SYNC_CLOCK_OFFSET_S)
     out.metric(
         "shuxiang_kiosk_clock_offset_seconds",
         "gauge",
         "This kiosk's clock minus the central's, estimated at the last heartbeat.",
         float(offset) if offset else None,
     )
-    since = state.get(PULL_SINCE_KEY)
+    since = stored.get(state.SYNC_PULL_SINCE)
     out.metric(
         "shuxiang_kiosk_pull_version",
         "gauge",
@@ -159,7 +158,7 @@ def metrics() -> Response:
         "shuxiang_kiosk_sync_runs_total", "counter", "Sync runs by outcome, since installation."
     )
     for kind in sync_worker.OUTCOMES:
-        count = state.get(sync_worker.OUTCOME_KEY_PREFIX + kind)
+        count = stored.get(state.SYNC_OUTCOME_PREFIX + kind)
         out.sample(
             "shuxiang_kiosk_sync_runs_total",
             int(count) if count and count.isdigit() else 0,

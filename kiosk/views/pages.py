@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hmac
 import logging
 import secrets
@@ -30,10 +29,11 @@ from sqlalchemy import text
 from werkzeug.wrappers import Response as BaseResponse
 
 from kiosk import __version__, errorlog
-from kiosk.app import get_db, services
+from kiosk.clock import parse_iso_time_or_none
 from kiosk.config import read_secret
+from kiosk.context import get_db, services
 from kiosk.i18n import TRANSLATIONS_DIR, compile_catalogs
-from kiosk.services import outbox
+from kiosk.services import outbox, state
 from kiosk.services.stats import circulation_counts
 from kiosk.views.wording import LANGUAGE_NAMES, LANGUAGES, message_for, ui_strings
 
@@ -393,8 +393,8 @@ def _staff_figures() -> dict[str, Any]:
             "returns_today": counts.returns_today,
             "visits_today": counts.visits_today,
             "pending": outbox.pending_count(session),
-            "last_sync_at": _local(outbox.get_state(session, "sync.last_success_at"), zone),
-            "last_sync_error": outbox.get_state(session, "sync.last_error"),
+            "last_sync_at": _local(state.get_state(session, state.SYNC_LAST_SUCCESS_AT), zone),
+            "last_sync_error": state.get_state(session, state.SYNC_LAST_ERROR),
         }
     except Exception:
         log.exception("staff page: database check failed")
@@ -406,10 +406,7 @@ def _local(iso: str | None, zone: zoneinfo.ZoneInfo) -> str | None:
     """An ISO timestamp as library-local "YYYY-MM-DD HH:MM:SS" (unchanged if unparseable)."""
     if not iso:
         return None
-    try:
-        moment = dt.datetime.fromisoformat(iso)
-    except ValueError:
+    moment = parse_iso_time_or_none(iso)
+    if moment is None:
         return iso
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")

@@ -45,12 +45,12 @@ T = TypeVar("T")
 SHIFTED_CLOCK_LAUNCHER = """
 import datetime as dt, runpy, sys
 offset = dt.timedelta(seconds=float(sys.argv[1]))
-import kiosk.app, kiosk.desk
-real = kiosk.desk.utc_now
+import kiosk.clock
+real = kiosk.clock.utc_now
 def shifted():
     return real() + offset
-kiosk.desk.utc_now = shifted
-kiosk.app.utc_now = shifted
+# Before anything else imports it: every module takes utc_now from kiosk.clock.
+kiosk.clock.utc_now = shifted
 sys.argv = ["run_kiosk.py", *sys.argv[2:]]
 runpy.run_path("run_kiosk.py", run_name="__main__")
 """

@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from db.engine import SessionFactory
 from db.models import Hold, Item, ItemStatus, Loan, Patron, Title
 from kiosk.events import EventBus
-from kiosk.services import outbox, replica
+from kiosk.services import outbox, replica, state
 from kiosk.sync.client import CentralClient, ProtocolError
-from kiosk.sync.pull import PULL_SINCE_KEY, pull_changes, pull_since
+from kiosk.sync.pull import pull_changes, pull_since
 from tests.conftest import FakeClock
 from tests.sync.conftest import STUB_TOKEN, RunningStub
 
@@ -222,7 +222,7 @@ def test_page_and_cursor_commit_together(
         pull_changes(session_factory, client(stub))
     assert count(session_factory, Patron) == 0
     with session_factory() as session:
-        assert outbox.get_state(session, PULL_SINCE_KEY) is None
+        assert state.get_state(session, state.SYNC_PULL_SINCE) is None
 
 
 def test_cursor_that_does_not_advance_is_an_error(

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from db.engine import SessionFactory, plain_connection
 from db.models import OutboxEvent, OutboxState
-from kiosk.services import outbox
+from kiosk.services import outbox, state
 from kiosk.sync.client import (
     AuthFailed,
     CentralClient,
@@ -131,8 +131,8 @@ def test_epoch_conflict_renumbers_pending_events_and_loses_nothing(
     assert new_epoch != epoch
     assert rows == [(new_epoch, i, OutboxState.ACKED) for i in (1, 2, 3)]
     with session_factory() as session:
-        assert outbox.get_state(session, outbox.EPOCH_KEY) == new_epoch
-        assert outbox.get_state(session, outbox.NEXT_SEQUENCE_KEY) == "4"
+        assert state.get_state(session, state.OUTBOX_EPOCH) == new_epoch
+        assert state.get_state(session, state.OUTBOX_NEXT_SEQUENCE) == "4"
         payloads = [json.loads(p) for p in session.scalars(select(OutboxEvent.payload))]
     assert [(p["epoch"], p["sequence"]) for p in payloads] == [(new_epoch, i) for i in (1, 2, 3)]
     # New events continue the new epoch.

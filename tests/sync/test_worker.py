@@ -18,7 +18,7 @@ from db.migrate import upgrade
 from kiosk.app import create_app
 from kiosk.config import Settings
 from kiosk.events import SyncFinished
-from kiosk.services import outbox
+from kiosk.services import outbox, state
 from kiosk.services.demo import seed_demo_library
 from kiosk.sync import worker as sync_worker
 from kiosk.sync.worker import next_nightly, start_sync_worker
@@ -184,7 +184,7 @@ def test_metrics_show_backlog_and_outcomes_without_personal_data(
     app = make_kiosk(settings)
     lend(app, "20260004", "SX00005")
     with app.extensions["shuxiang"].session_factory.begin() as session:
-        outbox.set_state(session, "sync.outcome.unreachable", "3")
+        state.set_state(session, state.SYNC_OUTCOME_PREFIX + "unreachable", "3")
     response = app.test_client().get("/metrics")
     assert response.status_code == 200
     assert response.content_type.startswith("text/plain; version=0.0.4")
