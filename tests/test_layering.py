@@ -17,7 +17,7 @@ ALLOWED: dict[str, set[str]] = {
     "kiosk/circulation": {"kiosk.circulation", "stdnum"},
     "hardware": {"hardware", "serial"},
     "db": {"db", "sqlalchemy", "alembic"},
-    "kiosk/services": {"kiosk.services", "kiosk.circulation", "db", "sqlalchemy"},
+    "kiosk/services": {"kiosk.services", "kiosk.circulation", "kiosk.clock", "db", "sqlalchemy"},
     "kiosk/sync": {
         "kiosk.sync",
         "kiosk.services",
@@ -32,7 +32,7 @@ ALLOWED: dict[str, set[str]] = {
 }
 
 # Nothing outside the web layer imports Flask; nothing imports the views.
-WEB_LAYER = ("kiosk/views", "kiosk/app.py", "central", "run_kiosk.py")
+WEB_LAYER = ("kiosk/views", "kiosk/app.py", "kiosk/context.py", "central", "run_kiosk.py")
 
 
 def _imports(path: Path) -> list[str]:
@@ -43,6 +43,8 @@ def _imports(path: Path) -> list[str]:
             names += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names.append(node.module)
+            # `from kiosk.views import api` imports the module kiosk.views.api.
+            names += [f"{node.module}.{alias.name}" for alias in node.names]
     return names
 
 
@@ -82,3 +84,79 @@ def test_only_the_web_layer_imports_flask_and_nothing_imports_views():
             if name.startswith("kiosk.views") and not rel.startswith(WEB_LAYER):
                 bad.append(f"{rel} imports {name}")
     assert bad == []
+
+
+OUR_PACKAGES = ("kiosk", "central", "db", "hardware")
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module → the modules of ours it imports (anywhere in the file, functions included)."""
+    files = {
+        _module_name(path): path
+        for package in OUR_PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+        if "migrations" not in path.parts
+    }
+
+    def resolve(name: str) -> str | None:
+        while name and name not in files:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for module, path in files.items():
+        targets = set()
+        for name in _imports(path):
+            target = resolve(name)
+            if target is not None and target != module:
+                targets.add(target)
+        graph[module] = targets
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_cycles():
+    assert cycles(import_graph()) == []
+
+
+def test_the_cycle_check_finds_a_planted_cycle():
+    graph = import_graph()
+    # kiosk.app imports the views; a view importing kiosk.app back is the cycle we removed.
+    graph["kiosk.views.api"] = graph["kiosk.views.api"] | {"kiosk.app"}
+    assert ["kiosk.app", "kiosk.views.api"] in cycles(graph)
