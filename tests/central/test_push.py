@@ -129,3 +129,25 @@ def test_renumbered_event_already_held_counts_but_is_not_reapplied(
     with central_db.factory() as s:
         stored = s.scalar(select(Loan).where(Loan.uuid == loan["loan_uuid"]))
         assert stored is not None and stored.renewals == 1
+
+
+def test_an_event_sent_twice_in_one_batch_is_stored_once_as_original(
+    central_db: CentralDB, library, make_kiosk, clock: FakeClock
+):
+    k: SimKiosk = make_kiosk("k1")
+    k.visit("S2026001", clock())
+    loan = k.checkout("SX00001", "S2026001", clock())
+    twice = dict(loan, sequence=3)
+    r = k.push([*k.outbox, twice])
+    assert r.status_code == 200 and r.json["acked_through"] == 3
+    assert (r.json["stored"], r.json["duplicates"]) == (2, 1)
+    with central_db.factory() as s:
+        states = dict(
+            s.execute(
+                select(CentralEvent.sequence, CentralEvent.state).where(
+                    CentralEvent.kiosk_id == "k1"
+                )
+            ).all()
+        )
+    assert states == {1: EventState.APPLIED, 2: EventState.APPLIED, 3: EventState.DUPLICATE}
+    assert _count(central_db, Loan) == 1
