@@ -1,7 +1,9 @@
 """The kiosk's front desk: one scan at a time, the signed-in student, and forgetting them when idle.
 
 Serial scans (through the scan worker) and keyboard/keypad scans (through POST /api/scan) both
-end in `Desk.process_scan`, so they behave identically. Each scan is one transaction.
+end in `Desk.process_scan`, so they behave identically. Each scan is one transaction, and who is
+signed in changes only after that transaction committed: a scan the disk refused leaves the
+kiosk exactly as it was.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import logging
 import sqlite3
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from db.engine import (
     SessionFactory,
@@ -20,6 +23,7 @@ from db.engine import (
     read_transaction,
     write_transaction,
 )
+from db.faults import fault_name, is_storage_fault
 from kiosk.circulation.barcodes import BarcodeKind, BarcodeRules, Classified, classify, to_isbn13
 from kiosk.circulation.calendar import OpeningCalendar
 from kiosk.circulation.names import first_name
@@ -32,12 +36,38 @@ from kiosk.services.circulation import Action, CirculationResult
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
+# The `error` (and `reason`) of a scan the database could not record: disk full, read-only
+# file, I/O error. The view answers it with HTTP 503; the screen sends the student to the desk.
+DB_UNAVAILABLE = "db_unavailable"
+
 
 @dataclass
 class SignedIn:
     patron_id: int
     first_name: str
     last_activity_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class _SignIn:
+    """After COMMIT: make this student the signed-in one (ending whoever else was)."""
+
+    patron_id: int
+    first_name: str
+
+
+@dataclass(frozen=True)
+class _SignOut:
+    """After COMMIT: nobody is signed in any more."""
+
+    reason: str
+
+
+# What a scan does to the kiosk session once its transaction has committed; None keeps the
+# signed-in student (if any) and counts the scan as their activity.
+_SessionChange = _SignIn | _SignOut | None
 
 
 def barcode_rules(settings: Settings) -> BarcodeRules:
@@ -88,11 +118,35 @@ class Desk:
         # One scan at a time: a kiosk has one queue of students, and order matters.
         self._lock = threading.RLock()
         self._signed_in: SignedIn | None = None
+        # The outcome of the last transaction that wrote (or tried to), for the status view:
+        # None until the first one. Read-only from outside; set under the lock.
+        self._last_write_ok: bool | None = None
+        self._last_write_failed_at: dt.datetime | None = None
+        self._last_write_error: str | None = None
 
     def close(self) -> None:
         """Close the desk's database connection (the server is stopping)."""
         with self._lock:
             self._close_db()
+
+    @property
+    def last_write_ok(self) -> bool | None:
+        """Whether the last scan that wrote (or tried to) committed; None before the first.
+
+        Scans that write nothing (an unknown code, a refused card) leave it alone: a read-only
+        transaction succeeding on a full disk says nothing about the next loan.
+        """
+        return self._last_write_ok
+
+    @property
+    def last_write_failed_at(self) -> dt.datetime | None:
+        """When a write last failed (disk full, read-only, I/O error); None if never."""
+        return self._last_write_failed_at
+
+    @property
+    def last_write_error(self) -> str | None:
+        """The SQLite error name of the last failed write, e.g. "SQLITE_FULL"; None if never."""
+        return self._last_write_error
 
     # --- the kiosk session ---------------------------------------------------------------
 
@@ -162,28 +216,73 @@ class Desk:
         with self._lock:
             now = self.clock()
             code = classify(raw, self.rules)
-            with write_transaction(self._db) as db:
-                reply = self._dispatch(db, code, now)
-            if self._signed_in is not None:
-                self._signed_in.last_activity_at = now
+            # Ending an idle session is not part of this scan's write: it happens on time
+            # whatever the disk does.
+            current = self._current(now)
+            outcome = self._write(lambda db: self._dispatch(db, code, current, now), now)
+            if outcome is None:
+                reply = _unavailable_reply(code)
+            else:
+                reply, change = outcome
+                self._apply(change, current, now)
             reply["session"] = self._session_brief(now)
         log.info("scan from %s: kind=%s action=%s", source, reply["kind"], reply["action"])
         self.bus.publish(ScanProcessed(reply, source))
         return reply
 
+    def _write(self, work: Callable[[sqlite3.Connection], T], now: dt.datetime) -> T | None:
+        """Run `work` in one write transaction; None when the database refused the write.
+
+        A storage fault (disk full, read-only file, I/O error, a lock held too long) is an
+        expected condition here, not a bug: it is logged without any student data, remembered
+        for the status view, and the transaction is rolled back. Other errors propagate.
+        """
+        changes_before = self._db.total_changes
+        try:
+            with write_transaction(self._db) as db:
+                result = work(db)
+        except sqlite3.Error as exc:
+            if not is_storage_fault(exc):
+                raise
+            self._last_write_ok = False
+            self._last_write_failed_at = now
+            self._last_write_error = fault_name(exc)
+            log.warning("scan not recorded: the database refused the write (%s)", fault_name(exc))
+            return None
+        if self._db.total_changes != changes_before:
+            self._last_write_ok = True
+        return result
+
+    def _apply(self, change: _SessionChange, current: SignedIn | None, now: dt.datetime) -> None:
+        """Carry out a committed scan's effect on who is signed in."""
+        if isinstance(change, _SignOut):
+            self._end(change.reason)
+        elif isinstance(change, _SignIn):
+            if current is not None and current.patron_id != change.patron_id:
+                self._end("switched")
+            if current is None or current.patron_id != change.patron_id:
+                log.info("patron %d signed in", change.patron_id)
+            self._signed_in = SignedIn(change.patron_id, change.first_name, now)
+        elif self._signed_in is not None:
+            self._signed_in.last_activity_at = now
+
     def _dispatch(
-        self, db: sqlite3.Connection, code: Classified, now: dt.datetime
-    ) -> dict[str, Any]:
-        current = self._current(now)
+        self, db: sqlite3.Connection, code: Classified, current: SignedIn | None, now: dt.datetime
+    ) -> tuple[dict[str, Any], _SessionChange]:
+        """The reply to one scan and what it does to the session, inside its transaction.
+
+        Changes only rows: the session itself is changed by `_apply`, after COMMIT.
+        """
         code = _resolve_ambiguous(db, code)
         reply: dict[str, Any] = {"kind": str(code.kind), "reason": None}
         if code.kind is BarcodeKind.UNKNOWN:
             quiet = code.reason == "addon_only"
             reply["action"] = str(Action.IGNORED if quiet else Action.UNKNOWN)
             reply["reason"] = code.reason
-            return reply
+            return reply, None
         if code.kind is BarcodeKind.PATRON:
-            return reply | self._sign_in(db, code.value, current, now)
+            answer, change = self._sign_in(db, code.value, current, now)
+            return reply | answer, change
         # A book: lend it to the signed-in student, or take it back.
         patron = svc.get_patron(db, current.patron_id) if current else None
         if code.kind is BarcodeKind.ISBN:
@@ -191,7 +290,7 @@ class Desk:
             if title is None:
                 return reply | _result_json(
                     CirculationResult(Action.REFUSED, refusal=Refusal.UNKNOWN_BOOK)
-                )
+                ), None
             if patron is not None:
                 result = svc.check_out_title(db, patron, title, self.policy, self.kiosk_id, now)
             else:
@@ -201,7 +300,7 @@ class Desk:
             if item is None:
                 return reply | _result_json(
                     CirculationResult(Action.REFUSED, refusal=Refusal.UNKNOWN_BOOK)
-                )
+                ), None
             if patron is not None:
                 result = svc.check_out(db, patron, item, self.policy, self.kiosk_id, now)
             else:
@@ -211,28 +310,24 @@ class Desk:
             reply["patron"] = self._summary_json(
                 svc.patron_summary(db, patron, current.first_name, self.policy, now)
             )
-        return reply
+        return reply, None
 
     def _sign_in(
         self, db: sqlite3.Connection, card: str, current: SignedIn | None, now: dt.datetime
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], _SessionChange]:
         patron = svc.find_patron_by_card(db, card)
         refusal = decide_patron(svc.patron_standing(db, patron, now))
         if patron is None or refusal is not None:
             # Someone else is at the kiosk now: never leave the previous student signed in.
-            self._end("other_card")
-            return {"action": str(Action.REFUSED), "reason": str(refusal)}
+            return {"action": str(Action.REFUSED), "reason": str(refusal)}, _SignOut("other_card")
         if current is not None and current.patron_id == patron.id:
             action = Action.SIGNED_IN
         else:
             action = Action.SWITCHED if current is not None else Action.SIGNED_IN
-            if current is not None:
-                self._end("switched")
             svc.record_visit(db, patron, self.kiosk_id, now)
-            log.info("patron %d signed in", patron.id)
-        self._signed_in = SignedIn(patron.id, first_name(patron.name), now)
-        summary = svc.patron_summary(db, patron, self._signed_in.first_name, self.policy, now)
-        return {"action": str(action), "patron": self._summary_json(summary)}
+        change = _SignIn(patron.id, first_name(patron.name))
+        summary = svc.patron_summary(db, patron, change.first_name, self.policy, now)
+        return {"action": str(action), "patron": self._summary_json(summary)}, change
 
     def renew(self, raw: str) -> dict[str, Any]:
         """Renew the signed-in student's copy (the Renew button)."""
@@ -247,26 +342,40 @@ class Desk:
             now = self.clock()
             code = classify(raw, self.rules)
             current = self._current(now)
-            with write_transaction(self._db) as db:
-                item = svc.find_item(db, code.value)
-                patron = svc.get_patron(db, current.patron_id) if current else None
-                reply: dict[str, Any] = {"kind": str(code.kind), "reason": None}
-                if item is None:
-                    result = CirculationResult(Action.REFUSED, refusal=Refusal.UNKNOWN_BOOK)
-                elif what == "return":
-                    result = svc.check_in(db, item, self.policy, self.kiosk_id, now)
-                elif patron is None:
-                    result = CirculationResult(Action.REFUSED, refusal=Refusal.NOT_ON_LOAN)
-                else:
-                    result = svc.renew(db, patron, item, self.policy, self.kiosk_id, now)
-                reply |= _result_json(result, self.policy.calendar)
-                if current is not None and patron is not None:
-                    current.last_activity_at = now
-                    reply["patron"] = self._summary_json(
-                        svc.patron_summary(db, patron, current.first_name, self.policy, now)
-                    )
+            outcome = self._write(lambda db: self._item_button(db, code, what, current, now), now)
+            if outcome is None:
+                reply = _unavailable_reply(code)
+            else:
+                reply = outcome
+                self._apply(None, current, now)
             reply["session"] = self._session_brief(now)
         self.bus.publish(ScanProcessed(reply, "button"))
+        return reply
+
+    def _item_button(
+        self,
+        db: sqlite3.Connection,
+        code: Classified,
+        what: str,
+        current: SignedIn | None,
+        now: dt.datetime,
+    ) -> dict[str, Any]:
+        item = svc.find_item(db, code.value)
+        patron = svc.get_patron(db, current.patron_id) if current else None
+        reply: dict[str, Any] = {"kind": str(code.kind), "reason": None}
+        if item is None:
+            result = CirculationResult(Action.REFUSED, refusal=Refusal.UNKNOWN_BOOK)
+        elif what == "return":
+            result = svc.check_in(db, item, self.policy, self.kiosk_id, now)
+        elif patron is None:
+            result = CirculationResult(Action.REFUSED, refusal=Refusal.NOT_ON_LOAN)
+        else:
+            result = svc.renew(db, patron, item, self.policy, self.kiosk_id, now)
+        reply |= _result_json(result, self.policy.calendar)
+        if current is not None and patron is not None:
+            reply["patron"] = self._summary_json(
+                svc.patron_summary(db, patron, current.first_name, self.policy, now)
+            )
         return reply
 
     def _session_brief(self, now: dt.datetime) -> dict[str, Any]:
@@ -320,6 +429,16 @@ def _resolve_ambiguous(db: sqlite3.Connection, code: Classified) -> Classified:
     if isbn13 is None:  # pragma: no cover - the classifier only says also_isbn10 for valid ones
         return code
     return Classified(BarcodeKind.ISBN, isbn13, "ok")
+
+
+def _unavailable_reply(code: Classified) -> dict[str, Any]:
+    """The reply to a scan the database could not record: refused, with a stable error code."""
+    return {
+        "kind": str(code.kind),
+        "action": str(Action.REFUSED),
+        "reason": DB_UNAVAILABLE,
+        "error": DB_UNAVAILABLE,
+    }
 
 
 def _result_json(

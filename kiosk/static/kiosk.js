@@ -128,9 +128,13 @@ function startKiosk(cfg) {
     })
       .then((response) => {
         if (!response.ok) {
-          const error = new Error("HTTP " + response.status);
-          error.status = response.status;
-          throw error;
+          // Keep a JSON body: a scan the kiosk could not record still says why (HTTP 503).
+          return response.json().catch(() => null).then((body) => {
+            const error = new Error("HTTP " + response.status);
+            error.status = response.status;
+            error.body = body;
+            throw error;
+          });
         }
         return response.json();
       })
@@ -141,6 +145,8 @@ function startKiosk(cfg) {
   }
 
   function showError(error) {
+    // A refused scan reply ("can't record loans right now") is drawn like any refusal.
+    if (error && error.body && error.body.action) return handleReply(error.body);
     // A reply that never came means the server (or the way to it) is down.
     const key = error && error.status ? "error_server" : "error_link";
     setBanner({ key }, "refused");

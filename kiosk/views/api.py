@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from kiosk import __version__
 from kiosk.context import get_db, services
+from kiosk.desk import DB_UNAVAILABLE
 from kiosk.events import (
     Event,
     ScannerStatusChanged,
@@ -60,22 +61,27 @@ def with_message(reply: dict[str, Any], language: str) -> dict[str, Any]:
     return reply | {"message": message_for(reply, language)}
 
 
+def _scan_response(reply: dict[str, Any]) -> Response:
+    """A scan reply as JSON; 503 when the database could not record it (the page says why)."""
+    response = jsonify(with_message(reply, _language()))
+    if reply.get("error") == DB_UNAVAILABLE:
+        response.status_code = 503
+    return response
+
+
 @bp.post("/api/scan")
 def scan() -> Response:
-    reply = services().desk.process_scan(_code_from_request(), source="keyboard")
-    return jsonify(with_message(reply, _language()))
+    return _scan_response(services().desk.process_scan(_code_from_request(), source="keyboard"))
 
 
 @bp.post("/api/renew")
 def renew() -> Response:
-    reply = services().desk.renew(_code_from_request())
-    return jsonify(with_message(reply, _language()))
+    return _scan_response(services().desk.renew(_code_from_request()))
 
 
 @bp.post("/api/return")
 def return_item() -> Response:
-    reply = services().desk.return_item(_code_from_request())
-    return jsonify(with_message(reply, _language()))
+    return _scan_response(services().desk.return_item(_code_from_request()))
 
 
 @bp.post("/api/session/end")

@@ -69,6 +69,8 @@ _MESSAGES: dict[str, str] = {
         "Several copies of this book are out. Please scan the library barcode inside the cover."
     ),
     "session_ended": N_("Goodbye! You have been signed out."),
+    # The database refused the write (disk full, read-only): nothing was recorded.
+    "refused:db_unavailable": N_("The kiosk can't record loans right now — please go to the desk."),
 }
 
 # Everything else the kiosk screen says. kiosk.js fills in {name}, {n} and {date}; the
