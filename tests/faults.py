@@ -66,3 +66,25 @@ class FullDisk:
 
     def free(self) -> None:
         self.filler.unlink()
+
+
+@contextmanager
+def read_only_view(directory: Path, view: Path) -> Iterator[Path]:
+    """`directory` bind-mounted read-only at `view`; skips the test where mounting isn't allowed.
+
+    Root writes through a 0444 file mode, so a read-only mount is how a test run as root gets a
+    database file it really cannot write. Connections must be opened through `view`.
+    """
+    if os.geteuid() != 0:
+        pytest.skip("a read-only bind mount needs root")
+    view.mkdir(parents=True)
+    for args in (["--bind", str(directory), str(view)], ["-o", "remount,ro,bind", str(view)]):
+        mounted = subprocess.run(["mount", *args], capture_output=True, text=True, check=False)
+        if mounted.returncode != 0:
+            subprocess.run(["umount", str(view)], capture_output=True, check=False)
+            pytest.skip(f"cannot make a read-only bind mount here: {mounted.stderr.strip()}")
+    try:
+        yield view
+    finally:
+        if subprocess.run(["umount", str(view)], check=False).returncode != 0:
+            subprocess.run(["umount", "-l", str(view)], check=True)

@@ -17,27 +17,37 @@ from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
-from db.engine import SessionFactory, write_transaction
+from db.engine import SessionFactory, make_engine, make_session_factory, write_transaction
+from db.migrate import upgrade
 from kiosk.app import create_app
 from kiosk.config import Settings
 from kiosk.desk import DB_UNAVAILABLE, Desk, ScanWorker
-from kiosk.events import Event, EventBus, ScannerStatusChanged, ScanProcessed, Subscription
+from kiosk.events import (
+    BarcodeScanned,
+    Event,
+    EventBus,
+    ScannerStatusChanged,
+    ScanProcessed,
+    Subscription,
+)
 from kiosk.services import outbox
+from kiosk.services.demo import seed_demo_library
 from kiosk.views.api import with_message
 from run_kiosk import build_scanner
 from tests.conftest import FakeClock, make_settings
-from tests.faults import FullDisk, tiny_tmpfs
+from tests.faults import FullDisk, read_only_view, tiny_tmpfs
 from tests.support import PtyScanner
 
 pytestmark = pytest.mark.timeout(120)
 
 WAIT_S = 5.0
+E = TypeVar("E", bound=Event)
 # Demo library: two students in good standing and copies on the shelf.
 CARD_A, CARD_B = "20260001", "20260002"
 NAME_A, NAME_B = "小明", "华"
@@ -132,6 +142,39 @@ class ReadOnly:
 FAULTS = ("page_limit", "tmpfs_full", "read_only")
 
 
+def table_rows(database: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, read on a connection of its own."""
+    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+        tables = [
+            name
+            for (name,) in db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+            )
+        ]
+        return {t: db.execute(f'SELECT * FROM "{t}" ORDER BY rowid').fetchall() for t in tables}
+
+
+def outbox_events(database: Path, kind: str) -> list[dict[str, Any]]:
+    """The payloads of the outbox events of `kind`, in the order they were recorded."""
+    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+        return [
+            json.loads(payload)
+            for (payload,) in db.execute(
+                "SELECT payload FROM outbox_events WHERE kind = ? ORDER BY sequence", (kind,)
+            )
+        ]
+
+
+def next_event(heard: Subscription, wanted: type[E]) -> E:
+    """The next event of type `wanted` on the bus, skipping others."""
+    deadline = time.monotonic() + WAIT_S
+    while (left := deadline - time.monotonic()) > 0:
+        event: Event | None = heard.get(timeout_s=left)
+        if isinstance(event, wanted):
+            return event
+    pytest.fail(f"no {wanted.__name__} within {WAIT_S} s")
+
+
 # --- the kiosk under test --------------------------------------------------------------------
 
 
@@ -155,12 +198,10 @@ class Kiosk:
     clock: FakeClock
 
     def next_scan(self, source: str) -> ScanProcessed:
-        deadline = time.monotonic() + WAIT_S
-        while (left := deadline - time.monotonic()) > 0:
-            event: Event | None = self.heard.get(timeout_s=left)
-            if isinstance(event, ScanProcessed) and event.source == source:
+        while True:
+            event = next_event(self.heard, ScanProcessed)
+            if event.source == source:
                 return event
-        pytest.fail(f"no {source} scan was published within {WAIT_S} s")
 
     def scan(self, code: str, path: str, language: str = "zh") -> Reply:
         if path == "http":
@@ -189,24 +230,10 @@ class Kiosk:
         return info
 
     def rows(self) -> dict[str, list[tuple[Any, ...]]]:
-        """Every row of every table, read on a connection of its own."""
-        with closing(sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)) as db:
-            tables = [
-                name
-                for (name,) in db.execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
-                )
-            ]
-            return {t: db.execute(f'SELECT * FROM "{t}" ORDER BY rowid').fetchall() for t in tables}
+        return table_rows(self.db_path)
 
     def events(self, kind: str) -> list[dict[str, Any]]:
-        with closing(sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)) as db:
-            return [
-                json.loads(payload)
-                for (payload,) in db.execute(
-                    "SELECT payload FROM outbox_events WHERE kind = ? ORDER BY sequence", (kind,)
-                )
-            ]
+        return outbox_events(self.db_path, kind)
 
     def visits_of(self, student_number: str) -> int:
         return sum(1 for e in self.events("visit") if e["student_number"] == student_number)
@@ -467,3 +494,56 @@ def test_session_end_needs_no_write_and_still_signs_out(kiosk: Kiosk, fault: Fau
     book = ok(kiosk.scan(BOOK, "serial"))
     assert book["action"] == "refused" and book["reason"] == "not_on_loan"
     assert kiosk.open_loans() == []
+
+
+def test_kiosk_on_a_read_only_file_system_records_nothing_and_signs_nobody_in(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """A database file the kiosk really cannot write: its connections opened through a
+    read-only mount (as when the kiosk starts on a file system the kernel made read-only)."""
+    database = tmp_path / "data" / "kiosk.sqlite3"
+    settings = make_settings(tmp_path, database={"path": str(database)})
+    engine = make_engine(database)
+    upgrade(engine)
+    with make_session_factory(engine).begin() as session:
+        seed_demo_library(session, clock())
+    # SQLite keeps a closed connection's file open while another connection in the process
+    # uses the same file; with none left, the read-only mount can be unmounted afterwards.
+    engine.dispose()
+    before = table_rows(database)
+
+    with read_only_view(database.parent, tmp_path / "read-only") as view:
+        read_only_engine = make_engine(view / database.name)
+        bus = EventBus()
+        heard = bus.subscribe()
+        app = create_app(settings, engine=read_only_engine, bus=bus, clock=clock)
+        desk = app.extensions["shuxiang"].desk
+        worker = ScanWorker(desk, bus)
+        worker.start()
+        try:
+            response = app.test_client().post("/api/scan", json={"code": CARD_A})
+            assert_refused(Reply(response.status_code, response.get_json()))
+            # The serial path: what the scanner's reader thread publishes, taken by the worker.
+            bus.publish(BarcodeScanned(CARD_B))
+            serial = next_event(heard, ScanProcessed)
+            assert_refused(Reply(None, with_message(serial.result, "zh")))
+            assert app.test_client().get("/api/session").get_json() == {"active": False}
+            assert desk.last_write_error == "SQLITE_READONLY"
+        finally:
+            worker.stop()
+            heard.close()
+            desk.close()
+            read_only_engine.dispose()
+    assert table_rows(database) == before
+
+    # Writable again (the kiosk restarted on its repaired disk): the sign-in and its visit count.
+    engine = make_engine(database)
+    app = create_app(settings, engine=engine, clock=clock)
+    try:
+        response = app.test_client().post("/api/scan", json={"code": CARD_A})
+        assert response.status_code == 200 and response.get_json()["action"] == "signed_in"
+        visits = outbox_events(database, "visit")
+        assert [visit["student_number"] for visit in visits] == ["S2026001"]
+    finally:
+        app.extensions["shuxiang"].desk.close()
+        engine.dispose()
