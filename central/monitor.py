@@ -1,9 +1,8 @@
-"""The kiosk monitor's figures: one row per kiosk, totals, and Prometheus text without personal data."""
+"""The kiosk monitor's figures: one row per kiosk and totals, without personal data."""
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -141,87 +140,3 @@ def stats(session: Session, now: dt.datetime, silent_after_s: int) -> dict[str, 
         "kiosks_alert": sum(1 for r in rows if r.alert),
         "server_time": now.isoformat(),
     }
-
-
-# --- Prometheus ------------------------------------------------------------------------------
-
-
-def _label(value: str) -> str:
-    return re.sub(r'(["\\])', r"\\\1", value).replace("\n", " ")
-
-
-def prometheus_text(session: Session, now: dt.datetime, silent_after_s: int) -> str:
-    """Metrics in the Prometheus text format: per-kiosk state and sync outcomes, no names."""
-    rows = kiosk_rows(session, now, silent_after_s)
-    totals = stats(session, now, silent_after_s)
-    out: list[str] = []
-
-    def family(name: str, kind: str, help_text: str) -> None:
-        out.append(f"# HELP {name} {help_text}")
-        out.append(f"# TYPE {name} {kind}")
-
-    def per_kiosk(name: str, kind: str, help_text: str, values: list[tuple[str, float]]) -> None:
-        family(name, kind, help_text)
-        for kiosk_id, value in values:
-            out.append(f'{name}{{kiosk="{_label(kiosk_id)}"}} {value:g}')
-
-    per_kiosk(
-        "shuxiang_kiosk_up",
-        "gauge",
-        "1 when the kiosk's last heartbeat is recent enough.",
-        [(r.kiosk_id, 1 if r.online else 0) for r in rows],
-    )
-    per_kiosk(
-        "shuxiang_kiosk_heartbeat_age_seconds",
-        "gauge",
-        "Seconds since the kiosk's last heartbeat.",
-        [(r.kiosk_id, r.heartbeat_age_s) for r in rows if r.heartbeat_age_s is not None],
-    )
-    per_kiosk(
-        "shuxiang_kiosk_backlog_events",
-        "gauge",
-        "Events waiting in the kiosk's outbox, as last reported.",
-        [(r.kiosk_id, r.backlog) for r in rows if r.backlog is not None],
-    )
-    per_kiosk(
-        "shuxiang_kiosk_scanner_connected",
-        "gauge",
-        "1 when the kiosk reports its serial scanner connected (absent when it has none).",
-        [
-            (r.kiosk_id, 1 if r.scanner_connected else 0)
-            for r in rows
-            if r.scanner_connected is not None
-        ],
-    )
-    per_kiosk(
-        "shuxiang_kiosk_clock_offset_seconds",
-        "gauge",
-        "Kiosk clock minus server clock, estimated from heartbeats.",
-        [(r.kiosk_id, r.clock_offset_s) for r in rows if r.clock_offset_s is not None],
-    )
-    per_kiosk(
-        "shuxiang_kiosk_events_received_total",
-        "counter",
-        "New events accepted from the kiosk.",
-        [(r.kiosk_id, r.events_received) for r in rows],
-    )
-    family("shuxiang_sync_pushes_total", "counter", "Pushes by outcome.")
-    for r in rows:
-        for outcome, n in (
-            ("ok", r.pushes_ok),
-            ("epoch_conflict", r.pushes_conflict),
-            ("rejected", r.pushes_rejected),
-        ):
-            out.append(
-                f'shuxiang_sync_pushes_total{{kiosk="{_label(r.kiosk_id)}",outcome="{outcome}"}} {n}'
-            )
-    for key, help_text in (
-        ("loans_open", "Loans not yet returned."),
-        ("events_total", "Events held by the central."),
-        ("events_unapplied", "Events stored but not yet applied to the ledger."),
-        ("events_pending", "Returns and renewals waiting for their checkout."),
-        ("exceptions_open", "Sync exceptions waiting for a librarian."),
-    ):
-        family(f"shuxiang_{key}", "gauge", help_text)
-        out.append(f"shuxiang_{key} {totals[key]}")
-    return "\n".join(out) + "\n"

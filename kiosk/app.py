@@ -13,7 +13,8 @@ from kiosk.clock import Clock, utc_now
 from kiosk.config import Settings
 from kiosk.desk import Desk
 from kiosk.events import EventBus
-from kiosk.parts import KioskServices, NullScanner, ScannerLike
+from kiosk.parts import KioskServices
+from kiosk.status import NullScanner, ScannerLike
 from kiosk.sync.client import CentralClient, CentralLink, NullCentral
 from kiosk.views import api, metrics, pages
 

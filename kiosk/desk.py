@@ -31,6 +31,7 @@ from kiosk.circulation.rules import LoanPolicy, Refusal, decide_patron
 from kiosk.clock import Clock, utc_now
 from kiosk.config import Settings
 from kiosk.events import BarcodeScanned, EventBus, ScanProcessed, SessionEnded, Subscription
+from kiosk.health import WriteHealth, WriteMonitor, probe_write
 from kiosk.services import circulation as svc
 from kiosk.services.circulation import Action, CirculationResult
 
@@ -118,11 +119,9 @@ class Desk:
         # One scan at a time: a kiosk has one queue of students, and order matters.
         self._lock = threading.RLock()
         self._signed_in: SignedIn | None = None
-        # The outcome of the last transaction that wrote (or tried to), for the status view:
-        # None until the first one. Read-only from outside; set under the lock.
-        self._last_write_ok: bool | None = None
-        self._last_write_failed_at: dt.datetime | None = None
-        self._last_write_error: str | None = None
+        # The outcome of the last transaction that wrote (or tried to) and of the write probe,
+        # for the status snapshot (kiosk.status). Set under the lock.
+        self.writes = WriteMonitor()
 
     def close(self) -> None:
         """Close the desk's database connection (the server is stopping)."""
@@ -131,22 +130,40 @@ class Desk:
 
     @property
     def last_write_ok(self) -> bool | None:
-        """Whether the last scan that wrote (or tried to) committed; None before the first.
+        """Whether the last scan that wrote (or tried to), or the write probe after it,
+        committed; None before the first.
 
         Scans that write nothing (an unknown code, a refused card) leave it alone: a read-only
         transaction succeeding on a full disk says nothing about the next loan.
         """
-        return self._last_write_ok
+        latest = self.writes.latest()
+        return None if latest.checked_at is None else latest.ok
 
     @property
     def last_write_failed_at(self) -> dt.datetime | None:
         """When a write last failed (disk full, read-only, I/O error); None if never."""
-        return self._last_write_failed_at
+        failure = self.writes.last_failure()
+        return None if failure is None else failure.checked_at
 
     @property
     def last_write_error(self) -> str | None:
         """The SQLite error name of the last failed write, e.g. "SQLITE_FULL"; None if never."""
-        return self._last_write_error
+        failure = self.writes.last_failure()
+        return None if failure is None else failure.error
+
+    def write_health(self) -> WriteHealth:
+        """Whether the desk can write: the latest scan's outcome, or a probe's when that is
+        older than the probe interval (kiosk.health)."""
+        with self._lock:
+            now = self.clock()
+            if self.writes.probe_due(now):
+                try:
+                    probe_write(self._db)
+                except sqlite3.Error as exc:
+                    self.writes.record(False, now, "probe", fault_name(exc))
+                else:
+                    self.writes.record(True, now, "probe")
+            return self.writes.latest()
 
     # --- the kiosk session ---------------------------------------------------------------
 
@@ -244,13 +261,11 @@ class Desk:
         except sqlite3.Error as exc:
             if not is_storage_fault(exc):
                 raise
-            self._last_write_ok = False
-            self._last_write_failed_at = now
-            self._last_write_error = fault_name(exc)
+            self.writes.record(False, now, "write", fault_name(exc))
             log.warning("scan not recorded: the database refused the write (%s)", fault_name(exc))
             return None
         if self._db.total_changes != changes_before:
-            self._last_write_ok = True
+            self.writes.record(True, now, "write")
         return result
 
     def _apply(self, change: _SessionChange, current: SignedIn | None, now: dt.datetime) -> None:
@@ -485,6 +500,8 @@ class ScanWorker:
             if isinstance(event, BarcodeScanned):
                 self.desk.on_barcode_event(event)
             self.desk.expire_if_idle()
+            # Probes now and then even when nobody looks, so a fault shows before a scan.
+            self.desk.write_health()
 
     def stop(self) -> None:
         self._stop.set()

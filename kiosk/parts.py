@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from sqlalchemy import Engine
 
@@ -13,20 +12,8 @@ from kiosk.clock import Clock
 from kiosk.config import Settings
 from kiosk.desk import Desk
 from kiosk.events import EventBus
+from kiosk.status import ScannerLike
 from kiosk.sync.client import CentralLink
-
-
-class ScannerLike(Protocol):
-    """What the app needs of a scanner driver: whether it is connected right now."""
-
-    @property
-    def connected(self) -> bool: ...
-
-
-class NullScanner:
-    """Stand-in for keyboard-wedge kiosks and tests: there is no port to watch."""
-
-    connected = False
 
 
 @dataclass

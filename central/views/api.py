@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request, session
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
 from central.auth import session_user_id, token_matches
 from central.context import get_read_db, services
-from central.monitor import kiosk_rows, prometheus_text, stats
+from central.metrics import CentralCollector
+from central.monitor import kiosk_rows, stats
 
 bp = Blueprint("api", __name__)
 
@@ -59,5 +61,7 @@ def api_stats() -> Response:
 def metrics() -> Response:
     # Open like most Prometheus endpoints: kiosk ids and counts only, nothing about people.
     svc = services()
-    body = prometheus_text(get_read_db(), svc.clock(), svc.settings.central.kiosk_silent_after_s)
-    return Response(body, mimetype="text/plain", content_type="text/plain; version=0.0.4")
+    collector = CentralCollector(
+        get_read_db(), svc.clock(), svc.settings.central.kiosk_silent_after_s
+    )
+    return Response(generate_latest(collector), content_type=CONTENT_TYPE_PLAIN_0_0_4)

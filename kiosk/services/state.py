@@ -20,6 +20,7 @@ SYNC_ACKED_THROUGH = "sync.acked_through"
 SYNC_PULL_SINCE = "sync.pull_since"
 # One counter per sync outcome kind: "sync.outcome.ok", "sync.outcome.unreachable", …
 SYNC_OUTCOME_PREFIX = "sync.outcome."
+SYNC_OUTCOMES = ("ok", "unreachable", "retry_later", "auth_failed", "error")
 
 # Titles without an ISBN are known to the central by its own id ("id:<central id>"); the
 # kiosk remembers which local row that is under this prefix (kiosk.services.replica).

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import shutil
-import sqlite3
 import threading
 import time
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from db.engine import SessionFactory
-from kiosk import __version__
 from kiosk.clock import Clock, format_iso_time
 from kiosk.config import Settings
 from kiosk.events import EventBus, SyncFinished
 from kiosk.services import outbox, state
-from kiosk.services.stats import circulation_counts
+from kiosk.status import StatusSources, build_status, heartbeat_body
 from kiosk.sync.backoff import Backoff
 from kiosk.sync.client import (
     AuthFailed,
@@ -34,7 +30,6 @@ from kiosk.sync.push import PushResult, push_pending
 
 log = logging.getLogger(__name__)
 
-OUTCOMES = ("ok", "unreachable", "retry_later", "auth_failed", "error")
 
 # First retry after a failure within a second, then doubling up to the sync interval.
 BACKOFF_BASE_S = 1.0
@@ -45,8 +40,9 @@ MAX_IDLE_WAIT_S = 30.0
 Progress = Callable[[int], None]
 
 
-class SyncHost(Protocol):
-    """What the sync thread needs of the kiosk's services bag (kiosk.parts.KioskServices)."""
+class SyncHost(StatusSources, Protocol):
+    """What the sync thread needs of the kiosk's services bag (kiosk.parts.KioskServices);
+    heartbeats report its status snapshot."""
 
     @property
     def session_factory(self) -> SessionFactory: ...
@@ -62,7 +58,7 @@ class SyncHost(Protocol):
 
 @dataclass(frozen=True)
 class SyncOutcome:
-    """What one sync achieved; `kind` is one of OUTCOMES."""
+    """What one sync achieved; `kind` is one of kiosk.services.state.SYNC_OUTCOMES."""
 
     kind: str
     pushed: int = 0
@@ -162,38 +158,6 @@ def record_outcome(session_factory: SessionFactory, now: dt.datetime, kind: str,
         counter = state.SYNC_OUTCOME_PREFIX + kind
         state.set_state(session, counter, str(int(state.get_state(session, counter) or 0) + 1))
         return outbox.pending_count(session)
-
-
-def heartbeat_body(settings: Settings, services: Any, now: dt.datetime) -> dict[str, Any]:
-    """The status a heartbeat reports: ids and counts only, never names or card numbers."""
-    with services.read_session_factory() as session:
-        backlog = outbox.pending_count(session)
-        last_sync_at = state.get_state(session, state.SYNC_LAST_SUCCESS_AT)
-        last_error = state.get_state(session, state.SYNC_LAST_ERROR)
-        counts = circulation_counts(session, services.desk.policy.calendar, now)
-    scanner_connected = (
-        bool(services.scanner.connected) if settings.scanner.type == "serial" else None
-    )
-    return {
-        "clock": format_iso_time(now),
-        "scanner_connected": scanner_connected,
-        "backlog": backlog,
-        "last_sync_at": last_sync_at,
-        "last_error": last_error,
-        "version": __version__,
-        "sqlite_version": sqlite3.sqlite_version,
-        "disk_free_bytes": disk_free_bytes(settings.database.path),
-        "checkouts_today": counts.checkouts_today,
-        "returns_today": counts.returns_today,
-    }
-
-
-def disk_free_bytes(database_path: Path) -> int:
-    """Free space where the database lives (its folder, or the nearest existing parent)."""
-    folder = Path(database_path).resolve().parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    return shutil.disk_usage(folder).free
 
 
 def next_nightly(now: dt.datetime, at: dt.time, timezone: str) -> dt.datetime:
@@ -305,7 +269,7 @@ class SyncWorker:
     def _heartbeat(self) -> bool:
         sent_m = time.monotonic()
         try:
-            body = heartbeat_body(self.settings, self.services, self.clock())
+            body = heartbeat_body(build_status(self.services, self.clock()))
             server_time = self.client.heartbeat(body)
         except SyncError as exc:
             log.debug("heartbeat failed: %s", exc)

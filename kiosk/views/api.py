@@ -9,10 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, request
-from sqlalchemy import text
 
-from kiosk import __version__
-from kiosk.context import get_db, services
+from kiosk.context import services
 from kiosk.desk import DB_UNAVAILABLE
 from kiosk.events import (
     Event,
@@ -21,8 +19,7 @@ from kiosk.events import (
     SessionEnded,
     SyncFinished,
 )
-from kiosk.services import outbox, state
-from kiosk.services.stats import circulation_counts
+from kiosk.status import build_status, status_json
 from kiosk.views.wording import LANGUAGES, message_for
 from kiosk.views.wording import text as wording_text
 
@@ -105,46 +102,7 @@ def session_info() -> Response:
 @bp.get("/api/status")
 def status() -> Response:
     svc = services()
-    now = svc.clock()
-    db_ok = True
-    counts = None
-    pending = None
-    try:
-        session = get_db()
-        session.execute(text("SELECT 1"))
-        counts = circulation_counts(session, svc.desk.policy.calendar, now)
-        pending = outbox.pending_count(session)
-        last_sync_at = state.get_state(session, state.SYNC_LAST_SUCCESS_AT)
-        last_sync_error = state.get_state(session, state.SYNC_LAST_ERROR)
-    except Exception:
-        log.exception("status: database check failed")
-        db_ok = False
-        last_sync_at = last_sync_error = None
-    return jsonify(
-        {
-            "kiosk_id": svc.settings.kiosk.id,
-            "name": svc.settings.kiosk.name,
-            "version": __version__,
-            "time": now.isoformat(),
-            "scanner": {
-                "type": svc.settings.scanner.type,
-                "connected": bool(svc.scanner.connected),
-            },
-            "circulation": {
-                "open_loans": counts.open_loans if counts else None,
-                "checkouts_today": counts.checkouts_today if counts else None,
-                "returns_today": counts.returns_today if counts else None,
-                "visits_today": counts.visits_today if counts else None,
-            },
-            "sync": {
-                "pending": pending,
-                "last_success_at": last_sync_at,
-                "last_error": last_sync_error,
-                "central_configured": bool(svc.settings.sync.central_url),
-            },
-            "db": {"ok": db_ok},
-        }
-    )
+    return jsonify(status_json(build_status(svc, svc.clock())))
 
 
 def _sse(event_type: str, data: dict[str, Any]) -> str:

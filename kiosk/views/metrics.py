@@ -1,177 +1,125 @@
-"""`GET /metrics`: the kiosk's sync backlog, heartbeat, scanner and outcomes for Prometheus."""
+"""`GET /metrics`: the kiosk's status snapshot for Prometheus (names in docs/metrics.md)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import sqlite3
+from collections.abc import Iterator
 
 from flask import Blueprint, Response
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
-from kiosk import __version__
-from kiosk.clock import parse_iso_time_or_none
-from kiosk.context import get_db, services
-from kiosk.services import outbox, state
-from kiosk.sync import worker as sync_worker
-
-log = logging.getLogger(__name__)
+from kiosk.context import services
+from kiosk.status import KioskStatus, build_status
 
 bp = Blueprint("metrics", __name__)
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
+class StatusCollector:
+    """Metric families of one snapshot: counts, ages and states, never a name or a card."""
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    def __init__(self, status: KioskStatus) -> None:
+        self.status = status
 
+    def _gauge(self, name: str, help_text: str, value: float | None) -> Iterator[Metric]:
+        # An unknown value (never synced, database unreadable) is left out, not shown as 0.
+        if value is not None:
+            family = GaugeMetricFamily(name, help_text, labels=["kiosk_id"])
+            family.add_metric([self.status.kiosk_id], value)
+            yield family
 
-class _Exposition:
-    """Prometheus text format, written by hand: HELP and TYPE once per family, then samples."""
+    def _age_s(self, moment: dt.datetime | None) -> float | None:
+        return None if moment is None else max(0.0, (self.status.at - moment).total_seconds())
 
-    def __init__(self, kiosk_id: str) -> None:
-        self.lines: list[str] = []
-        self.kiosk_id = kiosk_id
-
-    def family(self, name: str, kind: str, help_text: str) -> None:
-        self.lines.append(f"# HELP {name} {help_text}")
-        self.lines.append(f"# TYPE {name} {kind}")
-
-    def sample(self, name: str, value: float | None, **labels: str) -> None:
-        if value is None:
-            return
-        pairs = {"kiosk_id": self.kiosk_id, **labels}
-        text = ",".join(f'{k}="{_escape(v)}"' for k, v in pairs.items())
-        number = repr(float(value)) if isinstance(value, float) else str(value)
-        self.lines.append(f"{name}{{{text}}} {number}")
-
-    def metric(self, name: str, kind: str, help_text: str, value: float | None) -> None:
-        self.family(name, kind, help_text)
-        self.sample(name, value)
-
-    def render(self) -> str:
-        return "\n".join(self.lines) + "\n"
-
-
-def _timestamp(value: str | None) -> float | None:
-    parsed = parse_iso_time_or_none(value)
-    return parsed.timestamp() if parsed is not None else None
-
-
-def _age(value: str | None, now: dt.datetime) -> float | None:
-    parsed = parse_iso_time_or_none(value)
-    return max(0.0, (now - parsed).total_seconds()) if parsed is not None else None
+    def collect(self) -> Iterator[Metric]:
+        s, sync, gauge = self.status, self.status.sync, self._gauge
+        info = InfoMetricFamily(
+            "shuxiang_kiosk", "Kiosk software and SQLite versions.", labels=["kiosk_id"]
+        )
+        info.add_metric([s.kiosk_id], {"version": s.version, "sqlite_version": s.sqlite_version})
+        yield info
+        yield from gauge(
+            "shuxiang_kiosk_database_ok",
+            "1 when the kiosk can record loans: the database answers reads and takes writes.",
+            int(s.db_ok),
+        )
+        yield from gauge(
+            "shuxiang_kiosk_database_up", "1 when the database answered a read.", int(s.db_readable)
+        )
+        yield from gauge(
+            "shuxiang_kiosk_database_writable",
+            "1 when the latest scan transaction or write probe went through.",
+            int(s.writes.ok),
+        )
+        yield from gauge(
+            "shuxiang_kiosk_scanner_connected",
+            "1 when the serial scanner is connected (always 0 for keyboard-wedge scanners).",
+            int(s.scanner_connected),
+        )
+        yield from gauge(
+            "shuxiang_kiosk_sync_configured",
+            "1 when [sync] central_url is set.",
+            int(sync.central_configured),
+        )
+        yield from gauge(
+            "shuxiang_kiosk_outbox_pending_events",
+            "Events recorded on this kiosk and not yet acknowledged by the central (the backlog).",
+            sync.pending_events,
+        )
+        if sync.pending_events is not None:
+            yield from gauge(
+                "shuxiang_kiosk_outbox_oldest_pending_age_seconds",
+                "How long the oldest unacknowledged event has waited (0 when none).",
+                self._age_s(sync.oldest_pending_at) or 0.0,
+            )
+        last_success = sync.last_success_at
+        yield from gauge(
+            "shuxiang_kiosk_sync_last_success_timestamp_seconds",
+            "Unix time of the last successful sync.",
+            last_success.timestamp() if last_success else None,
+        )
+        yield from gauge(
+            "shuxiang_kiosk_sync_last_success_age_seconds",
+            "Seconds since the last successful sync.",
+            self._age_s(last_success),
+        )
+        yield from gauge(
+            "shuxiang_kiosk_sync_last_attempt_timestamp_seconds",
+            "Unix time of the last sync attempt, successful or not.",
+            sync.last_attempt_at.timestamp() if sync.last_attempt_at else None,
+        )
+        yield from gauge(
+            "shuxiang_kiosk_heartbeat_age_seconds",
+            "Seconds since the central last answered a heartbeat.",
+            self._age_s(sync.last_heartbeat_at),
+        )
+        yield from gauge(
+            "shuxiang_kiosk_clock_offset_seconds",
+            "This kiosk's clock minus the central's, estimated at the last heartbeat.",
+            sync.clock_offset_s,
+        )
+        yield from gauge(
+            "shuxiang_kiosk_pull_version",
+            "The central change version this kiosk has pulled up to.",
+            sync.pull_version,
+        )
+        runs = CounterMetricFamily(
+            "shuxiang_kiosk_sync_runs",
+            "Sync runs by outcome, since installation.",
+            labels=["kiosk_id", "outcome"],
+        )
+        for outcome, count in sync.runs_by_outcome.items():
+            runs.add_metric([s.kiosk_id, outcome], count)
+        yield runs
+        yield from gauge(
+            "shuxiang_kiosk_disk_free_bytes",
+            "Free bytes on the disk that holds the kiosk database.",
+            s.disk_free_bytes,
+        )
 
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    """Counts, ages and states only: no names, card numbers or barcodes."""
     svc = services()
-    settings = svc.settings
-    now = svc.clock()
-    out = _Exposition(settings.kiosk.id)
-    out.family("shuxiang_kiosk_info", "gauge", "Kiosk software and SQLite versions.")
-    out.sample("shuxiang_kiosk_info", 1, version=__version__, sqlite_version=sqlite3.sqlite_version)
-    out.metric(
-        "shuxiang_kiosk_scanner_connected",
-        "gauge",
-        "1 when the serial scanner is connected (always 0 for keyboard-wedge scanners).",
-        1 if svc.scanner.connected else 0,
-    )
-    out.metric(
-        "shuxiang_kiosk_sync_configured",
-        "gauge",
-        "1 when [sync] central_url is set.",
-        1 if settings.sync.central_url else 0,
-    )
-    try:
-        session = get_db()
-        pending = outbox.pending_count(session)
-        oldest = outbox.oldest_pending_at(session)
-        stored = {
-            key: state.get_state(session, key)
-            for key in (
-                state.SYNC_LAST_SUCCESS_AT,
-                state.SYNC_LAST_ATTEMPT_AT,
-                state.SYNC_LAST_HEARTBEAT_AT,
-                state.SYNC_CLOCK_OFFSET_S,
-                state.SYNC_PULL_SINCE,
-                *(state.SYNC_OUTCOME_PREFIX + kind for kind in sync_worker.OUTCOMES),
-            )
-        }
-        db_ok = 1
-    except Exception:
-        log.exception("metrics: database read failed")
-        db_ok = 0
-        pending, oldest, stored = None, None, {}
-    out.metric("shuxiang_kiosk_database_up", "gauge", "1 when the database answered.", db_ok)
-    out.metric(
-        "shuxiang_kiosk_outbox_pending_events",
-        "gauge",
-        "Events recorded on this kiosk and not yet acknowledged by the central (the backlog).",
-        pending,
-    )
-    out.metric(
-        "shuxiang_kiosk_outbox_oldest_pending_age_seconds",
-        "gauge",
-        "How long the oldest unacknowledged event has waited (0 when none).",
-        max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0,
-    )
-    out.metric(
-        "shuxiang_kiosk_sync_last_success_timestamp_seconds",
-        "gauge",
-        "Unix time of the last successful sync.",
-        _timestamp(stored.get(state.SYNC_LAST_SUCCESS_AT)),
-    )
-    out.metric(
-        "shuxiang_kiosk_sync_last_success_age_seconds",
-        "gauge",
-        "Seconds since the last successful sync.",
-        _age(stored.get(state.SYNC_LAST_SUCCESS_AT), now),
-    )
-    out.metric(
-        "shuxiang_kiosk_sync_last_attempt_timestamp_seconds",
-        "gauge",
-        "Unix time of the last sync attempt, successful or not.",
-        _timestamp(stored.get(state.SYNC_LAST_ATTEMPT_AT)),
-    )
-    out.metric(
-        "shuxiang_kiosk_heartbeat_age_seconds",
-        "gauge",
-        "Seconds since the central last answered a heartbeat.",
-        _age(stored.get(state.SYNC_LAST_HEARTBEAT_AT), now),
-    )
-    offset = stored.get(state.SYNC_CLOCK_OFFSET_S)
-    out.metric(
-        "shuxiang_kiosk_clock_offset_seconds",
-        "gauge",
-        "This kiosk's clock minus the central's, estimated at the last heartbeat.",
-        float(offset) if offset else None,
-    )
-    since = stored.get(state.SYNC_PULL_SINCE)
-    out.metric(
-        "shuxiang_kiosk_pull_version",
-        "gauge",
-        "The central change version this kiosk has pulled up to.",
-        int(since) if since and since.isdigit() else 0,
-    )
-    out.family(
-        "shuxiang_kiosk_sync_runs_total", "counter", "Sync runs by outcome, since installation."
-    )
-    for kind in sync_worker.OUTCOMES:
-        count = stored.get(state.SYNC_OUTCOME_PREFIX + kind)
-        out.sample(
-            "shuxiang_kiosk_sync_runs_total",
-            int(count) if count and count.isdigit() else 0,
-            outcome=kind,
-        )
-    try:
-        free = sync_worker.disk_free_bytes(settings.database.path)
-    except OSError:
-        free = None
-    out.metric(
-        "shuxiang_kiosk_disk_free_bytes",
-        "gauge",
-        "Free bytes on the disk that holds the kiosk database.",
-        free,
-    )
-    return Response(out.render(), mimetype=None, content_type=CONTENT_TYPE)
+    body = generate_latest(StatusCollector(build_status(svc, svc.clock())))
+    return Response(body, content_type=CONTENT_TYPE_PLAIN_0_0_4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import logging
 import secrets
@@ -25,16 +26,13 @@ from flask import (
     url_for,
 )
 from flask_babel import Babel  # type: ignore[import-untyped]  # ships no type hints
-from sqlalchemy import text
 from werkzeug.wrappers import Response as BaseResponse
 
-from kiosk import __version__, errorlog
-from kiosk.clock import parse_iso_time_or_none
+from kiosk import errorlog
 from kiosk.config import read_secret
-from kiosk.context import get_db, services
+from kiosk.context import services
 from kiosk.i18n import TRANSLATIONS_DIR, compile_catalogs
-from kiosk.services import outbox, state
-from kiosk.services.stats import circulation_counts
+from kiosk.status import build_status
 from kiosk.views.wording import LANGUAGE_NAMES, LANGUAGES, message_for, ui_strings
 
 log = logging.getLogger(__name__)
@@ -306,7 +304,7 @@ def staff_status() -> Response | str:
     zone = zoneinfo.ZoneInfo(services().settings.circulation.timezone)
     errors = [
         {
-            "at": _local(e.at.isoformat(), zone),
+            "at": _local(e.at, zone),
             "level": e.level,
             "where": e.logger,
             "what": e.message,
@@ -372,41 +370,30 @@ def _staff_page_context() -> dict[str, Any]:
 def _staff_figures() -> dict[str, Any]:
     """What the librarian walking by needs: counts and machine state, never a student."""
     svc = services()
-    now = svc.clock()
+    status = build_status(svc, svc.clock())
     zone = zoneinfo.ZoneInfo(svc.settings.circulation.timezone)
-    figures: dict[str, Any] = {
-        "kiosk_id": svc.settings.kiosk.id,
-        "version": __version__,
-        "time": _local(now.isoformat(), zone),
-        "scanner_type": svc.settings.scanner.type,
-        "scanner_connected": bool(svc.scanner.connected),
-        "central_configured": bool(svc.settings.sync.central_url),
-        "db_ok": True,
+    counts = status.counts
+    return {
+        "kiosk_id": status.kiosk_id,
+        "version": status.version,
+        "time": _local(status.at, zone),
+        "scanner_type": status.scanner_type,
+        "scanner_connected": status.scanner_connected,
+        "central_configured": status.sync.central_configured,
+        "db_ok": status.db_ok,
+        "db_writable": status.writes.ok,
+        "open_loans": counts.open_loans if counts else None,
+        "checkouts_today": counts.checkouts_today if counts else None,
+        "returns_today": counts.returns_today if counts else None,
+        "visits_today": counts.visits_today if counts else None,
+        "pending": status.sync.pending_events,
+        "last_sync_at": _local(status.sync.last_success_at, zone),
+        "last_sync_error": status.sync.last_error,
     }
-    try:
-        session = get_db()
-        session.execute(text("SELECT 1"))
-        counts = circulation_counts(session, svc.desk.policy.calendar, now)
-        figures |= {
-            "open_loans": counts.open_loans,
-            "checkouts_today": counts.checkouts_today,
-            "returns_today": counts.returns_today,
-            "visits_today": counts.visits_today,
-            "pending": outbox.pending_count(session),
-            "last_sync_at": _local(state.get_state(session, state.SYNC_LAST_SUCCESS_AT), zone),
-            "last_sync_error": state.get_state(session, state.SYNC_LAST_ERROR),
-        }
-    except Exception:
-        log.exception("staff page: database check failed")
-        figures["db_ok"] = False
-    return figures
 
 
-def _local(iso: str | None, zone: zoneinfo.ZoneInfo) -> str | None:
-    """An ISO timestamp as library-local "YYYY-MM-DD HH:MM:SS" (unchanged if unparseable)."""
-    if not iso:
-        return None
-    moment = parse_iso_time_or_none(iso)
+def _local(moment: dt.datetime | None, zone: zoneinfo.ZoneInfo) -> str | None:
+    """An aware time as library-local "YYYY-MM-DD HH:MM:SS"."""
     if moment is None:
-        return iso
+        return None
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import pytest
 from flask import Flask
+from prometheus_client.parser import text_string_to_metric_families
 
 from db.engine import make_engine
 from db.migrate import upgrade
@@ -190,23 +191,18 @@ def test_metrics_show_backlog_and_outcomes_without_personal_data(
     assert response.content_type.startswith("text/plain; version=0.0.4")
     text = response.get_data(as_text=True)
     samples = {
-        line.split(" ")[0]: line.split(" ")[1]
-        for line in text.splitlines()
-        if line and not line.startswith("#")
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
     }
-    assert samples['shuxiang_kiosk_outbox_pending_events{kiosk_id="kiosk-1"}'] == "2"
-    assert (
-        samples['shuxiang_kiosk_sync_runs_total{kiosk_id="kiosk-1",outcome="unreachable"}'] == "3"
-    )
-    assert samples['shuxiang_kiosk_scanner_connected{kiosk_id="kiosk-1"}'] == "0"
-    assert 'shuxiang_kiosk_heartbeat_age_seconds{kiosk_id="kiosk-1"}' not in samples
+    kiosk = ("kiosk_id", "kiosk-1")
+    assert samples["shuxiang_kiosk_outbox_pending_events", (kiosk,)] == 2
+    assert samples["shuxiang_kiosk_sync_runs_total", (kiosk, ("outcome", "unreachable"))] == 3
+    assert samples["shuxiang_kiosk_scanner_connected", (kiosk,)] == 0
+    assert samples["shuxiang_kiosk_database_ok", (kiosk,)] == 1
+    assert ("shuxiang_kiosk_heartbeat_age_seconds", (kiosk,)) not in samples
     for secret in ("20260004", "S2026004", "欧阳", "SX00005"):
         assert secret not in text
-    # Every family is declared once, and every sample line parses as name{labels} number.
-    names = [line.split(" ")[2] for line in text.splitlines() if line.startswith("# TYPE")]
-    assert len(names) == len(set(names))
-    for value in samples.values():
-        float(value)
 
 
 def run_sync(config: Path, *extra: str) -> subprocess.CompletedProcess[str]:
