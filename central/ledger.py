@@ -23,6 +23,14 @@ from central.changes import lock_change_counter
 from central.conflicts import auto_resolve, ensure_exception
 from db.central_models import CentralEvent, EventState, ExceptionKind, LoanFacts
 from db.models import Hold, HoldStatus, Item, ItemStatus, Loan, Patron
+from kiosk.circulation.states import (
+    CopyEvent,
+    HoldEvent,
+    copy_status_after,
+    hold_event_applies,
+    hold_status_after,
+    hold_statuses_for,
+)
 from kiosk.clock import parse_iso_time
 
 CLOCK_TOLERANCE = dt.timedelta(minutes=5)
@@ -305,7 +313,7 @@ class Ledger:
             select(Hold)
             .where(
                 Hold.patron_id.in_(wanted),
-                Hold.status.in_((HoldStatus.WAITING, HoldStatus.READY)),
+                Hold.status.in_(hold_statuses_for(HoldEvent.COLLECTED)),
             )
             .order_by(Hold.placed_at, Hold.id)
         )
@@ -504,10 +512,12 @@ class Ledger:
         if item is None:
             return
         if last_loan.returned_at is None:
-            item.status = ItemStatus.ON_LOAN
+            item.status = copy_status_after(item.status, CopyEvent.LENT)
         elif item.status == ItemStatus.ON_LOAN:
+            # Only a copy the ledger had on loan moves: a librarian's status stays.
             ready = self._has_ready_hold(item.id)
-            item.status = ItemStatus.ON_HOLD_SHELF if ready else ItemStatus.AVAILABLE
+            event = CopyEvent.RETURNED_TO_HOLD_SHELF if ready else CopyEvent.RETURNED_TO_SHELF
+            item.status = copy_status_after(item.status, event)
 
     def _has_ready_hold(self, item_id: int) -> bool:
         holds = self._ready_holds.get(item_id)
@@ -570,7 +580,7 @@ class Ledger:
             self._load_holds({patron_id})
             hold = self._holds.pop((patron_id, item.title_id), None)
         if hold is not None:
-            hold.status = HoldStatus.FULFILLED
+            hold.status = hold_status_after(hold.status, HoldEvent.COLLECTED)
             hold.item_id = item.id
 
     def _ready_hold(self, loan: Loan, event: IncomingEvent) -> None:
@@ -584,8 +594,8 @@ class Ledger:
         item = self.session.get(Item, loan.item_id)
         if hold is None or item is None or hold.title_id != item.title_id:
             return
-        if hold.status == HoldStatus.WAITING:
-            hold.status = HoldStatus.READY
+        if hold_event_applies(hold.status, HoldEvent.COPY_SET_ASIDE):
+            hold.status = hold_status_after(hold.status, HoldEvent.COPY_SET_ASIDE)
             hold.item_id = item.id
             hold.ready_at = event.time("returned_at")
             if item.id in self._ready_holds:

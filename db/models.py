@@ -22,6 +22,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+# The circulation states are domain facts defined once with their transitions; the tables here
+# store them and take their CHECK lists from them.
+from kiosk.circulation.states import HoldStatus as HoldStatus
+from kiosk.circulation.states import ItemStatus as ItemStatus
+
 # Every constraint gets a predictable name: Alembic's batch mode on SQLite needs names to
 # recreate tables, and PostgreSQL error messages then say which rule was broken.
 NAMING_CONVENTION = {
@@ -77,21 +82,6 @@ class PatronStatus(enum.StrEnum):
     ACTIVE = "active"
     BLOCKED = "blocked"
     LEFT = "left"
-
-
-class ItemStatus(enum.StrEnum):
-    AVAILABLE = "available"
-    ON_LOAN = "on_loan"
-    ON_HOLD_SHELF = "on_hold_shelf"
-    LOST = "lost"
-    WITHDRAWN = "withdrawn"
-
-
-class HoldStatus(enum.StrEnum):
-    WAITING = "waiting"
-    READY = "ready"
-    FULFILLED = "fulfilled"
-    CANCELLED = "cancelled"
 
 
 class OutboxState(enum.StrEnum):

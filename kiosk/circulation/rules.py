@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from kiosk.circulation.calendar import OpeningCalendar
+from kiosk.circulation.states import ItemStatus
 
 
 class Refusal(enum.StrEnum):
@@ -71,7 +72,7 @@ class ItemState:
     and `copies_on_shelf` the copies of the same title free to lend (this one included).
     """
 
-    status: str = "available"
+    status: str = ItemStatus.AVAILABLE
     on_loan_to: str | None = None
     held_for: str | None = None
     waiting_holds_by_others: int = 0
@@ -146,7 +147,7 @@ def decide_checkout(
 
 
 def _item_refusal(item: ItemState) -> Refusal | None:
-    if item.status in ("lost", "withdrawn"):
+    if item.status in (ItemStatus.LOST, ItemStatus.WITHDRAWN):
         return Refusal.NOT_LOANABLE
     if item.on_loan_to == "other":
         return Refusal.ON_LOAN_TO_OTHER
@@ -172,11 +173,11 @@ def decide_checkin(
     was not on loan is "already returned"; otherwise it is returned, to the hold shelf when
     someone is waiting for the title, else to the return box, with the days it was overdue.
     """
-    if item_status in ("lost", "withdrawn"):
+    if item_status in (ItemStatus.LOST, ItemStatus.WITHDRAWN):
         return CheckinDecision(returned=on_loan, destination=Destination.LIBRARIAN)
     if not on_loan:
         destination = Destination.HOLD_SHELF if title_has_waiting_hold else Destination.RETURN_BOX
-        if item_status == "on_hold_shelf":
+        if item_status == ItemStatus.ON_HOLD_SHELF:
             destination = Destination.HOLD_SHELF
         return CheckinDecision(returned=False, destination=destination, refusal=Refusal.NOT_ON_LOAN)
     overdue = policy.calendar.days_overdue(due_at, now) if due_at is not None else 0
@@ -246,9 +247,9 @@ def choose_copy(copies: Sequence[CopyRef]) -> CopyRef | None:
     """The copy to lend when a title is scanned by ISBN: the one on the hold shelf for this
     patron first, then any copy on the open shelf; None if no copy can be lent."""
     for copy in copies:
-        if copy.status == "on_hold_shelf" and copy.held_for == "self":
+        if copy.status == ItemStatus.ON_HOLD_SHELF and copy.held_for == "self":
             return copy
     for copy in copies:
-        if copy.status == "available":
+        if copy.status == ItemStatus.AVAILABLE:
             return copy
     return None

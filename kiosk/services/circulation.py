@@ -26,6 +26,7 @@ from kiosk.circulation.rules import (
     PatronStanding,
     Refusal,
 )
+from kiosk.circulation.states import CopyEvent, HoldEvent, copy_status_after, hold_status_after
 from kiosk.services import outbox
 
 
@@ -261,16 +262,16 @@ def check_out(
         )
     if hold_id is not None:
         # The rules only lend a copy on the hold shelf to the student it waits for.
-        db.execute(
-            "UPDATE holds SET status = ? WHERE id = ?", (HoldStatus.FULFILLED.value, hold_id)
-        )
+        fulfilled = hold_status_after(HoldStatus.READY, HoldEvent.COLLECTED)
+        db.execute("UPDATE holds SET status = ? WHERE id = ?", (fulfilled.value, hold_id))
     loan_uuid = str(uuid.uuid4())
     db.execute(
         "INSERT INTO loans (uuid, item_id, patron_id, checked_out_at, due_at, renewals, kiosk_id) "
         "VALUES (?, ?, ?, ?, ?, 0, ?)",
         (loan_uuid, item.id, patron.id, to_db_time(now), to_db_time(decision.due_at), kiosk_id),
     )
-    db.execute("UPDATE items SET status = ? WHERE id = ?", (ItemStatus.ON_LOAN.value, item.id))
+    lent = copy_status_after(item.status, CopyEvent.LENT)
+    db.execute("UPDATE items SET status = ? WHERE id = ?", (lent.value, item.id))
     outbox.record_event(
         db,
         "checkout",
@@ -363,18 +364,17 @@ def check_in(
         (stamp, kiosk_id, loan.id),
     )
     hold_id = None
-    new_status = None
+    event = CopyEvent.RETURNED_TO_SHELF
     if decision.destination is Destination.HOLD_SHELF and waiting_hold_id is not None:
+        ready = hold_status_after(HoldStatus.WAITING, HoldEvent.COPY_SET_ASIDE)
         db.execute(
             "UPDATE holds SET status = ?, item_id = ?, ready_at = ? WHERE id = ?",
-            (HoldStatus.READY.value, item.id, stamp, waiting_hold_id),
+            (ready.value, item.id, stamp, waiting_hold_id),
         )
-        new_status = ItemStatus.ON_HOLD_SHELF
+        event = CopyEvent.RETURNED_TO_HOLD_SHELF
         hold_id = waiting_hold_id
-    elif decision.destination is Destination.RETURN_BOX:
-        new_status = ItemStatus.AVAILABLE
-    # A lost or withdrawn copy that turns up keeps its status until the librarian sees it.
-    if new_status is not None:
+    new_status = copy_status_after(item.status, event)
+    if new_status != item.status:
         db.execute("UPDATE items SET status = ? WHERE id = ?", (new_status.value, item.id))
     outbox.record_event(
         db,
