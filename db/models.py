@@ -58,22 +58,6 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.replace(tzinfo=dt.UTC)
 
 
-def to_db_time(value: dt.datetime) -> str:
-    """`value` as a UTCDateTime column stores it on SQLite, for statements written in plain SQL.
-
-    Naive UTC with six-digit microseconds, the format SQLAlchemy's SQLite DATETIME writes, so
-    the two kinds of rows compare and sort alike.
-    """
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to a UTC column; pass an aware datetime")
-    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
-def from_db_time(text: str) -> dt.datetime:
-    """An aware UTC datetime from a stored UTCDateTime value (the inverse of `to_db_time`)."""
-    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
-
-
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 

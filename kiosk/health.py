@@ -6,13 +6,13 @@ import datetime as dt
 import sqlite3
 from dataclasses import dataclass
 
+from kiosk.services.statements import PROBE_WRITE
+
 # How often the desk tries a write of its own when no scan has written for that long.
 PROBE_EVERY = dt.timedelta(seconds=30)
 
-# The probe inserts a row big enough to need a fresh page (so a database at its page limit
-# fails it, as a scan would) and rolls it back: nothing reaches the file.
+# The probe's row (kiosk.services.statements.PROBE_WRITE) is never committed.
 _PROBE_KEY = "health.write_probe"
-_PROBE = "INSERT OR REPLACE INTO kiosk_state (key, value) VALUES (?, zeroblob(8192))"
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def probe_write(db: sqlite3.Connection) -> None:
     when the database can't take a write (read-only, full, locked past the busy timeout)."""
     db.execute("BEGIN IMMEDIATE")
     try:
-        db.execute(_PROBE, (_PROBE_KEY,))
+        PROBE_WRITE.run(db, state_key=_PROBE_KEY)
     finally:
         if db.in_transaction:
             db.execute("ROLLBACK")

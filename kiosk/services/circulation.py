@@ -1,8 +1,8 @@
 """Lend, return and renew: load snapshots, ask the rules, change rows and write the outbox event.
 
-These run on every scan, so they speak plain SQL to a sqlite3 connection inside a transaction
-the caller opened (`db.engine.open_plain_connection` gives the measured reason); the tables are
-the ones `db.models` declares, and times are stored as `db.models.to_db_time` writes them.
+These run on every scan, on a sqlite3 connection inside a transaction the caller opened
+(`db.engine.open_plain_connection` says why), with the statements `kiosk.services.statements`
+generates from the models.
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ import enum
 import sqlite3
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
 
-from db.models import HoldStatus, ItemStatus, PatronStatus, from_db_time, to_db_time
+from db.models import HoldStatus, ItemStatus, PatronStatus
 from kiosk.circulation import rules
 from kiosk.circulation.rules import (
     CheckoutOutcome,
@@ -28,6 +27,8 @@ from kiosk.circulation.rules import (
 )
 from kiosk.circulation.states import CopyEvent, HoldEvent, copy_status_after, hold_status_after
 from kiosk.services import outbox
+from kiosk.services import statements as sql
+from kiosk.services.statements import from_db_time, to_db_time
 
 
 class Action(enum.StrEnum):
@@ -114,85 +115,55 @@ class PatronSummary:
     may_borrow: int = 0
 
 
-# --- statements ------------------------------------------------------------------------------
-
-_PATRON_COLUMNS = "SELECT id, student_number, name, status FROM patrons"
-# A copy with its title, as ItemRecord's fields.
-_ITEM_FIELDS = "i.id, i.barcode, i.status, i.title_id, t.title, t.isbn13"
-_ITEM_FROM = "items i JOIN titles t ON t.id = i.title_id"
-_LOAN_COLUMNS = "l.id, l.uuid, l.patron_id, l.due_at, l.renewals"
-
-# One copy's state for the rules, in one statement: its open loan, the hold it is set aside
-# for, the holds waiting for its title by other students, and the copies of it on the shelf.
-# ?1 title id, ?2 the signed-in patron (NULL: nobody), ?3 item id.
-_ITEM_STATE = f"""
-SELECT {_LOAN_COLUMNS}, h.id, h.patron_id,
-  (SELECT count(*) FROM holds w WHERE w.title_id = ?1 AND w.status = 'waiting'
-     AND (?2 IS NULL OR w.patron_id != ?2)),
-  (SELECT count(*) FROM items c WHERE c.title_id = ?1 AND c.status = 'available')
-FROM (SELECT ?3 AS item_id) AS x
-LEFT JOIN loans l ON l.item_id = x.item_id AND l.returned_at IS NULL
-LEFT JOIN holds h ON h.title_id = ?1 AND h.status = 'ready' AND h.item_id = x.item_id
-"""
-
-# A returned copy: its open loan and the longest-waiting hold on its title (?1 title, ?2 item).
-_RETURN_STATE = f"""
-SELECT {_LOAN_COLUMNS},
-  (SELECT w.id FROM holds w WHERE w.title_id = ?1 AND w.status = 'waiting'
-     ORDER BY w.placed_at, w.id LIMIT 1)
-FROM (SELECT ?2 AS item_id) AS x
-LEFT JOIN loans l ON l.item_id = x.item_id AND l.returned_at IS NULL
-"""
-
-# Every copy of a title, with the patron of its open loan and of the ready hold it is set aside for.
-_TITLE_COPIES = f"""
-SELECT {_ITEM_FIELDS}, l.patron_id, h.patron_id
-FROM {_ITEM_FROM}
-LEFT JOIN loans l ON l.item_id = i.id AND l.returned_at IS NULL
-LEFT JOIN holds h ON h.title_id = i.title_id AND h.status = 'ready' AND h.item_id = i.id
-"""
-
-_STANDING = (
-    "SELECT count(*), coalesce(sum(due_at < ?), 0) FROM loans "
-    "WHERE patron_id = ? AND returned_at IS NULL"
-)
-
-
 # --- look-ups --------------------------------------------------------------------------------
 
 
-def _patron(row: Any) -> PatronRecord | None:
-    return None if row is None else PatronRecord(*row)
+def _patron(row: sqlite3.Row | None) -> PatronRecord | None:
+    return None if row is None else PatronRecord(**row)
 
 
 def find_patron_by_card(db: sqlite3.Connection, card: str) -> PatronRecord | None:
-    return _patron(db.execute(f"{_PATRON_COLUMNS} WHERE card_barcode = ?", (card,)).fetchone())
+    return _patron(sql.PATRON_BY_CARD.first(db, card=card))
 
 
 def get_patron(db: sqlite3.Connection, patron_id: int) -> PatronRecord | None:
-    return _patron(db.execute(f"{_PATRON_COLUMNS} WHERE id = ?", (patron_id,)).fetchone())
+    return _patron(sql.PATRON_BY_ID.first(db, patron_id=patron_id))
+
+
+def _item(row: sqlite3.Row) -> ItemRecord:
+    return ItemRecord(
+        id=row["id"],
+        barcode=row["barcode"],
+        status=row["status"],
+        title_id=row["title_id"],
+        title=row["title"],
+        isbn13=row["isbn13"],
+    )
 
 
 def find_item(db: sqlite3.Connection, barcode: str) -> ItemRecord | None:
-    row = db.execute(
-        f"SELECT {_ITEM_FIELDS} FROM {_ITEM_FROM} WHERE i.barcode = ?", (barcode,)
-    ).fetchone()
-    return None if row is None else ItemRecord(*row)
+    row = sql.ITEM_BY_BARCODE.first(db, barcode=barcode)
+    return None if row is None else _item(row)
 
 
 def find_title_by_isbn(db: sqlite3.Connection, isbn13: str) -> TitleRecord | None:
     """Titles are stored by canonical ISBN-13, so an ISBN-10 catalog record and the EAN-13
     on the cover meet here."""
-    row = db.execute("SELECT id, title, isbn13 FROM titles WHERE isbn13 = ?", (isbn13,)).fetchone()
-    return None if row is None else TitleRecord(*row)
+    row = sql.TITLE_BY_ISBN.first(db, isbn13=isbn13)
+    return None if row is None else TitleRecord(**row)
 
 
-def _open_loan(row: Any) -> OpenLoan | None:
-    """The OpenLoan in a row's first five columns (_LOAN_COLUMNS), None when they are NULL."""
-    loan_id, loan_uuid, patron_id, due_at, renewals = row[:5]
-    if loan_id is None:
+def _open_loan(row: sqlite3.Row) -> OpenLoan | None:
+    """The open loan in a row of ITEM_STATE or RETURN_STATE, None when there is none."""
+    if row["loan_id"] is None:
         return None
-    return OpenLoan(loan_id, loan_uuid, patron_id, from_db_time(due_at), renewals)
+    return OpenLoan(
+        id=row["loan_id"],
+        uuid=row["loan_uuid"],
+        patron_id=row["loan_patron_id"],
+        due_at=from_db_time(row["due_at"]),
+        renewals=row["renewals"],
+    )
 
 
 def patron_standing(
@@ -200,9 +171,13 @@ def patron_standing(
 ) -> PatronStanding:
     if patron is None:
         return PatronStanding(known=False)
-    open_loans, overdue = db.execute(_STANDING, (to_db_time(now), patron.id)).fetchone()
+    row = sql.STANDING.first(db, now=to_db_time(now), patron_id=patron.id)
+    assert row is not None, "an aggregate always has a row"
     return PatronStanding(
-        known=True, status=patron.status, open_loans=open_loans, overdue_loans=overdue
+        known=True,
+        status=patron.status,
+        open_loans=row["open_loans"],
+        overdue_loans=row["overdue_loans"],
     )
 
 
@@ -220,19 +195,19 @@ def _item_state(
     db: sqlite3.Connection, item: ItemRecord, patron_id: int | None
 ) -> tuple[ItemState, OpenLoan | None, int | None]:
     """The rules' view of `item`, its open loan, and the id of the ready hold it is set aside for."""
-    row = db.execute(_ITEM_STATE, (item.title_id, patron_id, item.id)).fetchone()
+    row = sql.ITEM_STATE.first(db, title_id=item.title_id, patron_id=patron_id, item_id=item.id)
+    assert row is not None, "ITEM_STATE selects from a one-row table"
     loan = _open_loan(row)
-    hold_id, hold_patron_id, waiting_by_others, on_shelf = row[5:]
     on_loan_to = None if loan is None else ("self" if loan.patron_id == patron_id else "other")
-    held_for = _held_for(item.status, hold_patron_id, patron_id)
+    held_for = _held_for(item.status, row["hold_patron_id"], patron_id)
     state = ItemState(
         status=item.status,
         on_loan_to=on_loan_to,
         held_for=held_for,
-        waiting_holds_by_others=waiting_by_others,
-        copies_on_shelf=on_shelf,
+        waiting_holds_by_others=row["waiting_by_others"],
+        copies_on_shelf=row["copies_on_shelf"],
     )
-    return state, loan, hold_id if held_for is not None else None
+    return state, loan, row["hold_id"] if held_for is not None else None
 
 
 # --- lending ---------------------------------------------------------------------------------
@@ -263,15 +238,19 @@ def check_out(
     if hold_id is not None:
         # The rules only lend a copy on the hold shelf to the student it waits for.
         fulfilled = hold_status_after(HoldStatus.READY, HoldEvent.COLLECTED)
-        db.execute("UPDATE holds SET status = ? WHERE id = ?", (fulfilled.value, hold_id))
+        sql.SET_HOLD_STATUS.run(db, hold_id=hold_id, new_status=fulfilled.value)
     loan_uuid = str(uuid.uuid4())
-    db.execute(
-        "INSERT INTO loans (uuid, item_id, patron_id, checked_out_at, due_at, renewals, kiosk_id) "
-        "VALUES (?, ?, ?, ?, ?, 0, ?)",
-        (loan_uuid, item.id, patron.id, to_db_time(now), to_db_time(decision.due_at), kiosk_id),
+    sql.INSERT_LOAN.run(
+        db,
+        uuid=loan_uuid,
+        item_id=item.id,
+        patron_id=patron.id,
+        checked_out_at=to_db_time(now),
+        due_at=to_db_time(decision.due_at),
+        kiosk_id=kiosk_id,
     )
     lent = copy_status_after(item.status, CopyEvent.LENT)
-    db.execute("UPDATE items SET status = ? WHERE id = ?", (lent.value, item.id))
+    sql.SET_ITEM_STATUS.run(db, item_id=item.id, new_status=lent.value)
     outbox.record_event(
         db,
         "checkout",
@@ -308,15 +287,16 @@ def check_out_title(
     A copy this student already has offers renew/return; otherwise the copy on the hold
     shelf for them, else any copy on the open shelf, else the refusal that best explains why.
     """
-    rows = db.execute(f"{_TITLE_COPIES} WHERE i.title_id = ? ORDER BY i.id", (title.id,)).fetchall()
-    # Columns: the item's (six), then its open loan's patron and its ready hold's patron.
-    items = {row[0]: ItemRecord(*row[:6]) for row in rows}
+    rows = sql.TITLE_COPIES.all(db, title_id=title.id)
+    items = {row["id"]: _item(row) for row in rows}
     for row in rows:
-        if row[6] == patron.id:
-            return check_out(db, patron, items[row[0]], policy, kiosk_id, now)
+        if row["loan_patron_id"] == patron.id:
+            return check_out(db, patron, items[row["id"]], policy, kiosk_id, now)
     copies = [
-        CopyRef(item_id, status, _held_for(status, hold_patron_id, patron.id))
-        for item_id, _, status, *_, hold_patron_id in rows
+        CopyRef(
+            row["id"], row["status"], _held_for(row["status"], row["hold_patron_id"], patron.id)
+        )
+        for row in rows
     ]
     chosen = rules.choose_copy(copies)
     if chosen is not None:
@@ -339,9 +319,10 @@ def check_in(
     db: sqlite3.Connection, item: ItemRecord, policy: LoanPolicy, kiosk_id: str, now: dt.datetime
 ) -> CirculationResult:
     """Return `item`: close its loan, route it to the hold shelf or return box. Caller commits."""
-    row = db.execute(_RETURN_STATE, (item.title_id, item.id)).fetchone()
+    row = sql.RETURN_STATE.first(db, title_id=item.title_id, item_id=item.id)
+    assert row is not None, "RETURN_STATE selects from a one-row table"
     loan = _open_loan(row)
-    waiting_hold_id = row[5]
+    waiting_hold_id = row["waiting_hold_id"]
     decision = rules.decide_checkin(
         on_loan=loan is not None,
         item_status=item.status,
@@ -359,23 +340,19 @@ def check_in(
             destination=decision.destination,
         )
     stamp = to_db_time(now)
-    db.execute(
-        "UPDATE loans SET returned_at = ?, returned_kiosk_id = ? WHERE id = ?",
-        (stamp, kiosk_id, loan.id),
-    )
+    sql.RETURN_LOAN.run(db, loan_id=loan.id, returned_at=stamp, kiosk_id=kiosk_id)
     hold_id = None
     event = CopyEvent.RETURNED_TO_SHELF
     if decision.destination is Destination.HOLD_SHELF and waiting_hold_id is not None:
         ready = hold_status_after(HoldStatus.WAITING, HoldEvent.COPY_SET_ASIDE)
-        db.execute(
-            "UPDATE holds SET status = ?, item_id = ?, ready_at = ? WHERE id = ?",
-            (ready.value, item.id, stamp, waiting_hold_id),
+        sql.SET_HOLD_READY.run(
+            db, hold_id=waiting_hold_id, new_status=ready.value, item_id=item.id, ready_at=stamp
         )
         event = CopyEvent.RETURNED_TO_HOLD_SHELF
         hold_id = waiting_hold_id
     new_status = copy_status_after(item.status, event)
     if new_status != item.status:
-        db.execute("UPDATE items SET status = ? WHERE id = ?", (new_status.value, item.id))
+        sql.SET_ITEM_STATUS.run(db, item_id=item.id, new_status=new_status.value)
     outbox.record_event(
         db,
         "checkin",
@@ -408,18 +385,13 @@ def check_in_title(
     now: dt.datetime,
 ) -> CirculationResult:
     """Return a book scanned by ISBN: resolve which copy's loan it closes. Caller commits."""
-    rows = db.execute(
-        f"SELECT l.id, l.patron_id, {_ITEM_FIELDS} "
-        "FROM loans l JOIN items i ON i.id = l.item_id JOIN titles t ON t.id = i.title_id "
-        "WHERE i.title_id = ? AND l.returned_at IS NULL ORDER BY l.checked_out_at",
-        (title.id,),
-    ).fetchall()
+    rows = sql.TITLE_OPEN_LOANS.all(db, title_id=title.id)
     resolved = rules.resolve_title_return(
-        [OpenLoanRef(row[0], row[1]) for row in rows], signed_in_patron_id
+        [OpenLoanRef(row["loan_id"], row["loan_patron_id"]) for row in rows], signed_in_patron_id
     )
     if isinstance(resolved, Refusal):
         return CirculationResult(Action.REFUSED, refusal=resolved, title=title.title)
-    item = next(ItemRecord(*row[2:]) for row in rows if row[0] == resolved)
+    item = next(_item(row) for row in rows if row["loan_id"] == resolved)
     return check_in(db, item, policy, kiosk_id, now)
 
 
@@ -460,9 +432,8 @@ def renew(
             due_at=loan.due_at,
         )
     renewals = loan.renewals + 1
-    db.execute(
-        "UPDATE loans SET due_at = ?, renewals = ? WHERE id = ?",
-        (to_db_time(decision.due_at), renewals, loan.id),
+    sql.RENEW_LOAN.run(
+        db, loan_id=loan.id, new_due_at=to_db_time(decision.due_at), new_renewals=renewals
     )
     outbox.record_event(
         db,
@@ -502,32 +473,19 @@ def patron_summary(
     policy: LoanPolicy,
     now: dt.datetime,
 ) -> PatronSummary:
-    rows = db.execute(
-        "SELECT i.barcode, t.title, l.due_at, l.renewals "
-        "FROM loans l JOIN items i ON i.id = l.item_id JOIN titles t ON t.id = i.title_id "
-        "WHERE l.patron_id = ? AND l.returned_at IS NULL ORDER BY l.due_at, l.id",
-        (patron.id,),
-    ).fetchall()
     loans = []
-    for barcode, title, due_text, renewals in rows:
-        due_at = from_db_time(due_text)
+    for row in sql.PATRON_LOANS.run(db, patron_id=patron.id):
+        due_at = from_db_time(row["due_at"])
         loans.append(
             LoanLine(
-                item_barcode=barcode,
-                title=title,
+                item_barcode=row["barcode"],
+                title=row["title"],
                 due_at=due_at,
                 days_overdue=policy.calendar.days_overdue(due_at, now),
-                renewals=renewals,
+                renewals=row["renewals"],
             )
         )
-    holds_ready = [
-        title
-        for (title,) in db.execute(
-            "SELECT t.title FROM holds h JOIN titles t ON t.id = h.title_id "
-            "WHERE h.patron_id = ? AND h.status = ? ORDER BY h.ready_at, h.id",
-            (patron.id, HoldStatus.READY.value),
-        )
-    ]
+    holds_ready = [row["title"] for row in sql.PATRON_READY_HOLDS.run(db, patron_id=patron.id)]
     may_borrow = max(0, policy.max_loans - len(loans))
     has_overdue = any(line.due_at < now for line in loans)
     # Never promise books the rules will then refuse.

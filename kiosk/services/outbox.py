@@ -12,21 +12,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from db.engine import plain_connection
-from db.models import OutboxEvent, OutboxState, to_db_time
+from db.models import OutboxEvent, OutboxState
 from kiosk.clock import format_iso_time
 from kiosk.services import state
-
-# Plain SQL: these run on every scan (db.engine.open_plain_connection says why).
-_SELECT_STATE = "SELECT value FROM kiosk_state WHERE key = ?"
-_INSERT_STATE = "INSERT INTO kiosk_state (key, value) VALUES (?, ?)"
-_TAKE_POSITION = (
-    "UPDATE kiosk_state SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = ? "
-    "RETURNING value, (SELECT value FROM kiosk_state WHERE key = ?)"
-)
-_INSERT_EVENT = (
-    "INSERT INTO outbox_events (event_uuid, epoch, sequence, kind, payload, created_at, state) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
+from kiosk.services import statements as sql
+from kiosk.services.statements import to_db_time
 
 
 def current_epoch(db: sqlite3.Connection) -> str:
@@ -36,11 +26,11 @@ def current_epoch(db: sqlite3.Connection) -> str:
     server can tell its sequence numbers apart from the old ones. Runs inside the caller's
     write transaction; caller commits.
     """
-    row = db.execute(_SELECT_STATE, (state.OUTBOX_EPOCH,)).fetchone()
+    row = sql.STATE_VALUE.first(db, state_key=state.OUTBOX_EPOCH)
     if row is not None:
-        return str(row[0])
+        return str(row["value"])
     epoch = str(uuid.uuid4())
-    db.execute(_INSERT_STATE, (state.OUTBOX_EPOCH, epoch))
+    sql.INSERT_STATE.run(db, state_key=state.OUTBOX_EPOCH, state_value=epoch)
     return epoch
 
 
@@ -57,13 +47,15 @@ def take_position(db: sqlite3.Connection) -> tuple[str, int]:
     two scans from sharing a number. The counter lives in kiosk_state, not in MAX(sequence),
     so a number is never handed out twice even after acknowledged events are pruned.
     """
-    row = db.execute(_TAKE_POSITION, (state.OUTBOX_NEXT_SEQUENCE, state.OUTBOX_EPOCH)).fetchone()
+    row = sql.TAKE_POSITION.first(
+        db, sequence_key=state.OUTBOX_NEXT_SEQUENCE, epoch_key=state.OUTBOX_EPOCH
+    )
     if row is None:
         # The database's first event.
-        db.execute(_INSERT_STATE, (state.OUTBOX_NEXT_SEQUENCE, "2"))
+        sql.INSERT_STATE.run(db, state_key=state.OUTBOX_NEXT_SEQUENCE, state_value="2")
         return current_epoch(db), 1
-    epoch = row[1] if row[1] is not None else current_epoch(db)
-    return epoch, int(row[0]) - 1
+    epoch = row["epoch"] if row["epoch"] is not None else current_epoch(db)
+    return epoch, int(row["next_sequence"]) - 1
 
 
 def record_event(
@@ -84,17 +76,14 @@ def record_event(
         "recorded_at": format_iso_time(now),
         **payload,
     }
-    db.execute(
-        _INSERT_EVENT,
-        (
-            event_uuid,
-            epoch,
-            sequence,
-            kind,
-            json.dumps(body, ensure_ascii=False, sort_keys=True),
-            to_db_time(now),
-            OutboxState.PENDING.value,
-        ),
+    sql.INSERT_EVENT.run(
+        db,
+        event_uuid=event_uuid,
+        epoch=epoch,
+        sequence=sequence,
+        kind=kind,
+        payload=json.dumps(body, ensure_ascii=False, sort_keys=True),
+        created_at=to_db_time(now),
     )
     return sequence
 

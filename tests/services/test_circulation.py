@@ -9,11 +9,12 @@ import pytest
 from sqlalchemy import func, select
 
 from db.engine import read_transaction, write_transaction
-from db.models import Item, ItemStatus, Loan, OutboxEvent, from_db_time, to_db_time
+from db.models import Item, ItemStatus, Loan, OutboxEvent
 from kiosk.circulation.rules import LoanPolicy, Refusal
 from kiosk.services import circulation as svc
 from kiosk.services import outbox
 from kiosk.services.demo import isbn13_for
+from kiosk.services.statements import from_db_time, to_db_time
 
 POLICY = LoanPolicy(loan_days=14, max_loans=3, max_renewals=1)
 KIOSK = "kiosk-t"
