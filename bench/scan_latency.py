@@ -154,6 +154,9 @@ class BaselineDesk:
     def expire_if_idle(self) -> None:
         pass
 
+    def write_health(self) -> None:
+        """The scan worker asks between scans; the floor has no probe to run."""
+
     def close(self) -> None:
         self.db.close()
 
