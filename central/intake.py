@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from central.conflicts import ensure_exception
-from central.ledger import CLOCK_TOLERANCE, IncomingEvent, MalformedEvent, parse_time
+from central.events import CLOCK_TOLERANCE, IncomingEvent, MalformedEvent, parse_time
 from central.upsert import dialect_insert
 from db.central_models import (
     CentralEvent,
@@ -156,7 +156,7 @@ def push_batch(session: Session, kiosk: Kiosk, request: PushRequest, clock: Cloc
     the same positions twice. Everything happens in the caller's one transaction; the caller
     commits and only then answers, so an acknowledged event is always on disk and a crash
     leaves no half batch. The ledger applies stored events afterwards
-    (`central.ledger.apply_received`, run by the worker thread), so accepting a batch never
+    (`central.applier.apply_received`, run by the worker thread), so accepting a batch never
     waits for the ledger's global lock.
     """
     started = clock()

@@ -16,11 +16,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal_column, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from central.changes import lock_change_counter
 from central.conflicts import auto_resolve, ensure_exception
+from central.events import IncomingEvent
 from db.central_models import CentralEvent, EventState, ExceptionKind, LoanFacts
 from db.models import Hold, HoldStatus, Item, ItemStatus, Loan, Patron
 from kiosk.circulation.states import (
@@ -31,100 +31,11 @@ from kiosk.circulation.states import (
     hold_status_after,
     hold_statuses_for,
 )
-from kiosk.clock import parse_iso_time
-
-CLOCK_TOLERANCE = dt.timedelta(minutes=5)
-ORPHAN_AFTER = dt.timedelta(days=3)
-
-KINDS = ("checkout", "checkin", "renewal", "visit")
-REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
-    "checkout": ("loan_uuid", "item_barcode", "student_number", "checked_out_at", "due_at"),
-    "checkin": ("loan_uuid", "item_barcode", "returned_at"),
-    "renewal": ("loan_uuid", "due_at", "renewals"),
-    "visit": ("student_number",),
-}
-
-
-class MalformedEvent(ValueError):
-    """An event that cannot be understood; the whole push is answered 400."""
-
-
-def parse_time(value: Any) -> dt.datetime:
-    """`kiosk.clock.parse_iso_time` for event fields: a malformed time makes a MalformedEvent."""
-    try:
-        return parse_iso_time(value)
-    except ValueError as exc:
-        raise MalformedEvent(str(exc)) from None
-
-
-def _text(body: dict[str, Any], key: str, max_len: int = 64) -> str:
-    value = body.get(key)
-    if not isinstance(value, str) or not value or len(value) > max_len:
-        raise MalformedEvent(f"{key} must be non-empty text of at most {max_len} characters")
-    return value
-
-
-@dataclass
-class IncomingEvent:
-    """One event as pushed, validated; `body` is the event exactly as the kiosk sent it."""
-
-    event_id: str
-    kind: str
-    kiosk_id: str
-    epoch: str
-    sequence: int
-    recorded_at: dt.datetime | None
-    body: dict[str, Any]
-    time_doubtful: bool = False
-
-    @property
-    def loan_uuid(self) -> str | None:
-        value = self.body.get("loan_uuid")
-        return value if isinstance(value, str) else None
-
-    @classmethod
-    def parse(cls, body: Any) -> IncomingEvent:
-        if not isinstance(body, dict):
-            raise MalformedEvent("each event must be a JSON object")
-        kind = body.get("kind")
-        if kind not in KINDS:
-            raise MalformedEvent(f"unknown event kind {kind!r}")
-        sequence = body.get("sequence")
-        if isinstance(sequence, bool) or not isinstance(sequence, int) or sequence < 1:
-            raise MalformedEvent("sequence must be a whole number from 1")
-        for name in REQUIRED_FIELDS[kind]:
-            if body.get(name) is None:
-                raise MalformedEvent(f"a {kind} event needs {name}")
-        event = cls(
-            event_id=_text(body, "event_id", 36),
-            kind=str(kind),
-            kiosk_id=_text(body, "kiosk_id"),
-            epoch=_text(body, "epoch", 36),
-            sequence=sequence,
-            recorded_at=parse_time(body["recorded_at"]) if body.get("recorded_at") else None,
-            body=body,
-        )
-        for name in ("checked_out_at", "due_at", "returned_at"):
-            if name in REQUIRED_FIELDS[kind]:
-                parse_time(body[name])
-        if kind == "renewal" and (
-            isinstance(body["renewals"], bool) or not isinstance(body["renewals"], int)
-        ):
-            raise MalformedEvent("renewals must be a whole number")
-        for name in ("loan_uuid", "item_barcode", "student_number"):
-            if name in REQUIRED_FIELDS[kind]:
-                _text(body, name)
-        return event
-
-    def time(self, key: str) -> dt.datetime:
-        value = self.body.get(key)
-        if value is None and self.recorded_at is not None:
-            return self.recorded_at
-        return parse_time(value)
+from kiosk.clock import format_iso_time
 
 
 def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
+    return None if value is None else format_iso_time(value)
 
 
 def double_checkout_key(earlier_uuid: str, later_uuid: str) -> str:
@@ -600,135 +511,3 @@ class Ledger:
             hold.ready_at = event.time("returned_at")
             if item.id in self._ready_holds:
                 self._ready_holds[item.id].append(hold)
-
-
-def retry_event(session: Session, event_row: CentralEvent, now: dt.datetime) -> str:
-    """Apply an unresolved event again (after the roster or catalog was fixed). Caller commits."""
-    if event_row.state not in (EventState.UNRESOLVED, EventState.PENDING):
-        return event_row.state
-    ledger = Ledger(session, now)
-    event = IncomingEvent.parse(json.loads(event_row.payload))
-    event.time_doubtful = event_row.time_doubtful
-    state = ledger.apply(event)
-    if state == EventState.APPLIED:
-        event_row.state = EventState.APPLIED
-        event_row.applied_at = now
-        for kind in (ExceptionKind.UNKNOWN_ITEM, ExceptionKind.UNKNOWN_PATRON):
-            auto_resolve(session, f"{kind}:{event_row.event_id}", "applied on retry", now)
-    elif state == EventState.PENDING and event_row.state == EventState.UNRESOLVED:
-        event_row.state = EventState.PENDING
-    return event_row.state
-
-
-def flag_orphans(session: Session, now: dt.datetime) -> int:
-    """Raise `orphan_return` for returns still waiting for their checkout after 3 days.
-
-    Caller commits. Returns how many exceptions were opened or refreshed.
-    """
-    cutoff = now - ORPHAN_AFTER
-    rows = session.scalars(
-        select(CentralEvent).where(
-            CentralEvent.state == EventState.PENDING, CentralEvent.received_at < cutoff
-        )
-    )
-    count = 0
-    for row in rows:
-        body = json.loads(row.payload)
-        ensure_exception(
-            session,
-            kind=ExceptionKind.ORPHAN_RETURN,
-            dedup_key=f"orphan_return:{row.event_id}",
-            subject=f"loan:{row.loan_uuid}",
-            kiosks=(row.kiosk_id,),
-            details={
-                "event_id": row.event_id,
-                "event_kind": row.kind,
-                "loan_uuid": row.loan_uuid,
-                "item_barcode": body.get("item_barcode"),
-                "recorded_at": _iso(row.recorded_at),
-                "received_at": _iso(row.received_at),
-            },
-            now=now,
-        )
-        count += 1
-    return count
-
-
-def apply_received(session: Session, now: dt.datetime, limit: int = 1000) -> int:
-    """Apply up to `limit` stored events the ledger has not applied yet, oldest first.
-
-    Takes the ledger lock first, so appliers (and librarian retries) never interleave.
-    Caller commits; returns how many events were processed (0 when there was nothing).
-    """
-    return apply_received_from(session, now, limit, from_id=0)[0]
-
-
-def apply_received_from(
-    session: Session, now: dt.datetime, limit: int, *, from_id: int
-) -> tuple[int, int]:
-    """`apply_received`, looking first at events stored with an id of at least `from_id`.
-
-    `from_id` is only a hint: the second number returned, for the caller's next slice. When
-    fewer than `limit` events are found above it, every received event is looked at, so one
-    that a PostgreSQL push committed after pushes holding higher ids is never left behind.
-    Caller commits; returns (events processed, the next slice's hint).
-    """
-    lock_change_counter(session)
-    rows = _received(session, limit, from_id) if from_id else []
-    if len(rows) < limit:
-        rows = _received(session, limit, 0)
-    if not rows:
-        return 0, from_id
-    events: list[IncomingEvent] = []
-    unreadable: list[int] = []
-    for row_id, _, payload, time_doubtful in rows:
-        try:
-            event = IncomingEvent.parse(json.loads(payload))
-        except (MalformedEvent, ValueError):
-            # Validated when pushed, so this is a bug; park the row rather than block the ledger.
-            unreadable.append(row_id)
-            continue
-        event.time_doubtful = time_doubtful
-        events.append(event)
-    states = Ledger(session, now).apply_all(events)
-    ids_by_state: dict[str, list[int]] = {}
-    for row_id, event_id, _, _ in rows:
-        if event_id in states:
-            ids_by_state.setdefault(states[event_id], []).append(row_id)
-    # A few UPDATEs by id instead of one per event: the rows were read as plain tuples, so
-    # there are no loaded objects to keep in step (nor for the flush to go through).
-    for state, ids in ids_by_state.items():
-        session.execute(
-            update(CentralEvent)
-            .where(CentralEvent.id.in_(ids))
-            .values(state=state, applied_at=now if state == EventState.APPLIED else None)
-            .execution_options(synchronize_session=False)
-        )
-    if unreadable:
-        session.execute(
-            update(CentralEvent)
-            .where(CentralEvent.id.in_(unreadable))
-            .values(state=EventState.UNRESOLVED)
-            .execution_options(synchronize_session=False)
-        )
-    return len(rows), max(from_id, rows[-1][0] + 1)
-
-
-def _received(session: Session, limit: int, from_id: int) -> list[tuple[int, str, str, bool]]:
-    """Received events from `from_id` on, oldest first, as (id, event_id, payload, time_doubtful)."""
-    received: ColumnElement[bool] = CentralEvent.state == EventState.RECEIVED
-    query = select(
-        CentralEvent.id, CentralEvent.event_id, CentralEvent.payload, CentralEvent.time_doubtful
-    )
-    if from_id:
-        query = query.where(CentralEvent.id >= from_id)
-        if session.get_bind().dialect.name == "sqlite":
-            # Without statistics, SQLite would read every received event through the (state,
-            # loan_uuid) index and sort them all, for each slice of a long backlog. Told that
-            # the condition is likely true, it walks the primary key up from `from_id`.
-            received = func.likelihood(received, literal_column("0.9"))
-    query = query.where(received).order_by(CentralEvent.id).limit(limit)
-    return [
-        (row_id, event_id, payload, doubtful)
-        for row_id, event_id, payload, doubtful in session.execute(query)
-    ]

@@ -9,7 +9,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from central.ledger import apply_received_from, flag_orphans
+from central.applier import apply_received_from
+from central.orphans import flag_orphans
 from db.engine import SessionFactory
 
 log = logging.getLogger(__name__)

@@ -21,11 +21,11 @@ from flask import (
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
+from central.applier import retry_event
 from central.auth import attempt_login, csrf_ok, csrf_token, session_user_id, start_session
 from central.changes import lock_change_counter
 from central.conflicts import list_exceptions, resolve
 from central.context import get_db, services
-from central.ledger import retry_event
 from central.monitor import kiosk_row, kiosk_rows, recent_runs, stats
 from db.central_models import CentralEvent, ExceptionStatus, Kiosk, StaffUser, SyncException
 

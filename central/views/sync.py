@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError
 
 from central.changes import changes_since
 from central.context import get_db, services
+from central.events import MalformedEvent
 from central.intake import (
     kiosk_for_token,
     parse_push,
@@ -20,7 +21,6 @@ from central.intake import (
     record_pull,
     record_rejected_push,
 )
-from central.ledger import MalformedEvent
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from db.models import (
     Hold,
@@ -88,8 +90,9 @@ class Statement:
             if value is not None
         }
         # A model's scalar Python-side default (`default=0`) is bound here, as the ORM would.
+        assert isinstance(compiled, SQLCompiler), "a statement, not DDL"
         for column in compiled.insert_prefetch:
-            if column.default is not None and column.default.is_scalar:
+            if isinstance(column.default, ScalarElementColumnDefault):
                 value = column.default.arg
                 self.constants[column.key] = value.value if isinstance(value, enum.Enum) else value
         self.parameters = frozenset(compiled.params) - frozenset(self.constants)

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from central.changes import lock_change_counter
-from central.ledger import flag_orphans
+from central.orphans import flag_orphans
 from db.central_models import (
     CentralEvent,
     EventState,

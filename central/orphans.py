@@ -1,0 +1,53 @@
+"""Returns that never meet their checkout: after a few days, the librarian is told."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from central.conflicts import ensure_exception
+from db.central_models import CentralEvent, EventState, ExceptionKind
+from kiosk.clock import format_iso_time
+
+ORPHAN_AFTER = dt.timedelta(days=3)
+
+
+def flag_orphans(session: Session, now: dt.datetime) -> int:
+    """Raise `orphan_return` for returns still waiting for their checkout after 3 days.
+
+    Caller commits. Returns how many exceptions were opened or refreshed.
+    """
+    cutoff = now - ORPHAN_AFTER
+    rows = session.scalars(
+        select(CentralEvent).where(
+            CentralEvent.state == EventState.PENDING, CentralEvent.received_at < cutoff
+        )
+    )
+    count = 0
+    for row in rows:
+        body = json.loads(row.payload)
+        ensure_exception(
+            session,
+            kind=ExceptionKind.ORPHAN_RETURN,
+            dedup_key=f"orphan_return:{row.event_id}",
+            subject=f"loan:{row.loan_uuid}",
+            kiosks=(row.kiosk_id,),
+            details={
+                "event_id": row.event_id,
+                "event_kind": row.kind,
+                "loan_uuid": row.loan_uuid,
+                "item_barcode": body.get("item_barcode"),
+                "recorded_at": _iso(row.recorded_at),
+                "received_at": _iso(row.received_at),
+            },
+            now=now,
+        )
+        count += 1
+    return count
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else format_iso_time(value)
