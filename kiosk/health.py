@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from kiosk.services.statements import PROBE_WRITE
 
@@ -15,8 +15,7 @@ PROBE_EVERY = dt.timedelta(seconds=30)
 _PROBE_KEY = "health.write_probe"
 
 
-@dataclass(frozen=True)
-class WriteHealth:
+class WriteHealth(NamedTuple):
     """The latest evidence about writing: a scan's transaction or a probe, whichever is newer."""
 
     ok: bool

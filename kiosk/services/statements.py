@@ -98,9 +98,11 @@ class Statement:
         self.parameters = frozenset(compiled.params) - frozenset(self.constants)
 
     def run(self, db: sqlite3.Connection, **params: Any) -> sqlite3.Cursor:
+        if self.constants:
+            params.update(self.constants)
         cursor = db.cursor()
         cursor.row_factory = sqlite3.Row
-        return cursor.execute(self.sql, {**self.constants, **params} if self.constants else params)
+        return cursor.execute(self.sql, params)
 
     def first(self, db: sqlite3.Connection, **params: Any) -> sqlite3.Row | None:
         row: sqlite3.Row | None = self.run(db, **params).fetchone()
