@@ -12,6 +12,7 @@ import enum
 import sqlite3
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 from db.models import HoldStatus, ItemStatus, PatronStatus
 from kiosk.circulation import rules
@@ -26,6 +27,7 @@ from kiosk.circulation.rules import (
     Refusal,
 )
 from kiosk.circulation.states import CopyEvent, HoldEvent, copy_status_after, hold_status_after
+from kiosk.clock import format_iso_time
 from kiosk.services import outbox
 from kiosk.services import statements as sql
 from kiosk.services.statements import from_db_time, to_db_time
@@ -210,6 +212,28 @@ def _item_state(
     return state, loan, row["hold_id"] if held_for is not None else None
 
 
+def _item_result(action: Action, item: ItemRecord, **details: Any) -> CirculationResult:
+    """What a scan of `item` did: its title and barcode, and `details`."""
+    return CirculationResult(action, title=item.title, item_barcode=item.barcode, **details)
+
+
+def _record_loan_event(
+    db: sqlite3.Connection,
+    kind: str,
+    loan_uuid: str,
+    item: ItemRecord,
+    kiosk_id: str,
+    now: dt.datetime,
+    **fields: object,
+) -> None:
+    """The outbox event of a change to a loan: the loan, its copy and `fields`, times in the
+    one event time format (kiosk.clock.format_iso_time). Caller commits."""
+    body: dict[str, Any] = {"loan_uuid": loan_uuid, "item_barcode": item.barcode}
+    for key, value in fields.items():
+        body[key] = format_iso_time(value) if isinstance(value, dt.datetime) else value
+    outbox.record_event(db, kind, body, kiosk_id, now)
+
+
 # --- lending ---------------------------------------------------------------------------------
 
 
@@ -225,16 +249,9 @@ def check_out(
     state, loan, hold_id = _item_state(db, item, patron.id)
     decision = rules.decide_checkout(patron_standing(db, patron, now), state, policy, now)
     if decision.outcome is CheckoutOutcome.RENEW_OR_RETURN:
-        return CirculationResult(
-            Action.RENEW_OR_RETURN,
-            title=item.title,
-            item_barcode=item.barcode,
-            due_at=loan.due_at if loan else None,
-        )
+        return _item_result(Action.RENEW_OR_RETURN, item, due_at=loan.due_at if loan else None)
     if not decision.allowed or decision.due_at is None:
-        return CirculationResult(
-            Action.REFUSED, refusal=decision.refusal, title=item.title, item_barcode=item.barcode
-        )
+        return _item_result(Action.REFUSED, item, refusal=decision.refusal)
     if hold_id is not None:
         # The rules only lend a copy on the hold shelf to the student it waits for.
         fulfilled = hold_status_after(HoldStatus.READY, HoldEvent.COLLECTED)
@@ -251,27 +268,19 @@ def check_out(
     )
     lent = copy_status_after(item.status, CopyEvent.LENT)
     sql.SET_ITEM_STATUS.run(db, item_id=item.id, new_status=lent.value)
-    outbox.record_event(
+    _record_loan_event(
         db,
         "checkout",
-        {
-            "loan_uuid": loan_uuid,
-            "item_barcode": item.barcode,
-            "isbn13": item.isbn13,
-            "student_number": patron.student_number,
-            "checked_out_at": now.isoformat(),
-            "due_at": decision.due_at.isoformat(),
-        },
+        loan_uuid,
+        item,
         kiosk_id,
         now,
-    )
-    return CirculationResult(
-        Action.CHECKED_OUT,
-        title=item.title,
-        item_barcode=item.barcode,
+        isbn13=item.isbn13,
+        student_number=patron.student_number,
+        checked_out_at=now,
         due_at=decision.due_at,
-        loan_uuid=loan_uuid,
     )
+    return _item_result(Action.CHECKED_OUT, item, due_at=decision.due_at, loan_uuid=loan_uuid)
 
 
 def check_out_title(
@@ -332,12 +341,8 @@ def check_in(
         now=now,
     )
     if loan is None:
-        return CirculationResult(
-            Action.REFUSED,
-            refusal=decision.refusal,
-            title=item.title,
-            item_barcode=item.barcode,
-            destination=decision.destination,
+        return _item_result(
+            Action.REFUSED, item, refusal=decision.refusal, destination=decision.destination
         )
     stamp = to_db_time(now)
     sql.RETURN_LOAN.run(db, loan_id=loan.id, returned_at=stamp, kiosk_id=kiosk_id)
@@ -353,22 +358,12 @@ def check_in(
     new_status = copy_status_after(item.status, event)
     if new_status != item.status:
         sql.SET_ITEM_STATUS.run(db, item_id=item.id, new_status=new_status.value)
-    outbox.record_event(
-        db,
-        "checkin",
-        {
-            "loan_uuid": loan.uuid,
-            "item_barcode": item.barcode,
-            "returned_at": now.isoformat(),
-            "hold_id": hold_id,
-        },
-        kiosk_id,
-        now,
+    _record_loan_event(
+        db, "checkin", loan.uuid, item, kiosk_id, now, returned_at=now, hold_id=hold_id
     )
-    return CirculationResult(
+    return _item_result(
         Action.RETURNED,
-        title=item.title,
-        item_barcode=item.barcode,
+        item,
         due_at=loan.due_at,
         destination=decision.destination,
         days_overdue=decision.days_overdue,
@@ -409,12 +404,7 @@ def renew(
     """Renew this patron's loan of `item` if the rules allow. Caller commits."""
     state, loan, _ = _item_state(db, item, patron.id)
     if loan is None or loan.patron_id != patron.id:
-        return CirculationResult(
-            Action.REFUSED,
-            refusal=Refusal.NOT_ON_LOAN,
-            title=item.title,
-            item_barcode=item.barcode,
-        )
+        return _item_result(Action.REFUSED, item, refusal=Refusal.NOT_ON_LOAN)
     decision = rules.decide_renewal(
         patron_standing(db, patron, now),
         renewals=loan.renewals,
@@ -424,36 +414,15 @@ def renew(
         now=now,
     )
     if not decision.allowed or decision.due_at is None:
-        return CirculationResult(
-            Action.REFUSED,
-            refusal=decision.refusal,
-            title=item.title,
-            item_barcode=item.barcode,
-            due_at=loan.due_at,
-        )
+        return _item_result(Action.REFUSED, item, refusal=decision.refusal, due_at=loan.due_at)
     renewals = loan.renewals + 1
     sql.RENEW_LOAN.run(
         db, loan_id=loan.id, new_due_at=to_db_time(decision.due_at), new_renewals=renewals
     )
-    outbox.record_event(
-        db,
-        "renewal",
-        {
-            "loan_uuid": loan.uuid,
-            "item_barcode": item.barcode,
-            "due_at": decision.due_at.isoformat(),
-            "renewals": renewals,
-        },
-        kiosk_id,
-        now,
+    _record_loan_event(
+        db, "renewal", loan.uuid, item, kiosk_id, now, due_at=decision.due_at, renewals=renewals
     )
-    return CirculationResult(
-        Action.RENEWED,
-        title=item.title,
-        item_barcode=item.barcode,
-        due_at=decision.due_at,
-        loan_uuid=loan.uuid,
-    )
+    return _item_result(Action.RENEWED, item, due_at=decision.due_at, loan_uuid=loan.uuid)
 
 
 # --- the signed-in patron ----------------------------------------------------------------------
