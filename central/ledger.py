@@ -50,11 +50,10 @@ class Ledger:
     """Applies events inside the caller's transaction. Caller holds the ledger lock and commits.
 
     What a batch needs is loaded up front in a few IN queries (`prefetch`) and kept in the
-    dictionaries below, so applying the usual event runs no query. Each query would first
-    flush the batch's changes so far (autoflush), and a flush per event, each with its
-    change-log entries, used to be most of the ledger's time; now the session usually
-    flushes once, at the commit. Rarer paths (exceptions, a single retried event) still ask
-    the database directly.
+    dictionaries below, so applying the usual event runs no query: each query would first
+    flush the batch's changes so far (autoflush) with their change-log entries, and the
+    session should flush once, at the commit. Rarer paths (exceptions, a single retried
+    event) still ask the database directly.
     """
 
     session: Session

@@ -87,11 +87,10 @@ def is_sqlite(engine: Engine) -> bool:
 def open_plain_connection(engine: Engine) -> sqlite3.Connection:
     """A sqlite3 connection of its own to `engine`'s SQLite file, set up like the pool's.
 
-    The kiosk's scan path runs on one of these instead of an ORM session. A scan has a budget
-    of a few hundred microseconds (bench/scan_latency.py): an ORM session costs ~70 µs to open
-    and commit and ~100 µs per statement with its flush, a pool checkout ~35 µs, a prepared
-    sqlite3 statement ~5 µs. The caller closes it; it may be used from several threads, one
-    at a time.
+    The kiosk's scan path runs on one of these instead of an ORM session: a scan's whole budget
+    is smaller than what an ORM session, its flushes and a pool checkout cost
+    (bench/scan_latency.py measures it). The caller closes it; it may be used from several
+    threads, one at a time.
     """
     database = engine.url.database
     if engine.dialect.name != "sqlite" or not database or database == ":memory:":

@@ -66,7 +66,7 @@ class Subscription:
     ) -> None:
         self._bus = bus
         # SimpleQueue is implemented in C: a scan crosses two of these on its way to the
-        # screen, and each hop costs ~10 µs less than queue.Queue's Python-level locking.
+        # screen, and each hop is cheaper than with queue.Queue's Python-level locking.
         self._queue: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self.maxsize = maxsize
         self.kinds = kinds

@@ -21,23 +21,25 @@ from stdnum.exceptions import InvalidChecksum, ValidationError
 
 from kiosk.circulation.barcodes import to_isbn13
 from kiosk.config import Settings
-from kiosk.importing import (
-    EXIT_BAD_INPUT,
-    EXIT_FAILED,
-    EXIT_OK,
+from kiosk.importing.files import (
     CsvTable,
-    Progress,
-    Summary,
     UnreadableFile,
-    database_problem,
     decode_text,
     normalize_header,
-    progress_bar,
     read_bytes,
     read_csv,
 )
+from kiosk.importing.report import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    Progress,
+    Summary,
+    database_problem,
+    progress_bar,
+)
 from kiosk.services import catalog
-from kiosk.services.catalog import CatalogEntry, Holding, TitleRecord
+from kiosk.services.catalog import CatalogEntry, CatalogTitle, Holding
 
 log = logging.getLogger(__name__)
 
@@ -521,7 +523,7 @@ def _map_marc21(fields: dict[str, list[pymarc.Field]], where: str) -> _Source:
             _add_holding(source, holdings, barcode, location, f"{tag}${barcode_codes[0]}")
     return _entry(
         source,
-        TitleRecord(title, isbn13, author, publisher, year, call_number, classification),
+        CatalogTitle(title, isbn13, author, publisher, year, call_number, classification),
         holdings,
         "020$a",
         "852$p/952$p",
@@ -570,7 +572,7 @@ def _map_unimarc(fields: dict[str, list[pymarc.Field]], where: str) -> _Source:
             _add_holding(source, holdings, barcode, location, "905$b")
     return _entry(
         source,
-        TitleRecord(title, isbn13, author, publisher, year, call_number, classification),
+        CatalogTitle(title, isbn13, author, publisher, year, call_number, classification),
         holdings,
         "010$a",
         "905$b",
@@ -579,7 +581,7 @@ def _map_unimarc(fields: dict[str, list[pymarc.Field]], where: str) -> _Source:
 
 def _entry(
     source: _Source,
-    record: TitleRecord,
+    record: CatalogTitle,
     holdings: list[Holding],
     isbn_field: str,
     barcode_field: str,
@@ -766,7 +768,7 @@ def _csv_sources(table: CsvTable, read: list[_Group | _Source]) -> Iterator[_Sou
                 source.warnings.append(
                     f"{table.label('classification')} must be clc/中图法 or dewey/杜威; left empty"
                 )
-        record = TitleRecord(
+        record = CatalogTitle(
             title,
             group.isbn13,
             group.values.get("author", ""),

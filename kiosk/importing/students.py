@@ -13,21 +13,23 @@ from typing import TextIO
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import PatronStatus
+from db.models import Patron, PatronStatus, width_of
 from kiosk.config import Settings
-from kiosk.importing import (
+from kiosk.importing.files import (
+    CsvTable,
+    UnreadableFile,
+    decode_text,
+    normalize_header,
+    read_bytes,
+    read_csv,
+)
+from kiosk.importing.report import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
     EXIT_OK,
-    CsvTable,
     Summary,
-    UnreadableFile,
     database_problem,
-    decode_text,
-    normalize_header,
     progress_bar,
-    read_bytes,
-    read_csv,
 )
 from kiosk.services import roster
 from kiosk.services.roster import StudentRow
@@ -66,16 +68,17 @@ _STATUSES = {
 }
 
 # Column widths of the patrons table: an identifier that does not fit is refused, not cut.
-_WIDTHS = {
-    "student_number": 32,
-    "card": 64,
-    "name": 200,
-    "class": 64,
-    "grade": 32,
-    "parent_name": 200,
-    "parent_phone": 64,
-    "parent_email": 200,
+_COLUMN_OF = {
+    "student_number": "student_number",
+    "card": "card_barcode",
+    "name": "name",
+    "class": "class_name",
+    "grade": "grade",
+    "parent_name": "parent_name",
+    "parent_phone": "parent_phone",
+    "parent_email": "parent_email",
 }
+_WIDTHS = {field: width_of(Patron.__table__.c[column]) for field, column in _COLUMN_OF.items()}
 _CARD = re.compile(r"[0-9A-Za-z]+", re.ASCII)
 # What Excel shows for a long number in a General-formatted cell: 2.0260001E+07.
 _EXCEL_NUMBER = re.compile(r"\d+(\.\d+)?[eE]\+\d+")

@@ -10,13 +10,16 @@ from typing import Any, Literal
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from db.models import Base, Item, ItemStatus, Title
+from db.models import Base, Item, ItemStatus, Title, width_of
 
 TitleOutcome = Literal["added", "updated", "unchanged"]
 
 # Column widths of the titles table; longer text is cut rather than refused, because a long
 # subtitle is no reason to leave a book out of the catalog (PostgreSQL would refuse it whole).
-_WIDTHS = {"title": 500, "author": 300, "publisher": 300, "call_number": 64, "classification": 16}
+_WIDTHS = {
+    name: width_of(Title.__table__.c[name])
+    for name in ("title", "author", "publisher", "call_number", "classification")
+}
 _TITLE_FIELDS = ("isbn13", "title", "author", "publisher", "year", "call_number", "classification")
 
 # Barcodes for copies the records do not list are "G" + ISBN-13 digits 3-12 (the check digit
@@ -37,7 +40,7 @@ _IN_CHUNK = 500
 
 
 @dataclass(frozen=True)
-class TitleRecord:
+class CatalogTitle:
     """A title as a catalog record describes it; empty text and None mean "not given".
 
     `isbn13` must be canonical ISBN-13 digits (or None for a book without an ISBN).
@@ -68,7 +71,7 @@ class CatalogEntry:
     same file already described it).
     """
 
-    record: TitleRecord
+    record: CatalogTitle
     holdings: tuple[Holding, ...] = ()
     copies: int = 1
     update: bool = True
@@ -134,7 +137,7 @@ def upsert_entries(
 
 
 def upsert_title(
-    session: Session, record: TitleRecord, now: dt.datetime, *, holdings: Sequence[Holding] = ()
+    session: Session, record: CatalogTitle, now: dt.datetime, *, holdings: Sequence[Holding] = ()
 ) -> tuple[Title, TitleOutcome]:
     """Add or update the title `record` describes; see `upsert_entries` for the matching.
 
@@ -170,7 +173,7 @@ def ensure_items(
     batch = _Batch(session, now)
     slot = batch.adopt(title)
     batch.preload_items(
-        [slot], [CatalogEntry(TitleRecord(title.title, title.isbn13), tuple(holdings), copies)]
+        [slot], [CatalogEntry(CatalogTitle(title.title, title.isbn13), tuple(holdings), copies)]
     )
     result = batch.ensure_items(slot, tuple(holdings), copies)
     batch.write()
@@ -280,7 +283,7 @@ class _Batch:
     # --- planning --------------------------------------------------------------------------
 
     def upsert_title(
-        self, record: TitleRecord, holdings: Sequence[Holding], *, update: bool = True
+        self, record: CatalogTitle, holdings: Sequence[Holding], *, update: bool = True
     ) -> tuple[_Slot, TitleOutcome]:
         slot = self.by_isbn.get(record.isbn13) if record.isbn13 else None
         if slot is None:
@@ -307,7 +310,7 @@ class _Batch:
         slot.set("updated_at", self.now)
         return slot, "updated"
 
-    def _match_by_copy(self, record: TitleRecord, holdings: Sequence[Holding]) -> _Slot | None:
+    def _match_by_copy(self, record: CatalogTitle, holdings: Sequence[Holding]) -> _Slot | None:
         """The title that already has one of these copies, if it may be this record's title.
 
         A record with an ISBN may only claim a title that has none yet (the ISBN is then
@@ -421,7 +424,7 @@ class _Batch:
             self.by_id[slot.title.id] = slot
 
 
-def _new_title_values(record: TitleRecord, now: dt.datetime) -> dict[str, Any]:
+def _new_title_values(record: CatalogTitle, now: dt.datetime) -> dict[str, Any]:
     values: dict[str, Any] = {attr: _clip(attr, getattr(record, attr)) for attr in _TITLE_FIELDS}
     values["created_at"] = now
     values["updated_at"] = now

@@ -13,7 +13,7 @@ from stdnum import ean
 from db.engine import make_session_factory
 from db.models import Item, Patron, PatronStatus, Title
 from kiosk.services import catalog, roster
-from kiosk.services.catalog import CatalogEntry, Holding, TitleRecord
+from kiosk.services.catalog import CatalogEntry, CatalogTitle, Holding
 from kiosk.services.roster import StudentRow
 
 ITEM_PATTERN = re.compile(r"[A-Z]{0,3}\d{5,10}")
@@ -105,7 +105,7 @@ def test_mark_missing_left_touches_only_active_patrons_not_seen(session_factory,
 
 
 def test_upsert_title_adds_updates_and_never_blanks(session_factory, clock):
-    record = TitleRecord("活着", HUOZHE, "余华", "作家出版社", 2012, "I247.57", "clc")
+    record = CatalogTitle("活着", HUOZHE, "余华", "作家出版社", 2012, "I247.57", "clc")
     with session_factory.begin() as s:
         title, outcome = catalog.upsert_title(s, record, clock())
         assert outcome == "added"
@@ -113,9 +113,9 @@ def test_upsert_title_adds_updates_and_never_blanks(session_factory, clock):
     with session_factory.begin() as s:
         assert catalog.upsert_title(s, record, clock())[1] == "unchanged"
         # A sparser record (a CSV without publisher) changes nothing it does not know.
-        sparse = TitleRecord("活着", HUOZHE)
+        sparse = CatalogTitle("活着", HUOZHE)
         assert catalog.upsert_title(s, sparse, clock())[1] == "unchanged"
-        _, outcome = catalog.upsert_title(s, TitleRecord("活着（新版）", HUOZHE), clock())
+        _, outcome = catalog.upsert_title(s, CatalogTitle("活着（新版）", HUOZHE), clock())
         assert outcome == "updated"
     with session_factory() as s:
         title = s.scalar(select(Title))
@@ -123,7 +123,7 @@ def test_upsert_title_adds_updates_and_never_blanks(session_factory, clock):
 
 
 def test_generated_copy_is_made_once_and_fits_the_item_pattern(session_factory, clock):
-    entry = CatalogEntry(TitleRecord("活着", HUOZHE))
+    entry = CatalogEntry(CatalogTitle("活着", HUOZHE))
     with session_factory.begin() as s:
         [result] = catalog.upsert_entries(s, [entry], clock())
     assert result.items.added == 1
@@ -141,10 +141,10 @@ def test_copies_and_clashes_give_distinct_barcodes(session_factory, clock):
     other = _isbn13("978702100001")
     with session_factory.begin() as s:
         # Someone already used the barcode the scheme would give the first copy.
-        squatter, _ = catalog.upsert_title(s, TitleRecord("占位", other), clock())
+        squatter, _ = catalog.upsert_title(s, CatalogTitle("占位", other), clock())
         catalog.ensure_items(s, squatter, [Holding("G" + HUOZHE[2:12])], clock())
     with session_factory.begin() as s:
-        title, _ = catalog.upsert_title(s, TitleRecord("活着", HUOZHE), clock())
+        title, _ = catalog.upsert_title(s, CatalogTitle("活着", HUOZHE), clock())
         result = catalog.ensure_items(s, title, [], clock(), copies=3)
     assert result.added == 3
     assert result.generated[0].startswith("GEN")
@@ -157,22 +157,22 @@ def test_copies_and_clashes_give_distinct_barcodes(session_factory, clock):
 
 def test_holding_of_another_title_is_refused(session_factory, clock):
     with session_factory.begin() as s:
-        first, _ = catalog.upsert_title(s, TitleRecord("活着", HUOZHE), clock())
+        first, _ = catalog.upsert_title(s, CatalogTitle("活着", HUOZHE), clock())
         catalog.ensure_items(s, first, [Holding("A100000")], clock())
-        second, _ = catalog.upsert_title(s, TitleRecord("三体", _isbn13("978702100002")), clock())
+        second, _ = catalog.upsert_title(s, CatalogTitle("三体", _isbn13("978702100002")), clock())
         result = catalog.ensure_items(s, second, [Holding("A100000"), Holding("A100001")], clock())
     assert result.added == 1
     assert result.conflicts == (Holding("A100000"),)
 
 
 def test_title_without_isbn_is_found_again_through_its_copy(session_factory, clock):
-    entry = CatalogEntry(TitleRecord("旧书", None, "佚名"), (Holding("B000123"),))
+    entry = CatalogEntry(CatalogTitle("旧书", None, "佚名"), (Holding("B000123"),))
     with session_factory.begin() as s:
         [first] = catalog.upsert_entries(s, [entry], clock())
     with session_factory.begin() as s:
         [again] = catalog.upsert_entries(s, [entry], clock())
         # Later the book turns out to have an ISBN: the same title gets it.
-        with_isbn = CatalogEntry(TitleRecord("旧书", HUOZHE), (Holding("B000123"),))
+        with_isbn = CatalogEntry(CatalogTitle("旧书", HUOZHE), (Holding("B000123"),))
         [found] = catalog.upsert_entries(s, [with_isbn], clock())
     assert first.outcome == "added"
     assert (again.outcome, again.title_id) == ("unchanged", first.title_id)
@@ -184,8 +184,8 @@ def test_title_without_isbn_is_found_again_through_its_copy(session_factory, clo
 
 def test_batch_with_the_same_isbn_twice_makes_one_title(session_factory, clock):
     entries = [
-        CatalogEntry(TitleRecord("活着", HUOZHE), (Holding("A1000001"),)),
-        CatalogEntry(TitleRecord("活着", HUOZHE), (Holding("A1000002"),)),
+        CatalogEntry(CatalogTitle("活着", HUOZHE), (Holding("A1000001"),)),
+        CatalogEntry(CatalogTitle("活着", HUOZHE), (Holding("A1000002"),)),
     ]
     with session_factory.begin() as s:
         results = catalog.upsert_entries(s, entries, clock())
@@ -205,8 +205,8 @@ def test_flush_listeners_see_every_new_row(engine, clock):
         seen.extend(session.new)
 
     entries = [
-        CatalogEntry(TitleRecord("活着", HUOZHE)),
-        CatalogEntry(TitleRecord("旧书"), (Holding("B000123"),)),
+        CatalogEntry(CatalogTitle("活着", HUOZHE)),
+        CatalogEntry(CatalogTitle("旧书"), (Holding("B000123"),)),
     ]
     with factory.begin() as s:
         results = catalog.upsert_entries(s, entries, clock())
@@ -244,6 +244,6 @@ def test_generated_barcode_has_none_beyond_the_scheme():
 @pytest.mark.parametrize("copies", [1, 2])
 def test_ensure_items_on_a_title_that_has_copies_adds_nothing(session_factory, clock, copies):
     with session_factory.begin() as s:
-        title, _ = catalog.upsert_title(s, TitleRecord("活着", HUOZHE), clock())
+        title, _ = catalog.upsert_title(s, CatalogTitle("活着", HUOZHE), clock())
         catalog.ensure_items(s, title, [Holding("A1000001"), Holding("A1000002")], clock())
         assert catalog.ensure_items(s, title, [], clock(), copies=copies).added == 0

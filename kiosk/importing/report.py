@@ -1,0 +1,87 @@
+"""What an import reports: exit codes, the summary of rows taken and rejected, a progress bar."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import IO, Protocol
+
+from sqlalchemy.exc import SQLAlchemyError
+
+# tqdm ships no type information (and types-tqdm is not a dependency).
+from tqdm import tqdm  # type: ignore[import-untyped]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+# How many rejected rows the summary lists one by one before "and N more".
+MAX_LISTED = 50
+
+
+def database_problem(exc: SQLAlchemyError) -> str:
+    """The database's own words for a failed write, without the statement's parameters.
+
+    SQLAlchemy's message quotes the bound values, which may be a student's name or card.
+    """
+    orig = getattr(exc, "orig", None)
+    return f"the database refused the import ({orig if orig is not None else type(exc).__name__})"
+
+
+@dataclass
+class Summary:
+    """Counts and messages of one import, printed at the end."""
+
+    source: str
+    unit: str
+    read: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def reject(self, where: str, reason: str) -> None:
+        self.rejected += 1
+        self.problems.append(f"{self.source} {where}: {reason}")
+
+    def problem(self, where: str, reason: str) -> None:
+        """A problem that skipped part of a row or record, not all of it."""
+        self.problems.append(f"{self.source} {where}: {reason}")
+
+    def warn(self, where: str, reason: str) -> None:
+        self.warnings.append(f"{self.source} {where}: {reason}")
+
+    def count(self, outcome: str) -> None:
+        if outcome == "added":
+            self.added += 1
+        elif outcome == "updated":
+            self.updated += 1
+        elif outcome == "unchanged":
+            self.unchanged += 1
+
+    def listing(self) -> list[str]:
+        lines: list[str] = []
+        for heading, messages in (("Rejected:", self.problems), ("Warnings:", self.warnings)):
+            if not messages:
+                continue
+            lines.append(heading)
+            lines += [f"  {m}" for m in messages[:MAX_LISTED]]
+            if len(messages) > MAX_LISTED:
+                lines.append(f"  … and {len(messages) - MAX_LISTED} more")
+        return lines
+
+
+class Progress(Protocol):
+    """The part of a tqdm bar the imports use."""
+
+    def update(self, n: int = 1) -> object: ...
+
+    def close(self) -> None: ...
+
+
+def progress_bar(total: int, err: IO[str], enabled: bool, unit: str) -> Progress:
+    """A tqdm bar on `err`, shown only to a person watching a terminal."""
+    show = enabled and err.isatty()
+    bar: Progress = tqdm(total=total, file=err, disable=not show, unit=unit, leave=False)
+    return bar
