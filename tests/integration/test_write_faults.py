@@ -126,7 +126,8 @@ class ReadOnly:
     The tests run as root, and root writes through a 0444 file mode; Linux also refuses to
     remount a file system read-only while the kiosk holds the database open for writing
     (EBUSY). `PRAGMA query_only` on the desk's own connection makes SQLite refuse every write
-    with SQLITE_READONLY, the error a read-only file gives, and can be lifted again.
+    with SQLITE_READONLY, the error a read-only file gives, and can be lifted again. The last
+    test below starts a kiosk on a really read-only file (a read-only bind mount).
     """
 
     def __init__(self, db: sqlite3.Connection) -> None:
@@ -318,15 +319,32 @@ def kiosk(
         desk.close()
 
 
+class WhileDeskIdle:
+    """Starts and clears `fault` holding the desk's lock: the scan worker's write probe uses the
+    desk's connection too, and a sqlite3 connection takes one thread at a time."""
+
+    def __init__(self, fault: Fault, desk: Desk) -> None:
+        self.fault = fault
+        self.desk = desk
+
+    def start(self) -> None:
+        with self.desk._lock:
+            self.fault.start()
+
+    def clear(self) -> None:
+        with self.desk._lock:
+            self.fault.clear()
+
+
 @pytest.fixture
 def fault(fault_kind: str, kiosk: Kiosk, db_dir: Path) -> Fault:
     # The desk's own connection: the one every scan writes on.
     desk_db = kiosk.desk._db
     if fault_kind == "page_limit":
-        return PageLimit(desk_db)
+        return WhileDeskIdle(PageLimit(desk_db), kiosk.desk)
     if fault_kind == "tmpfs_full":
-        return TmpfsFull(kiosk.db_path)
-    return ReadOnly(desk_db)
+        return WhileDeskIdle(TmpfsFull(kiosk.db_path), kiosk.desk)
+    return WhileDeskIdle(ReadOnly(desk_db), kiosk.desk)
 
 
 def assert_refused(reply: Reply, language: str = "zh") -> None:
