@@ -5,6 +5,7 @@ Shared by the browser tests and bench/scan_to_screen.py, so both drive the kiosk
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import json
 import os
@@ -36,6 +37,8 @@ CHROMIUM_ARGS = [
     "--autoplay-policy=no-user-gesture-required",
 ]
 STAFF_PIN = "246810"
+# linux/prctl.h
+PR_SET_PDEATHSIG = 1
 T = TypeVar("T")
 
 
@@ -198,6 +201,7 @@ class KioskServer:
                 cwd=ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                preexec_fn=_stop_with_parent,
             )
         # pyserial flushes its input when it opens the port: scan only once it is connected.
         wait_for(self._ready, "the kiosk server and its scanner", timeout_s)
@@ -241,6 +245,18 @@ class KioskServer:
         )
         with urllib.request.urlopen(request, timeout=5) as response:
             return json.load(response)
+
+
+def _stop_with_parent() -> None:
+    """In the server's child process before exec: SIGTERM it when the test process dies.
+
+    A test run killed before its teardown would otherwise leave the server running, and its
+    scanner's reconnect loop opens whatever new pseudo-terminal reuses the dead one's number,
+    taking the scans of other tests on the machine.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
 
 
 def launch_chromium(playwright: Any) -> Any:
