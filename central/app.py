@@ -8,6 +8,7 @@ from pathlib import Path
 
 from flask import Flask, Response, request
 from sqlalchemy import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from central import context
 from central.auth import ABSOLUTE_TIMEOUT
@@ -48,10 +49,19 @@ def create_central_app(
         SESSION_COOKIE_NAME="shuxiang_console",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        # Behind a TLS proxy the cookie must never travel over plain HTTP (docs/central.md).
+        SESSION_COOKIE_SECURE=central.secure_cookies,
         PERMANENT_SESSION_LIFETIME=ABSOLUTE_TIMEOUT,
         MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    if central.proxy_hops:
+        # Trust X-Forwarded-For/-Proto/-Host from exactly that many proxies: the client address
+        # is what sign-in throttling counts, so an untrusted header must not choose it.
+        hops = central.proxy_hops
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
+        )
     engine = engine or make_engine(central.database_url)
     parts = CentralServices(
         settings=settings,
@@ -68,6 +78,7 @@ def create_central_app(
     app.register_blueprint(sync.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(console.bp)
+    console.init_app(app)
     app.after_request(_security_headers)
     return app
 

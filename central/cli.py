@@ -49,13 +49,24 @@ def register_commands(
         "--rotate", action="store_true", help="give an already registered kiosk a new token"
     )
 
-    add_user = sub.add_parser("add-user", parents=[common], help="add a console user")
+    add_user = sub.add_parser(
+        "add-user",
+        parents=[common],
+        help="add a console user, set a new password, or disable/enable one",
+    )
     add_user.add_argument("username", metavar="NAME")
     add_user.add_argument("--role", choices=("librarian", "admin"), default="librarian")
     add_user.add_argument("--password-file", help="read the password from this file")
     add_user.add_argument(
         "--if-missing", action="store_true", help="do nothing if the user already exists"
     )
+    switch = add_user.add_mutually_exclusive_group()
+    switch.add_argument(
+        "--disable",
+        action="store_true",
+        help="stop the user signing in; their open console sessions end at once",
+    )
+    switch.add_argument("--enable", action="store_true", help="let a disabled user sign in again")
 
     demo = sub.add_parser(
         "central-demo-data", parents=[common], help="add the demo library to the central database"
@@ -182,6 +193,8 @@ def cmd_add_user(settings: Settings, args: argparse.Namespace) -> int:
         print("NAME must be 1 to 64 characters.", file=sys.stderr)
         return EXIT_BAD_INPUT
     factory = make_central_session_factory(_engine(settings))
+    if args.disable or args.enable:
+        return _switch_user(factory, username, disabled=args.disable)
     if args.if_missing:
         with factory() as session:
             if find_user(session, username) is not None:
@@ -197,6 +210,22 @@ def cmd_add_user(settings: Settings, args: argparse.Namespace) -> int:
     with factory.begin() as session:
         add_user(session, username, password, args.role, utc_now())
     print(f"Console user {username!r} saved with role {args.role}.")
+    return EXIT_OK
+
+
+def _switch_user(factory: Any, username: str, *, disabled: bool) -> int:
+    from central.auth import find_user, set_user_disabled
+
+    with factory.begin() as session:
+        user = find_user(session, username)
+        if user is None:
+            print(f"There is no console user {username!r}.", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        ended = set_user_disabled(session, user, disabled)
+    if disabled:
+        print(f"Console user {username!r} disabled; {ended} open session(s) ended.")
+    else:
+        print(f"Console user {username!r} may sign in again.")
     return EXIT_OK
 
 

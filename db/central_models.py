@@ -27,13 +27,13 @@ __all__ = [
     "CentralEvent",
     "ChangeCounter",
     "ChangeLogEntry",
+    "ConsoleSession",
     "EventState",
     "ExceptionKind",
     "ExceptionStatus",
     "Kiosk",
     "KioskEpoch",
     "LoanFacts",
-    "LoginAttempt",
     "StaffRole",
     "StaffUser",
     "SyncException",
@@ -272,20 +272,20 @@ class StaffUser(Base):
     last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
-class LoginAttempt(Base):
-    """Recent sign-in attempts, for rate limiting by user name and by address."""
+class ConsoleSession(Base):
+    """A signed-in console browser. The cookie carries a random token; only its SHA-256 is kept,
+    so deleting the row (sign-out, new password, disabled user) ends the session at once."""
 
-    __tablename__ = "central_login_attempts"
-    __table_args__ = (
-        Index("ix_central_login_attempts_username_at", "username", "at"),
-        Index("ix_central_login_attempts_remote_addr_at", "remote_addr", "at"),
-    )
+    __tablename__ = "central_console_sessions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(String(64))
-    remote_addr: Mapped[str] = mapped_column(String(64))
-    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-    success: Mapped[bool] = mapped_column(Boolean)
+    # SHA-256 of the token: tokens are 32 random bytes, so a slow hash buys nothing.
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("central_staff_users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 # The ledger looks up a copy's loans in checkout order (the loan before and after a new one);

@@ -104,6 +104,11 @@ class CentralSettings:
     monitor_token_file: Path | None = None
     secret_key_file: Path | None = None
     kiosk_silent_after_s: int = 600
+    # Mark the console's cookie Secure: set it when the console is reached over HTTPS only.
+    secure_cookies: bool = False
+    # Reverse proxies in front of the central whose X-Forwarded-* headers are trusted
+    # (0: none, so a client can't choose the address its sign-in failures are counted under).
+    proxy_hops: int = 0
 
 
 @dataclass(frozen=True)
@@ -318,6 +323,8 @@ _SCHEMA: dict[str, dict[str, Parser]] = {
         "monitor_token_file": _optional_path,
         "secret_key_file": _optional_path,
         "kiosk_silent_after_s": _int(30, 7 * 86_400),
+        "secure_cookies": _bool,
+        "proxy_hops": _int(0, 5),
     },
 }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request, session
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
-from central.auth import session_user_id, token_matches
+from central.auth import SESSION_KEY, console_session_user, token_matches
 from central.context import get_read_db, services
 from central.metrics import CentralCollector
 from central.monitor import kiosk_rows, stats
@@ -21,7 +21,8 @@ def _reader_allowed() -> bool:
     if scheme.lower() == "bearer" and token_matches(svc.monitor_token, token.strip()):
         return True
     # The monitor page refreshes itself through here; that is not activity of the librarian.
-    return session_user_id(session, svc.clock(), touch=False) is not None
+    user = console_session_user(get_read_db(), session.get(SESSION_KEY), svc.clock(), touch=False)
+    return user is not None
 
 
 def _unauthorized() -> Response:

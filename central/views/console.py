@@ -9,7 +9,10 @@ from typing import Any, TypeVar, cast
 
 from flask import (
     Blueprint,
+    Flask,
+    Response,
     abort,
+    current_app,
     flash,
     g,
     redirect,
@@ -18,16 +21,28 @@ from flask import (
     session,
     url_for,
 )
+from flask_limiter import RequestLimit
+from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
 from central.applier import retry_event
-from central.auth import attempt_login, csrf_ok, csrf_token, session_user_id, start_session
+from central.auth import (
+    ABSOLUTE_TIMEOUT,
+    SESSION_KEY,
+    check_credentials,
+    console_session_user,
+    end_console_session,
+    start_console_session,
+)
 from central.changes import lock_change_counter
 from central.conflicts import list_exceptions, resolve
 from central.context import get_db, services
 from central.monitor import kiosk_row, kiosk_rows, recent_runs, stats
-from db.central_models import CentralEvent, ExceptionStatus, Kiosk, StaffUser, SyncException
+from central.views import wording
+from central.views.forms import LoginForm, ResolveForm
+from db.central_models import CentralEvent, ExceptionStatus, Kiosk, SyncException
+from kiosk.views.throttle import FailureLimit, client_address, limit_failures, make_limiter, wait_s
 
 log = logging.getLogger(__name__)
 
@@ -35,25 +50,96 @@ bp = Blueprint("console", __name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# Failed sign-ins allowed before that key is refused, in a moving window (Flask-Limiter
+# syntax). Tests may lower them in app.config before the first request.
+SIGN_IN_LIMITS = {
+    # One browser guessing one librarian's password: trips first, locks out only that pair.
+    "CONSOLE_FAILURES_PER_ADDRESS_AND_USER": "5 per 15 minutes",
+    # One address trying many user names.
+    "CONSOLE_FAILURES_PER_ADDRESS": "30 per hour",
+    # One user name from anywhere: slow enough that guessing from many addresses gets nowhere,
+    # loose enough that a stranger's few wrong tries don't lock the librarian out.
+    "CONSOLE_FAILURES_PER_USER": "30 per hour",
+    # Everyone together: the last backstop against a spread-out guess.
+    "CONSOLE_FAILURES_EVERYWHERE": "200 per hour",
+}
+
+
+def init_app(app: Flask) -> None:
+    """CSRF checks (Flask-WTF) and sign-in throttling (Flask-Limiter) for the console; call after
+    registering `bp`."""
+    # Only the console's forms carry tokens; kiosks' pushes and scripts use bearer tokens.
+    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
+    # A token lasts as long as a sign-in may (a login page left open past that is refused).
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", int(ABSOLUTE_TIMEOUT.total_seconds()))
+    CSRFProtect(app)
+    for setting, rate in SIGN_IN_LIMITS.items():
+        app.config.setdefault(setting, rate)
+    limit_failures(
+        make_limiter(app),
+        bp,
+        "console.login",
+        [
+            FailureLimit(
+                "CONSOLE_FAILURES_PER_ADDRESS_AND_USER",
+                lambda: f"{client_address()}|{_submitted_username()}",
+            ),
+            FailureLimit("CONSOLE_FAILURES_PER_ADDRESS", client_address),
+            FailureLimit("CONSOLE_FAILURES_PER_USER", _submitted_username),
+            FailureLimit("CONSOLE_FAILURES_EVERYWHERE", lambda: "everyone"),
+        ],
+        failed=lambda response: response.status_code == 401,
+        on_breach=_sign_in_throttled,
+    )
+
+
+def _submitted_username() -> str:
+    # Case and spaces don't make a new account to guess at.
+    return request.form.get("username", "").strip().lower()[:64] or "(none)"
+
+
+def _sign_in_throttled(limit: RequestLimit) -> Response:
+    log.warning("console sign-in throttled for %s (%s)", client_address(), limit.limit)
+    form = LoginForm(formdata=None, next=request.form.get("next", ""))
+    page = render_template(
+        "central/login.html", form=form, error=wording.too_many_attempts(wait_s(limit))
+    )
+    return current_app.response_class(page, status=429, mimetype="text/html")
+
 
 @bp.before_request
 def _load_user_and_check_csrf() -> Any:
     g.user = None
-    user_id = session_user_id(session, services().clock())
-    if user_id is not None:
-        user = get_db().get(StaffUser, user_id)
-        if user is not None and not user.disabled:
-            g.user = user
-        else:
-            session.clear()
-    if request.method == "POST" and not csrf_ok(session, request.form.get("csrf_token")):
-        abort(400, description="The form expired. Go back, reload the page and try again.")
+    token = session.get(SESSION_KEY)
+    if token is not None:
+        db = get_db()
+        g.user = console_session_user(db, token, services().clock())
+        db.commit()
+        if g.user is None:
+            session.pop(SESSION_KEY, None)
+            flash(wording.SESSION_ENDED)
+    if request.method == "POST":
+        csrf: CSRFProtect = current_app.extensions["csrf"]
+        csrf.protect()
     return None
+
+
+@bp.errorhandler(CSRFError)
+def _form_refused(error: CSRFError) -> tuple[str, int]:
+    log.info("console form refused: %s", error.description)
+    reason = wording.CSRF_REASONS.get(str(error.description), wording.CSRF_REASON_OTHER)
+    page = render_template(
+        "central/form_refused.html",
+        title=wording.FORM_REFUSED_TITLE,
+        reason=reason,
+        hint=wording.FORM_REFUSED_HINT,
+    )
+    return page, 400
 
 
 @bp.app_context_processor
 def _template_helpers() -> dict[str, Any]:
-    return {"csrf_token": lambda: csrf_token(session), "current_user": g.get("user")}
+    return {"current_user": g.get("user")}
 
 
 def login_required(view: F) -> F:
@@ -75,45 +161,37 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
-    if request.method == "GET":
-        return render_template("central/login.html", next=request.args.get("next", ""))
+    form = LoginForm(next=request.args.get("next", ""))
+    if not form.validate_on_submit():
+        return render_template("central/login.html", form=form), (
+            400 if request.method == "POST" else 200
+        )
     db = get_db()
     now = services().clock()
-    result = attempt_login(
-        db,
-        request.form.get("username", ""),
-        request.form.get("password", ""),
-        request.remote_addr or "unknown",
-        now,
-    )
+    user = check_credentials(db, form.username.data, form.password.data, now)
+    if user is None:
+        # 401 is what the throttle counts (see init_app).
+        log.warning("console sign-in failed from %s", client_address())
+        return render_template(
+            "central/login.html", form=form, error=wording.WRONG_CREDENTIALS
+        ), 401
+    end_console_session(db, session.get(SESSION_KEY))
+    token = start_console_session(db, user, now)
     db.commit()
-    if result.throttled:
-        log.warning("console sign-in throttled from %s", request.remote_addr)
-        return (
-            render_template(
-                "central/login.html",
-                next=request.form.get("next", ""),
-                error="Too many failed attempts. Wait 15 minutes and try again.",
-            ),
-            429,
-        )
-    if result.user is None:
-        return (
-            render_template(
-                "central/login.html",
-                next=request.form.get("next", ""),
-                error="Wrong user name or password.",
-            ),
-            401,
-        )
-    start_session(session, result.user, now)
-    log.info("console sign-in: user id %s", result.user.id)
-    return redirect(_safe_next(request.form.get("next")))
+    # A fresh cookie (and CSRF token) at sign-in: nothing from before carries over.
+    session.clear()
+    session[SESSION_KEY] = token
+    log.info("console sign-in: user id %s", user.id)
+    return redirect(_safe_next(form.next.data))
 
 
 @bp.post("/logout")
 def logout() -> BaseResponse:
+    db = get_db()
+    end_console_session(db, session.get(SESSION_KEY))
+    db.commit()
     session.clear()
+    flash(wording.SIGNED_OUT)
     return redirect(url_for("console.login"))
 
 
@@ -172,10 +250,12 @@ def exceptions() -> str:
 @bp.post("/exceptions/<int:exception_id>/resolve")
 @login_required
 def resolve_exception(exception_id: int) -> BaseResponse:
+    form = ResolveForm()
+    if not form.validate():
+        flash(" ".join(form.note.errors))
+        return redirect(url_for("console.exceptions"))
     db = get_db()
-    exc = resolve(
-        db, exception_id, g.user.username, request.form.get("note", ""), services().clock()
-    )
+    exc = resolve(db, exception_id, g.user.username, form.note.data or "", services().clock())
     if exc is None:
         abort(404)
     db.commit()
