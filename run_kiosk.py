@@ -196,9 +196,9 @@ def cmd_run_local(settings: Settings, args: argparse.Namespace) -> int:
     """
     import secrets
 
-    staff_pin = _ensure_secret(
-        settings.kiosk.staff_pin_file, lambda: f"{secrets.randbelow(10**6):06d}"
-    )
+    from kiosk.staffgate import generate_pin
+
+    staff_pin = _ensure_secret(settings.kiosk.staff_pin_file, generate_pin)
     if staff_pin:
         print(f"  Staff page PIN (hold the library's name on the kiosk for 3 s): {staff_pin}")
     if not settings.sync.central_url:
@@ -302,9 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
     # The browser launcher, the sync and the central server add their own commands.
     import central.cli
     import kiosk.browser
+    import kiosk.staffgate
     import kiosk.sync.cli
 
-    for module in (kiosk.browser, kiosk.sync.cli, central.cli):
+    for module in (kiosk.browser, kiosk.sync.cli, kiosk.staffgate, central.cli):
         module.register_commands(sub, common, COMMANDS)
     return parser
 

@@ -100,7 +100,11 @@ def _submitted_username() -> str:
 
 def _sign_in_throttled(limit: RequestLimit) -> Response:
     log.warning("console sign-in throttled for %s (%s)", client_address(), limit.limit)
-    form = LoginForm(formdata=None, next=request.form.get("next", ""))
+    form = LoginForm(
+        formdata=None,
+        username=request.form.get("username", "")[:64],
+        next=request.form.get("next", ""),
+    )
     page = render_template(
         "central/login.html", form=form, error=wording.too_many_attempts(wait_s(limit))
     )

@@ -15,7 +15,7 @@ SESSION_ENDED = "登录已过期或已被结束，请重新登录 · Your sessio
 
 def too_many_attempts(wait_s: int) -> str:
     """The sign-in page's answer while failures are throttled; says how long to wait."""
-    minutes = max(1, (wait_s + 59) // 60)
+    minutes = max(1, round(wait_s / 60))
     return (
         f"登录失败次数太多，请 {minutes} 分钟后再试 · "
         f"Too many failed sign-ins: try again in {minutes} minute{'s' if minutes > 1 else ''}."
