@@ -82,17 +82,14 @@ class StaffGate:
 
     def pin_state(self) -> PinCheck:
         """OK when a usable PIN is set, else why the staff page is switched off."""
-        expected = read_secret(self.pin_file)
-        if expected is None:
-            return PinCheck.NO_PIN
-        return PinCheck.WEAK_PIN if pin_problem(expected) else PinCheck.OK
+        return _state_of(read_secret(self.pin_file))
 
     def attempt(self, pin: str) -> tuple[PinCheck, str | None]:
         """(OK, a new sign-in token), or (why not, None)."""
-        state = self.pin_state()
-        if state is not PinCheck.OK:
+        expected = read_secret(self.pin_file)
+        state = _state_of(expected)
+        if state is not PinCheck.OK or expected is None:
             return state, None
-        expected = read_secret(self.pin_file) or ""
         if not hmac.compare_digest(pin.encode("utf-8"), expected.encode("utf-8")):
             return PinCheck.WRONG, None
         token = secrets.token_urlsafe(32)
@@ -111,6 +108,12 @@ class StaffGate:
     def sign_out(self, token: str | None) -> None:
         with self._lock:
             self._tokens.pop(token or "", None)
+
+
+def _state_of(expected: str | None) -> PinCheck:
+    if expected is None:
+        return PinCheck.NO_PIN
+    return PinCheck.WEAK_PIN if pin_problem(expected) else PinCheck.OK
 
 
 def write_pin_file(path: Path, pin: str) -> None:

@@ -139,8 +139,9 @@ def logout() -> BaseResponse:
 
 
 def _login_page(gate: StaffGate, outcome: str | None, *, locked_s: int = 0) -> str:
-    if outcome is None and gate.pin_state() is not PinCheck.OK:
-        outcome = gate.pin_state()
+    if outcome is None:
+        state = gate.pin_state()
+        outcome = None if state is PinCheck.OK else state
     return render_template(
         "staff/login.html",
         outcome=outcome,

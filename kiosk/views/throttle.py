@@ -45,7 +45,6 @@ def make_limiter(app: Flask) -> Limiter:
         app=app,
         storage_uri="memory://",
         strategy="moving-window",
-        key_prefix=app.name,
     )
 
 

@@ -226,7 +226,6 @@ def test_forwarded_addresses_count_only_behind_a_trusted_proxy(
 def test_secure_cookies_setting(tmp_path: Path, central_db: CentralDB, librarian, clock):
     plain = proxied_app(tmp_path, central_db, clock)
     browser = plain.test_client()
-    csrf_token(browser)
     response = browser.post(
         "/login", data={"username": "liu", "password": PASSWORD, "csrf_token": csrf_token(browser)}
     )
