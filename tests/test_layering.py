@@ -54,6 +54,8 @@ KIOSK_CORE = {
     "kiosk.parts",
     "kiosk.serving",
     "kiosk.browser",
+    "kiosk.staffgate",
+    "kiosk.throttle",
     "db",
     "hardware",
 }
@@ -133,6 +135,9 @@ LAYERS = [
     ),
     layer("kiosk/serving.py", third_party={"waitress"}),
     layer("kiosk/browser.py", {"kiosk.config"}),
+    layer("kiosk/staffgate.py", {"kiosk.config"}),
+    # Flask-Limiter set up the same way for the staff page and the console's sign-in.
+    layer("kiosk/throttle.py", third_party={"flask", "flask_limiter"}),
     # The kiosk's web layer.
     layer("kiosk/app.py", KIOSK_CORE | {"kiosk.context", "kiosk.views"}, ANYTHING),
     layer("kiosk/context.py", KIOSK_CORE | {"kiosk.context"}, ANYTHING),
@@ -147,6 +152,7 @@ LAYERS = [
             "kiosk.config",
             "kiosk.serving",
             "kiosk.services.demo",
+            "kiosk.throttle",
         },
         ANYTHING,
     ),
@@ -154,7 +160,14 @@ LAYERS = [
 ]
 # Only the app factories import the blueprints.
 VIEW_IMPORTERS = {"kiosk.views": {"kiosk.app"}, "central.views": {"central.app"}}
-FLASK_LAYERS = ("kiosk/app.py", "kiosk/context.py", "kiosk/views", "central", "run_kiosk.py")
+FLASK_LAYERS = (
+    "kiosk/app.py",
+    "kiosk/context.py",
+    "kiosk/views",
+    "kiosk/throttle.py",
+    "central",
+    "run_kiosk.py",
+)
 
 
 def _imports(path: Path) -> list[str]:

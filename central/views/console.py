@@ -42,7 +42,7 @@ from central.monitor import kiosk_row, kiosk_rows, recent_runs, stats
 from central.views import wording
 from central.views.forms import LoginForm, ResolveForm
 from db.central_models import CentralEvent, ExceptionStatus, Kiosk, SyncException
-from kiosk.views.throttle import FailureLimit, client_address, limit_failures, make_limiter, wait_s
+from kiosk.throttle import FailureLimit, client_address, limit_failures, make_limiter, wait_s
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from kiosk import errorlog
 from kiosk.context import services
 from kiosk.staffgate import MIN_PIN_DIGITS, PinCheck, StaffGate
 from kiosk.status import build_status
+from kiosk.throttle import FailureLimit, client_address, limit_failures, make_limiter, wait_s
 from kiosk.views.pages import LANG_TAGS, page_language, static_url
-from kiosk.views.throttle import FailureLimit, client_address, limit_failures, make_limiter, wait_s
 from kiosk.views.wording import LANGUAGE_NAMES
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from kiosk.health import PROBE_EVERY
 from kiosk.status import build_status, heartbeat_body
 from tests.conftest import FakeClock, make_settings
 
-PIN = "4711"
+PIN = "471102"
 CARD, BOOK = "20260001", "SX00001"
 
 
