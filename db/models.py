@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import uuid
 from typing import Any
 
 from sqlalchemy import (
     CheckConstraint,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
@@ -66,6 +68,11 @@ def width_of(column: Any) -> int:
     return length
 
 
+def new_uuid() -> str:
+    """A fresh random UUID as text, for rows that are identified across databases."""
+    return str(uuid.uuid4())
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -102,6 +109,10 @@ class Patron(Base):
     parent_name: Mapped[str] = mapped_column(String(200), default="")
     parent_phone: Mapped[str] = mapped_column(String(64), default="")
     parent_email: Mapped[str] = mapped_column(String(200), default="")
+    # For placing holds on the public catalogue page (/opac), whichever the school chose:
+    # a PIN, stored only as a salted hash, or the birth date. Never sent to kiosks.
+    opac_pin_hash: Mapped[str] = mapped_column(String(200), default="")
+    birth_date: Mapped[dt.date | None] = mapped_column(Date)
     updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
     loans: Mapped[list[Loan]] = relationship(back_populates="patron")
@@ -187,6 +198,9 @@ class Hold(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # Stable identity across kiosks and the central database: a hold placed at a kiosk
+    # while offline has no central id yet.
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
     title_id: Mapped[int] = mapped_column(ForeignKey("titles.id"))
     patron_id: Mapped[int] = mapped_column(ForeignKey("patrons.id"), index=True)
     item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"))

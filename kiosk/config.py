@@ -82,6 +82,10 @@ class CirculationSettings:
     opens_at: dt.time = dt.time(8, 0)
     closes_at: dt.time = dt.time(17, 0)
     closed_dates: tuple[dt.date, ...] = ()
+    # Holds: how many a student may have at once, and how many open days a copy set aside
+    # for a hold waits on the hold shelf before it passes on to the next in line.
+    max_holds: int = 2
+    hold_shelf_days: int = 5
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,16 @@ class CentralSettings:
 
 
 @dataclass(frozen=True)
+class OpacSettings:
+    """The central's public catalogue page (/opac)."""
+
+    # Whether students may place holds there; they identify by card number plus a PIN, or by
+    # student number plus birth date.
+    holds: bool = False
+    identify_by: str = "pin"
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything in config.toml; `path` is the file it came from."""
 
@@ -124,6 +138,7 @@ class Settings:
     circulation: CirculationSettings = field(default_factory=CirculationSettings)
     sync: SyncSettings = field(default_factory=SyncSettings)
     central: CentralSettings = field(default_factory=CentralSettings)
+    opac: OpacSettings = field(default_factory=OpacSettings)
 
 
 # --- parsing -----------------------------------------------------------------------------------
@@ -305,6 +320,8 @@ _SCHEMA: dict[str, dict[str, Parser]] = {
         "opens_at": _clock,
         "closes_at": _clock,
         "closed_dates": _dates,
+        "max_holds": _int(0, 50),
+        "hold_shelf_days": _int(1, 60),
     },
     "sync": {
         "central_url": _url,
@@ -326,6 +343,7 @@ _SCHEMA: dict[str, dict[str, Parser]] = {
         "secure_cookies": _bool,
         "proxy_hops": _int(0, 5),
     },
+    "opac": {"holds": _bool, "identify_by": _str(choices=("pin", "birth_date"))},
 }
 
 _SECTION_CLASSES: dict[str, type[Any]] = {
@@ -337,6 +355,7 @@ _SECTION_CLASSES: dict[str, type[Any]] = {
     "circulation": CirculationSettings,
     "sync": SyncSettings,
     "central": CentralSettings,
+    "opac": OpacSettings,
 }
 
 

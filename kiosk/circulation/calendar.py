@@ -59,6 +59,22 @@ class OpeningCalendar:
                 return candidate
         return day
 
+    def open_days_after(self, day: dt.date, count: int) -> dt.date:
+        """The `count`-th open day after `day` (`day` itself never counts); `day` for 0."""
+        found = 0
+        candidate = day
+        for _ in range(MAX_SEARCH_DAYS * max(1, count)):
+            if found >= count:
+                break
+            candidate += dt.timedelta(days=1)
+            if self.is_open_day(candidate):
+                found += 1
+        return candidate
+
+    def closing_time(self, day: dt.date) -> dt.datetime:
+        """Closing time on `day`, as aware UTC."""
+        return dt.datetime.combine(day, self.closes_at, tzinfo=self.zone).astimezone(dt.UTC)
+
     def due_at(self, now: dt.datetime, loan_days: int) -> dt.datetime:
         """Closing time of the first open day at least `loan_days` after `now`, as aware UTC.
 

@@ -28,6 +28,12 @@ class Refusal(enum.StrEnum):
     RENEWAL_HELD = "renewal_held"
     NOT_ON_LOAN = "not_on_loan"
     WHICH_COPY = "which_copy"
+    # Holds (kiosk/circulation/holds.py).
+    ALREADY_ON_LOAN = "already_on_loan"
+    ALREADY_RESERVED = "already_reserved"
+    COPY_ON_SHELF = "copy_on_shelf"
+    NOT_HOLDABLE = "not_holdable"
+    TOO_MANY_HOLDS = "too_many_holds"
 
 
 class CheckoutOutcome(enum.StrEnum):
@@ -61,6 +67,8 @@ class PatronStanding:
     status: str = "active"  # active / blocked / left
     open_loans: int = 0
     overdue_loans: int = 0
+    # Waiting and ready holds; only the hold rules look at them.
+    active_holds: int = 0
 
 
 @dataclass(frozen=True)

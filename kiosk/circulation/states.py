@@ -30,6 +30,8 @@ class HoldStatus(enum.StrEnum):
     READY = "ready"
     FULFILLED = "fulfilled"
     CANCELLED = "cancelled"
+    # Nobody came for the copy on the hold shelf in time; the copy passed on.
+    EXPIRED = "expired"
 
 
 class CopyEvent(enum.StrEnum):
@@ -48,6 +50,8 @@ class HoldEvent(enum.StrEnum):
     # The student borrowed a copy of the title (the one set aside, or another).
     COLLECTED = "collected"
     CANCELLED = "cancelled"
+    # The copy set aside waited its open days on the hold shelf (kiosk.circulation.holds).
+    EXPIRED = "expired"
 
 
 _A, _L, _H = ItemStatus.AVAILABLE, ItemStatus.ON_LOAN, ItemStatus.ON_HOLD_SHELF
@@ -83,6 +87,7 @@ HOLD_TRANSITIONS: Mapping[tuple[HoldStatus, HoldEvent], HoldStatus] = {
     (HoldStatus.READY, HoldEvent.COLLECTED): HoldStatus.FULFILLED,
     (HoldStatus.WAITING, HoldEvent.CANCELLED): HoldStatus.CANCELLED,
     (HoldStatus.READY, HoldEvent.CANCELLED): HoldStatus.CANCELLED,
+    (HoldStatus.READY, HoldEvent.EXPIRED): HoldStatus.EXPIRED,
 }
 
 

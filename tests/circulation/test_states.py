@@ -43,14 +43,22 @@ waiting    copy_set_aside  ready
 ready      copy_set_aside  -
 fulfilled  copy_set_aside  -
 cancelled  copy_set_aside  -
+expired    copy_set_aside  -
 waiting    collected       fulfilled
 ready      collected       fulfilled
 fulfilled  collected       -
 cancelled  collected       -
+expired    collected       -
 waiting    cancelled       cancelled
 ready      cancelled       cancelled
 fulfilled  cancelled       -
 cancelled  cancelled       -
+expired    cancelled       -
+waiting    expired         -
+ready      expired         expired
+fulfilled  expired         -
+cancelled  expired         -
+expired    expired         -
 """
 
 

@@ -52,3 +52,34 @@ def test_write_transactions_begin_immediate(tmp_path):
         conn.execute(text("INSERT INTO kiosk_state (key, value) VALUES ('a', 'b')"))
     # The BEGIN itself goes through exec_driver_sql on the same cursor path.
     assert any(s.startswith("BEGIN IMMEDIATE") for s in statements)
+
+
+def test_existing_holds_get_the_same_uuid_on_every_database(tmp_path):
+    """A kiosk's copy of a central hold has the central's id; both derive the same uuid."""
+    uuids = []
+    for name in ("central", "kiosk"):
+        engine = make_engine(tmp_path / f"{name}.sqlite3")
+        upgrade(engine, "0002")
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO patrons (id, student_number, card_barcode, name, class_name,"
+                    " grade, status, block_reason, parent_name, parent_phone, parent_email)"
+                    " VALUES (1, 's1', 'c1', 'n', '', '', 'active', '', '', '', '')"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO titles (id, title, author, publisher, call_number, classification) VALUES (1, 't', '', '', '', '')"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO holds (id, title_id, patron_id, status, placed_at)"
+                    " VALUES (7, 1, 1, 'waiting', '2026-11-25 02:00:00.000000')"
+                )
+            )
+        upgrade(engine)
+        with engine.connect() as conn:
+            uuids.append(conn.execute(text("SELECT uuid FROM holds WHERE id = 7")).scalar())
+    assert uuids[0] is not None and uuids[0] == uuids[1]
