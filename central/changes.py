@@ -23,7 +23,13 @@ ENTITY_OF: dict[type[Any], str] = {
 }
 
 # The attribute a natural key is made of; a change to it tombstones the old key.
-KEY_ATTRIBUTE = {"patron": "student_number", "title": "isbn13", "item": "barcode", "loan": "uuid"}
+KEY_ATTRIBUTE = {
+    "patron": "student_number",
+    "title": "isbn13",
+    "item": "barcode",
+    "hold": "uuid",
+    "loan": "uuid",
+}
 
 MAX_PULL_LIMIT = 5000
 
@@ -41,7 +47,7 @@ def natural_key(obj: Any) -> str:
     if isinstance(obj, Item):
         return obj.barcode
     if isinstance(obj, Hold):
-        return str(obj.id)
+        return obj.uuid
     if isinstance(obj, Loan):
         return obj.uuid
     raise TypeError(f"not a synced entity: {type(obj).__name__}")
@@ -207,6 +213,7 @@ def _item_data(i: Item) -> dict[str, Any]:
 
 def _hold_data(h: Hold, item_barcodes: dict[int, str]) -> dict[str, Any]:
     return {
+        "hold_uuid": h.uuid,
         "title_key": title_key(h.title.isbn13, h.title_id),
         "student_number": h.patron.student_number,
         "status": h.status,

@@ -112,6 +112,7 @@ def cmd_central(settings: Settings, args: argparse.Namespace) -> int:
     from central.app import create_central_app
     from central.context import services_of
     from central.worker import LedgerWorker
+    from kiosk.policies import hold_policy
     from kiosk.serving import serve_until_stopped
 
     ensure_secret_files(settings)
@@ -119,7 +120,11 @@ def cmd_central(settings: Settings, args: argparse.Namespace) -> int:
     app = create_central_app(settings, engine=engine)
     svc = services_of(app)
     worker = LedgerWorker(
-        svc.session_factory, svc.clock, svc.ledger_wakeup, priority=svc.push_priority
+        svc.session_factory,
+        svc.clock,
+        svc.ledger_wakeup,
+        priority=svc.push_priority,
+        hold_policy=hold_policy(settings),
     )
     worker.start()
     host, port = settings.central.host, settings.central.port

@@ -11,12 +11,14 @@ from kiosk.clock import parse_iso_time
 # A kiosk clock further off than this makes its events' times doubtful.
 CLOCK_TOLERANCE = dt.timedelta(minutes=5)
 
-KINDS = ("checkout", "checkin", "renewal", "visit")
+KINDS = ("checkout", "checkin", "renewal", "visit", "hold_placed", "hold_cancelled")
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "checkout": ("loan_uuid", "item_barcode", "student_number", "checked_out_at", "due_at"),
     "checkin": ("loan_uuid", "item_barcode", "returned_at"),
     "renewal": ("loan_uuid", "due_at", "renewals"),
     "visit": ("student_number",),
+    "hold_placed": ("hold_uuid", "title_key", "student_number", "placed_at"),
+    "hold_cancelled": ("hold_uuid",),
 }
 
 
@@ -79,16 +81,19 @@ class IncomingEvent:
             recorded_at=parse_time(body["recorded_at"]) if body.get("recorded_at") else None,
             body=body,
         )
-        for name in ("checked_out_at", "due_at", "returned_at"):
+        for name in ("checked_out_at", "due_at", "returned_at", "placed_at"):
             if name in REQUIRED_FIELDS[kind]:
                 parse_time(body[name])
         if kind == "renewal" and (
             isinstance(body["renewals"], bool) or not isinstance(body["renewals"], int)
         ):
             raise MalformedEvent("renewals must be a whole number")
-        for name in ("loan_uuid", "item_barcode", "student_number"):
+        for name in ("loan_uuid", "item_barcode", "student_number", "title_key"):
             if name in REQUIRED_FIELDS[kind]:
                 _text(body, name)
+        # A hold's uuid: required for hold events, optional on a checkin (the hold it readied).
+        if "hold_uuid" in REQUIRED_FIELDS[kind] or body.get("hold_uuid") is not None:
+            _text(body, "hold_uuid", 36)
         return event
 
     def time(self, key: str) -> dt.datetime:

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from central import holds
 from central.conflicts import auto_resolve, ensure_exception
 from central.events import IncomingEvent
 from db.central_models import CentralEvent, EventState, ExceptionKind, LoanFacts
@@ -293,7 +294,43 @@ class Ledger:
                 return EventState.PENDING
             self._apply_to_loan(loan, event)
             return EventState.APPLIED
+        if event.kind == "hold_placed":
+            return self._hold_placed(event)
+        if event.kind == "hold_cancelled":
+            return self._hold_cancelled(event)
         return EventState.APPLIED
+
+    def _hold_placed(self, event: IncomingEvent) -> str:
+        patron = self._patron(str(event.body["student_number"]))
+        title = holds.find_title_by_key(self.session, str(event.body["title_key"]))
+        if patron is None or title is None:
+            self._unknown(
+                event,
+                ExceptionKind.UNKNOWN_PATRON if patron is None else ExceptionKind.UNKNOWN_ITEM,
+            )
+            return EventState.UNRESOLVED
+        holds.record_placed(
+            self.session, str(event.body["hold_uuid"]), patron, title, event.time("placed_at")
+        )
+        self._forget_holds(patron.id)
+        return EventState.APPLIED
+
+    def _hold_cancelled(self, event: IncomingEvent) -> str:
+        hold = holds.hold_by_uuid(self.session, str(event.body["hold_uuid"]))
+        # A hold whose placing was never applied (unknown student) has nothing to cancel.
+        if hold is not None:
+            item_id = hold.item_id
+            holds.record_cancelled(self.session, hold, event.time("cancelled_at"))
+            self._forget_holds(hold.patron_id, item_id)
+        return EventState.APPLIED
+
+    def _forget_holds(self, patron_id: int, item_id: int | None = None) -> None:
+        """Drop cached holds a hold event changed; they are read again when next needed."""
+        self._holds_loaded_for.discard(patron_id)
+        for key in [k for k in self._holds if k[0] == patron_id]:
+            del self._holds[key]
+        if item_id is not None:
+            self._ready_holds.pop(item_id, None)
 
     def _checkout(self, event: IncomingEvent) -> str:
         body = event.body
@@ -490,16 +527,23 @@ class Ledger:
             self._load_holds({patron_id})
             hold = self._holds.pop((patron_id, item.title_id), None)
         if hold is not None:
+            set_aside = hold.item_id if hold.status == HoldStatus.READY else None
             hold.status = hold_status_after(hold.status, HoldEvent.COLLECTED)
             hold.item_id = item.id
+            if set_aside is not None and set_aside != item.id:
+                # The student took another copy; the one waiting for them passes on.
+                holds.pass_on(self.session, hold.title_id, set_aside, self.now)
+                self._ready_holds.pop(set_aside, None)
 
     def _ready_hold(self, loan: Loan, event: IncomingEvent) -> None:
+        hold_uuid = event.body.get("hold_uuid")
+        # Before holds had uuids, kiosks sent the central id as `hold_id`.
         hold_id = event.body.get("hold_id")
-        if isinstance(hold_id, bool) or not isinstance(hold_id, int | str):
-            return
-        try:
-            hold = self.session.get(Hold, int(hold_id))
-        except ValueError:
+        if isinstance(hold_uuid, str):
+            hold = holds.hold_by_uuid(self.session, hold_uuid)
+        elif isinstance(hold_id, int) and not isinstance(hold_id, bool):
+            hold = self.session.get(Hold, hold_id)
+        else:
             return
         item = self.session.get(Item, loan.item_id)
         if hold is None or item is None or hold.title_id != item.title_id:

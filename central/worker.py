@@ -10,8 +10,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from central.applier import apply_received_from
+from central.holds import expire_ready_holds
 from central.orphans import flag_orphans
 from db.engine import SessionFactory
+from kiosk.circulation.holds import HoldPolicy
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,7 @@ class LedgerWorker:
         max_yield_s: float = MAX_YIELD_S,
         idle_wait_s: float = IDLE_WAIT_S,
         sweep_interval_s: float = SWEEP_INTERVAL_S,
+        hold_policy: HoldPolicy | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.clock = clock
@@ -92,6 +95,8 @@ class LedgerWorker:
         self.max_yield_s = max_yield_s
         self.idle_wait_s = idle_wait_s
         self.sweep_interval_s = sweep_interval_s
+        # Ready holds expire in the sweep; None (tests of other things) leaves them alone.
+        self.hold_policy = hold_policy
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ledger-worker", daemon=True)
         self._next_sweep = 0.0
@@ -128,7 +133,14 @@ class LedgerWorker:
 
         with self.session_factory.begin() as session:
             lock_change_counter(session)
-            return flag_orphans(session, self.clock())
+            flagged = flag_orphans(session, self.clock())
+        if self.hold_policy is not None:
+            # Its own transaction: a copy passing on to the next in line is announced to the
+            # kiosks (change log) only once committed.
+            with self.session_factory.begin() as session:
+                lock_change_counter(session)
+                expire_ready_holds(session, self.hold_policy, self.clock())
+        return flagged
 
     def _yield_to_pushes(self) -> None:
         if self.priority is not None:

@@ -16,7 +16,7 @@ from kiosk.events import EventBus
 from kiosk.parts import KioskServices
 from kiosk.status import NullScanner, ScannerLike
 from kiosk.sync.client import CentralClient, CentralLink, NullCentral
-from kiosk.views import api, metrics, pages, staff
+from kiosk.views import api, holds, metrics, pages, staff
 
 
 def create_app(
@@ -56,6 +56,7 @@ def create_app(
     )
     context.install(app, parts)
     app.register_blueprint(api.bp)
+    app.register_blueprint(holds.bp)
     app.register_blueprint(metrics.bp)
     # The kiosk page, with Babel, page headers and the recent-errors log.
     pages.init_app(app)

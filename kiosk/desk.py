@@ -26,12 +26,14 @@ from db.engine import (
 from db.faults import fault_name, is_storage_fault
 from kiosk.circulation.barcodes import BarcodeKind, BarcodeRules, Classified, classify, to_isbn13
 from kiosk.circulation.calendar import OpeningCalendar
+from kiosk.circulation.holds import shelf_expires_at
 from kiosk.circulation.names import first_name
 from kiosk.circulation.rules import LoanPolicy, Refusal, decide_patron
 from kiosk.clock import Clock, utc_now
 from kiosk.config import Settings
 from kiosk.events import BarcodeScanned, EventBus, ScanProcessed, SessionEnded, Subscription
 from kiosk.health import WriteHealth, WriteMonitor, probe_write
+from kiosk.policies import hold_policy, opening_calendar
 from kiosk.services import circulation as svc
 from kiosk.services.circulation import Action, CirculationResult
 
@@ -42,6 +44,8 @@ T = TypeVar("T")
 # The `error` (and `reason`) of a scan the database could not record: disk full, read-only
 # file, I/O error. The view answers it with HTTP 503; the screen sends the student to the desk.
 DB_UNAVAILABLE = "db_unavailable"
+# What `Desk.for_signed_in` answers when nobody is signed in.
+NOT_SIGNED_IN = "not_signed_in"
 
 
 @dataclass
@@ -89,9 +93,7 @@ def loan_policy(settings: Settings) -> LoanPolicy:
         max_loans=c.max_loans,
         max_renewals=c.max_renewals,
         block_when_overdue=c.block_when_overdue,
-        calendar=OpeningCalendar.from_names(
-            c.timezone, c.open_days, c.opens_at, c.closes_at, c.closed_dates
-        ),
+        calendar=opening_calendar(settings),
     )
 
 
@@ -114,6 +116,7 @@ class Desk:
         self.clock = clock
         self.rules = barcode_rules(settings)
         self.policy = loan_policy(settings)
+        self.hold_policy = hold_policy(settings)
         self.idle_timeout = dt.timedelta(seconds=settings.kiosk.idle_timeout_s)
         self.kiosk_id = settings.kiosk.id
         # One scan at a time: a kiosk has one queue of students, and order matters.
@@ -344,6 +347,33 @@ class Desk:
         summary = svc.patron_summary(db, patron, change.first_name, self.policy, now)
         return {"action": str(action), "patron": self._summary_json(summary)}, change
 
+    def for_signed_in(
+        self, action: Callable[[sqlite3.Connection, svc.PatronRecord, dt.datetime], T]
+    ) -> T | str:
+        """Run `action` for the signed-in student in one write transaction (committed on return),
+        counting it as activity. Returns its result, or NOT_SIGNED_IN (nobody is, or the session
+        just timed out), or DB_UNAVAILABLE (the database refused the write; nothing recorded).
+        """
+        with self._lock:
+            now = self.clock()
+            current = self._current(now)
+            if current is None:
+                return NOT_SIGNED_IN
+            signed_in = current
+
+            def work(db: sqlite3.Connection) -> tuple[T | None]:
+                patron = svc.get_patron(db, signed_in.patron_id)
+                return (None if patron is None else action(db, patron, now),)
+
+            outcome = self._write(work, now)
+            if outcome is None:
+                return DB_UNAVAILABLE
+            (result,) = outcome
+            if result is None:
+                return NOT_SIGNED_IN
+            signed_in.last_activity_at = now
+            return result
+
     def renew(self, raw: str) -> dict[str, Any]:
         """Renew the signed-in student's copy (the Renew button)."""
         return self._with_item(raw, "renew")
@@ -407,6 +437,21 @@ class Desk:
             "first_name": summary.first_name,
             "may_borrow": summary.may_borrow,
             "holds_ready": summary.holds_ready,
+            "holds": [
+                {
+                    "id": hold.id,
+                    "title": hold.title,
+                    "status": hold.status,
+                    "placed_date": cal.local_date(hold.placed_at).isoformat(),
+                    # The last day the copy waits on the hold shelf (ready holds only).
+                    "kept_until": cal.local_date(
+                        shelf_expires_at(hold.ready_at, self.hold_policy)
+                    ).isoformat()
+                    if hold.ready_at is not None and hold.status == "ready"
+                    else None,
+                }
+                for hold in summary.holds
+            ],
             "loans": [
                 {
                     "item_barcode": line.item_barcode,

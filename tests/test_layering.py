@@ -81,6 +81,7 @@ LAYERS = [
         {"sqlalchemy", "pymarc", "stdnum", "tqdm"},
     ),
     layer("kiosk/health.py", {"kiosk.services.statements"}),
+    layer("kiosk/policies.py", {"kiosk.circulation", "kiosk.config"}),
     layer(
         "kiosk/desk.py",
         {
@@ -90,6 +91,7 @@ LAYERS = [
             "kiosk.config",
             "kiosk.events",
             "kiosk.health",
+            "kiosk.policies",
             "db",
         },
     ),
@@ -150,6 +152,7 @@ LAYERS = [
             "kiosk.circulation",
             "kiosk.clock",
             "kiosk.config",
+            "kiosk.policies",
             "kiosk.serving",
             "kiosk.services.demo",
             "kiosk.throttle",

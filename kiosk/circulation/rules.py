@@ -34,6 +34,7 @@ class Refusal(enum.StrEnum):
     COPY_ON_SHELF = "copy_on_shelf"
     NOT_HOLDABLE = "not_holdable"
     TOO_MANY_HOLDS = "too_many_holds"
+    HOLD_NOT_FOUND = "hold_not_found"
 
 
 class CheckoutOutcome(enum.StrEnum):

@@ -30,6 +30,7 @@ from kiosk.circulation.states import CopyEvent, HoldEvent, copy_status_after, ho
 from kiosk.clock import format_iso_time
 from kiosk.services import outbox
 from kiosk.services import statements as sql
+from kiosk.services.holds import HoldLine, patron_holds
 from kiosk.services.statements import from_db_time, to_db_time
 
 
@@ -115,6 +116,8 @@ class PatronSummary:
     loans: list[LoanLine] = field(default_factory=list)
     holds_ready: list[str] = field(default_factory=list)
     may_borrow: int = 0
+    # Waiting and ready holds, ready first (kiosk.services.holds.patron_holds).
+    holds: list[HoldLine] = field(default_factory=list)
 
 
 # --- look-ups --------------------------------------------------------------------------------
@@ -256,6 +259,16 @@ def check_out(
         # The rules only lend a copy on the hold shelf to the student it waits for.
         fulfilled = hold_status_after(HoldStatus.READY, HoldEvent.COLLECTED)
         sql.SET_HOLD_STATUS.run(db, hold_id=hold_id, new_status=fulfilled.value)
+    else:
+        # A copy from the open shelf also fulfils the student's own waiting hold on the title,
+        # as the central's ledger does when the checkout arrives.
+        sql.FULFIL_OWN_WAITING_HOLD.run(
+            db,
+            new_status=hold_status_after(HoldStatus.WAITING, HoldEvent.COLLECTED).value,
+            item_id=item.id,
+            title_id=item.title_id,
+            patron_id=patron.id,
+        )
     loan_uuid = str(uuid.uuid4())
     sql.INSERT_LOAN.run(
         db,
@@ -332,6 +345,7 @@ def check_in(
     assert row is not None, "RETURN_STATE selects from a one-row table"
     loan = _open_loan(row)
     waiting_hold_id = row["waiting_hold_id"]
+    waiting_hold_uuid = row["waiting_hold_uuid"]
     decision = rules.decide_checkin(
         on_loan=loan is not None,
         item_status=item.status,
@@ -346,7 +360,7 @@ def check_in(
         )
     stamp = to_db_time(now)
     sql.RETURN_LOAN.run(db, loan_id=loan.id, returned_at=stamp, kiosk_id=kiosk_id)
-    hold_id = None
+    hold_uuid = None
     event = CopyEvent.RETURNED_TO_SHELF
     if decision.destination is Destination.HOLD_SHELF and waiting_hold_id is not None:
         ready = hold_status_after(HoldStatus.WAITING, HoldEvent.COPY_SET_ASIDE)
@@ -354,12 +368,12 @@ def check_in(
             db, hold_id=waiting_hold_id, new_status=ready.value, item_id=item.id, ready_at=stamp
         )
         event = CopyEvent.RETURNED_TO_HOLD_SHELF
-        hold_id = waiting_hold_id
+        hold_uuid = waiting_hold_uuid
     new_status = copy_status_after(item.status, event)
     if new_status != item.status:
         sql.SET_ITEM_STATUS.run(db, item_id=item.id, new_status=new_status.value)
     _record_loan_event(
-        db, "checkin", loan.uuid, item, kiosk_id, now, returned_at=now, hold_id=hold_id
+        db, "checkin", loan.uuid, item, kiosk_id, now, returned_at=now, hold_uuid=hold_uuid
     )
     return _item_result(
         Action.RETURNED,
@@ -454,10 +468,11 @@ def patron_summary(
                 renewals=row["renewals"],
             )
         )
-    holds_ready = [row["title"] for row in sql.PATRON_READY_HOLDS.run(db, patron_id=patron.id)]
+    holds = patron_holds(db, patron.id)
+    holds_ready = [hold.title for hold in holds if hold.status == HoldStatus.READY]
     may_borrow = max(0, policy.max_loans - len(loans))
     has_overdue = any(line.due_at < now for line in loans)
     # Never promise books the rules will then refuse.
     if patron.status != PatronStatus.ACTIVE or (policy.block_when_overdue and has_overdue):
         may_borrow = 0
-    return PatronSummary(patron.id, first_name, loans, holds_ready, may_borrow)
+    return PatronSummary(patron.id, first_name, loans, holds_ready, may_borrow, holds)

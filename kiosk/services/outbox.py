@@ -175,14 +175,14 @@ def start_new_epoch(session: Session, conflicted_epoch: str) -> tuple[str, int]:
     return new_epoch, len(rows)
 
 
-def pending_references(session: Session) -> tuple[set[str], set[str], set[int]]:
-    """Item barcodes, loan UUIDs and hold ids that unpushed events mention.
+def pending_references(session: Session) -> tuple[set[str], set[str], set[str]]:
+    """Item barcodes, loan UUIDs and hold UUIDs that unpushed events mention.
 
     The replica keeps the kiosk's own state for these until the central has seen the events.
     """
     items: set[str] = set()
     loans: set[str] = set()
-    holds: set[int] = set()
+    holds: set[str] = set()
     for payload in session.scalars(
         select(OutboxEvent.payload).where(OutboxEvent.state == OutboxState.PENDING)
     ):
@@ -191,8 +191,8 @@ def pending_references(session: Session) -> tuple[set[str], set[str], set[int]]:
             items.add(body["item_barcode"])
         if isinstance(body.get("loan_uuid"), str):
             loans.add(body["loan_uuid"])
-        if isinstance(body.get("hold_id"), int):
-            holds.add(body["hold_id"])
+        if isinstance(body.get("hold_uuid"), str):
+            holds.add(body["hold_uuid"])
     return items, loans, holds
 
 

@@ -38,7 +38,7 @@ class Protected:
 
     item_barcodes: frozenset[str] = frozenset()
     loan_uuids: frozenset[str] = frozenset()
-    hold_ids: frozenset[int] = frozenset()
+    hold_uuids: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -238,18 +238,23 @@ def _apply_item(
 def _apply_hold(
     session: Session, key: str, data: dict[str, Any] | None, protected: Protected
 ) -> str:
-    # Local holds carry the central's id, so a checkin event's hold_id means the same hold
-    # on both sides.
-    hold_id = int(key)
-    hold = session.get(Hold, hold_id)
+    # Holds are known by uuid on both sides (a hold placed at a kiosk has no central id yet).
+    # Changes logged before holds had uuids carry the central id as key and the uuid in data.
+    hold_uuid = key if not key.isdigit() else str((data or {}).get("hold_uuid") or "")
+    if hold_uuid:
+        hold = session.scalar(select(Hold).where(Hold.uuid == hold_uuid))
+    else:
+        hold = session.get(Hold, int(key))
     if hold is not None and _hold_is_protected(session, hold, protected):
         return "kept_local"
     if data is None:
         if hold is not None:
             session.delete(hold)
         return "applied"
+    if not hold_uuid:
+        raise ValueError("hold without uuid")
     item_barcode = data.get("item_barcode")
-    if hold_id in protected.hold_ids or item_barcode in protected.item_barcodes:
+    if hold_uuid in protected.hold_uuids or item_barcode in protected.item_barcodes:
         return "kept_local"
     title = find_title(session, str(data.get("title_key") or ""))
     patron = session.scalar(
@@ -269,7 +274,7 @@ def _apply_hold(
     if placed_at is None:
         raise ValueError("hold without placed_at")
     if hold is None:
-        hold = Hold(id=hold_id, title_id=title.id, patron_id=patron.id, placed_at=placed_at)
+        hold = Hold(uuid=hold_uuid, title_id=title.id, patron_id=patron.id, placed_at=placed_at)
         session.add(hold)
     hold.title_id = title.id
     hold.patron_id = patron.id
@@ -282,7 +287,7 @@ def _apply_hold(
 
 
 def _hold_is_protected(session: Session, hold: Hold, protected: Protected) -> bool:
-    if hold.id in protected.hold_ids:
+    if hold.uuid in protected.hold_uuids:
         return True
     if hold.item_id is None:
         return False

@@ -200,16 +200,25 @@ ITEM_STATE = Statement(
     )
 )
 
-# A returned copy: its open loan and the longest-waiting hold on its title.
+
+# A returned copy: its open loan and the first in line for its title: the hold placed first,
+# then by uuid, as kiosk.circulation.holds.next_in_line orders the queue (id and uuid of it).
+def _first_in_line(column: Any, label: str) -> Any:
+    return (
+        select(column)
+        .where(_w.c.title_id == bindparam("title_id"), _w.c.status == HoldStatus.WAITING)
+        .order_by(_w.c.placed_at, _w.c.uuid)
+        .limit(1)
+        .scalar_subquery()
+        .label(label)
+    )
+
+
 RETURN_STATE = Statement(
     select(
         *_LOAN_COLUMNS,
-        select(_w.c.id)
-        .where(_w.c.title_id == bindparam("title_id"), _w.c.status == HoldStatus.WAITING)
-        .order_by(_w.c.placed_at, _w.c.id)
-        .limit(1)
-        .scalar_subquery()
-        .label("waiting_hold_id"),
+        _first_in_line(_w.c.id, "waiting_hold_id"),
+        _first_in_line(_w.c.uuid, "waiting_hold_uuid"),
     ).select_from(_x.outerjoin(_l, _OPEN_LOAN_OF_X))
 )
 
@@ -260,13 +269,6 @@ PATRON_LOANS = Statement(
     .where(loans.c.patron_id == bindparam("patron_id"), loans.c.returned_at.is_(None))
     .order_by(loans.c.due_at, loans.c.id)
 )
-PATRON_READY_HOLDS = Statement(
-    select(titles.c.title)
-    .select_from(holds.join(titles, titles.c.id == holds.c.title_id))
-    .where(holds.c.patron_id == bindparam("patron_id"), holds.c.status == HoldStatus.READY)
-    .order_by(holds.c.ready_at, holds.c.id)
-)
-
 # --- changes -------------------------------------------------------------------------------------
 
 INSERT_LOAN = Statement(
@@ -294,6 +296,16 @@ SET_ITEM_STATUS = Statement(
 )
 SET_HOLD_STATUS = Statement(
     update(holds).where(holds.c.id == bindparam("hold_id")).values(status=bindparam("new_status"))
+)
+# A copy lent from the open shelf fulfils its borrower's own waiting hold on the title.
+FULFIL_OWN_WAITING_HOLD = Statement(
+    update(holds)
+    .where(
+        holds.c.title_id == bindparam("title_id"),
+        holds.c.patron_id == bindparam("patron_id"),
+        holds.c.status == HoldStatus.WAITING,
+    )
+    .values(status=bindparam("new_status"), item_id=bindparam("item_id"))
 )
 SET_HOLD_READY = Statement(
     update(holds)

@@ -11,7 +11,15 @@ from typing import Any
 
 from kiosk.i18n import LANGUAGES, translations
 
-__all__ = ["LANGUAGES", "LANGUAGE_NAMES", "message_for", "message_key", "text", "ui_strings"]
+__all__ = [
+    "LANGUAGES",
+    "LANGUAGE_NAMES",
+    "hold_message",
+    "message_for",
+    "message_key",
+    "text",
+    "ui_strings",
+]
 
 
 def N_(msgid: str) -> str:
@@ -100,6 +108,9 @@ _SCREEN: dict[str, str] = {
     "may_borrow_other": N_("You may borrow {n} more."),
     "scan_books": N_("Scan each book you want to borrow."),
     "holds_ready": N_("Waiting for you at the library desk:"),
+    "hold_kept_until": N_("Kept for you until {date}"),
+    "hold_waiting": N_("Reserved: waiting for a copy to come back"),
+    "hold_cancel": N_("Cancel reservation"),
     "scanned_now": N_("Just now"),
     "nothing_scanned": N_("Books you scan will appear here."),
     "your_books": N_("Your books"),
@@ -129,6 +140,43 @@ _SCREEN: dict[str, str] = {
     "error_server": N_("Sorry, something went wrong. Please try again."),
     "error_link": N_("The kiosk can't reach the library computer. Please try again in a moment."),
 }
+
+
+# Sentences for holds (POST/DELETE /api/holds). Placeholders: {title}, {days} open days a copy
+# waits on the hold shelf, {max} holds allowed, {call_number} and {location} of a copy on the shelf.
+_HOLD_MESSAGES: dict[str, str] = {
+    "placed": N_(
+        "Reserved: {title}. When a copy comes back it waits for you on the hold shelf at the "
+        "library desk for {days} open days. You will see it here when you sign in."
+    ),
+    "cancelled": N_("Your reservation for {title} is cancelled."),
+    "sign_in_first": N_("Please scan your student card first."),
+    "db_unavailable": N_("The kiosk can't record reservations right now — please go to the desk."),
+    "refused:unknown_book": N_("This book isn't in our library's list."),
+    "refused:card_unknown": N_("We don't know this card. Please see the librarian."),
+    "refused:card_left": N_("This card is no longer active. Please see the librarian."),
+    "refused:card_blocked": N_(
+        "Please see the librarian about your account before reserving books."
+    ),
+    "refused:already_on_loan": N_("You already have {title}, so there is no need to reserve it."),
+    "refused:already_reserved": N_("You have already reserved {title}."),
+    "refused:copy_on_shelf": N_(
+        "{title} is on the shelf now, so there is no need to reserve it. "
+        "Go and take it: {call_number}, {location}."
+    ),
+    "refused:not_holdable": N_(
+        "{title} can't be reserved: the library has no copy to lend. Please ask the librarian."
+    ),
+    "refused:too_many_holds": N_(
+        "You already have {max} reservations, the most you can have. Cancel one to reserve another."
+    ),
+    "refused:hold_not_found": N_("That reservation wasn't found."),
+}
+
+
+def hold_message(key: str, language: str, **fields: object) -> str:
+    """The sentence for a hold reply by key ("placed", "refused:<reason>", ...), in `language`."""
+    return _translate(_HOLD_MESSAGES[key], language).format(**fields)
 
 
 def _translate(msgid: str, language: str) -> str:

@@ -171,25 +171,32 @@ def test_unpushed_loans_keep_their_local_state(
     ]
 
 
-def test_holds_use_the_central_id(stub: RunningStub, session_factory: SessionFactory) -> None:
+HOLD_UUID = "0b7f6a52-8d7e-4c3a-9a40-1f7c5d2e9b11"
+
+
+def test_holds_are_known_by_uuid(stub: RunningStub, session_factory: SessionFactory) -> None:
     seed(stub)
-    stub.central.add_change(
-        "hold",
-        "41",
-        {
-            "title_key": ISBN,
-            "student_number": "S2",
-            "status": "waiting",
-            "item_barcode": None,
-            "placed_at": "2026-11-20T01:00:00Z",
-            "ready_at": None,
-        },
-    )
+    data = {
+        "hold_uuid": HOLD_UUID,
+        "title_key": ISBN,
+        "student_number": "S2",
+        "status": "waiting",
+        "item_barcode": None,
+        "placed_at": "2026-11-20T01:00:00Z",
+        "ready_at": None,
+    }
+    stub.central.add_change("hold", HOLD_UUID, data)
     pull_changes(session_factory, client(stub))
     with session_factory() as session:
-        hold = session.get(Hold, 41)
+        hold = session.scalar(select(Hold).where(Hold.uuid == HOLD_UUID))
         assert hold is not None and hold.status == "waiting"
-    stub.central.add_change("hold", "41", None, deleted=True)
+    # A change logged before holds had uuids names the hold by its central id.
+    stub.central.add_change("hold", "41", data | {"status": "cancelled"})
+    pull_changes(session_factory, client(stub))
+    with session_factory() as session:
+        statuses = list(session.scalars(select(Hold.status)))
+    assert statuses == ["cancelled"]
+    stub.central.add_change("hold", HOLD_UUID, None, deleted=True)
     pull_changes(session_factory, client(stub))
     assert count(session_factory, Hold) == 0
 
