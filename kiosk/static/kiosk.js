@@ -39,6 +39,7 @@ function startKiosk(cfg) {
     countBooks: $("count-books"),
     countMay: $("count-may"),
     holds: $("holds"),
+    holdsReady: $("holds-ready"),
     holdList: $("hold-list"),
     scanList: $("scan-list"),
     scanEmpty: $("scan-empty"),
@@ -173,6 +174,18 @@ function startKiosk(cfg) {
     }, showError);
   }
 
+  function cancelReservation(holdId) {
+    call("DELETE", cfg.urls.holds + "/" + holdId).then((reply) => {
+      if (!student) return;
+      const session = reply.session || {};
+      if (session.patron) student.patron = session.patron;
+      setDeadline(session);
+      setBanner({ reply }, "ok");
+      render();
+      playSound("ok");
+    }, showError);
+  }
+
   function forgetServerSession(reason) {
     call("POST", cfg.urls.forget, { reason }).catch(() => {
       // The server is unreachable; it forgets the student by itself when it times out.
@@ -297,9 +310,12 @@ function startKiosk(cfg) {
     ui.countMay.textContent = t(countKey("may_borrow", patron.may_borrow), {
       n: patron.may_borrow,
     });
-    const holds = patron.holds_ready || [];
+    // Holds (ready ones first), each with a Cancel button: kiosk/static/holds.js.
+    const holds = patron.holds || [];
     ui.holds.hidden = holds.length === 0;
-    ui.holdList.replaceChildren(...holds.map((title) => make("li", "hold", title)));
+    ui.holdsReady.hidden = !holds.some((hold) => hold.status === "ready");
+    const helpers = { t, formatDate, make, cancel: cancelReservation };
+    ui.holdList.replaceChildren(...holds.map((hold) => window.ShuxiangHolds.item(hold, helpers)));
     ui.scanEmpty.hidden = student.lines.length > 0;
     ui.scanList.replaceChildren(...student.lines.map(lineFor));
     ui.loanList.replaceChildren(...loans.map(loanFor));

@@ -148,6 +148,7 @@ def kiosk_page() -> str:
             "messages": url_for(".relocalise"),
             "forget": url_for(".forget_session"),
             "staff": url_for("staff.status"),
+            "holds": url_for("holds.place"),
         },
     }
     return render_template(

@@ -123,7 +123,7 @@ def test_serial_sign_in_shows_the_first_name_only(kiosk: KioskServer, page: Any)
     expect(page.locator("#count-books")).to_have_text("你现在没有借图书馆的书。")
     expect(page.locator("#count-may")).to_have_text("还可以借 3 本。")
     # A book waiting on the hold shelf for her.
-    expect(page.locator("#hold-list")).to_have_text("窗边的小豆豆")
+    expect(page.locator("#hold-list .hold-title")).to_have_text("窗边的小豆豆")
     expect_sound(page, "ok")
     assert_no_trace(page, "欧阳娜娜", "欧阳", "20260004")
 
