@@ -32,6 +32,7 @@ from kiosk.importing.report import (
     progress_bar,
 )
 from kiosk.services import roster
+from kiosk.services.opac_pin import PIN_PATTERN
 from kiosk.services.roster import StudentRow
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ _HEADERS: dict[str, list[str]] = {
     "parent_phone": ["parent_phone", "家长电话", "联系电话"],
     "parent_email": ["parent_email", "家长邮箱", "电子邮箱", "email"],
     "status": ["status", "状态"],
+    "pin": ["pin", "opac_pin", "密码", "查询密码"],
+    "birth_date": ["birth_date", "birthday", "date_of_birth", "出生日期", "生日"],
 }
 _ALIASES = {normalize_header(a): f for f, aliases in _HEADERS.items() for a in aliases}
 _REQUIRED = ("student_number", "card", "name")
@@ -83,6 +86,7 @@ _CARD = re.compile(r"[0-9A-Za-z]+", re.ASCII)
 # What Excel shows for a long number in a General-formatted cell: 2.0260001E+07.
 _EXCEL_NUMBER = re.compile(r"\d+(\.\d+)?[eE]\+\d+")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+_DATE = re.compile(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?|(\d{4})(\d{2})(\d{2})")
 
 
 @dataclass(frozen=True)
@@ -217,6 +221,8 @@ def _validate(
                     parent_phone=values["parent_phone"],
                     parent_email=values["parent_email"],
                     status=_STATUSES[status.casefold()] if status else None,
+                    opac_pin=values["pin"],
+                    birth_date=_birth_date(values["birth_date"]) if values["birth_date"] else None,
                 ),
             )
         )
@@ -248,4 +254,24 @@ def _first_problem(table: CsvTable, values: dict[str, str | None]) -> str | None
     status = values["status"]
     if status and status.casefold() not in _STATUSES:
         return f"{table.label('status')} must be active/blocked/left or 在读/停用/离校"
+    pin = values["pin"]
+    if pin and not PIN_PATTERN.fullmatch(pin):
+        return f"{table.label('pin')} must be 4 to 12 digits"
+    birth = values["birth_date"]
+    if birth and _birth_date(birth) is None:
+        return f"{table.label('birth_date')} is not a date like 2015-09-01"
     return None
+
+
+def _birth_date(text: str) -> dt.date | None:
+    """A birth date as schools write it: 2015-09-01, 2015/9/1, 2015.9.1 or 20150901."""
+    match = _DATE.fullmatch(text.strip())
+    if match is None:
+        return None
+    year, month, day_of_month = (int(part) for part in match.groups() if part is not None)
+    try:
+        day = dt.date(year, month, day_of_month)
+    except ValueError:
+        return None
+    # A birth date in the future or more than a century ago is a typing mistake.
+    return day if dt.date(1900, 1, 1) <= day <= dt.date.today() else None

@@ -11,6 +11,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from db.models import Patron, PatronStatus
+from kiosk.services.opac_pin import hash_pin, verify_pin
 
 PatronOutcome = Literal["added", "updated", "unchanged", "card_in_use"]
 
@@ -36,6 +37,10 @@ class StudentRow:
     parent_phone: str | None = None
     parent_email: str | None = None
     status: PatronStatus | None = None
+    # For placing holds on /opac ([opac] identify_by): the PIN as typed in the file (stored
+    # only hashed) and the birth date. None: the file has no such column.
+    opac_pin: str | None = None
+    birth_date: dt.date | None = None
 
 
 def upsert_patron(session: Session, row: StudentRow, now: dt.datetime) -> PatronOutcome:
@@ -69,6 +74,8 @@ def upsert_patron(session: Session, row: StudentRow, now: dt.datetime) -> Patron
                 parent_name=row.parent_name or "",
                 parent_phone=row.parent_phone or "",
                 parent_email=row.parent_email or "",
+                opac_pin_hash=hash_pin(row.opac_pin) if row.opac_pin else "",
+                birth_date=row.birth_date,
                 updated_at=now,
             )
         )
@@ -89,6 +96,13 @@ def upsert_patron(session: Session, row: StudentRow, now: dt.datetime) -> Patron
         if getattr(patron, attr) != value:
             setattr(patron, attr, value)
             changed = True
+    if row.birth_date is not None and patron.birth_date != row.birth_date:
+        patron.birth_date = row.birth_date
+        changed = True
+    # The stored hash is salted: compare by checking the PIN, so the same file twice is "unchanged".
+    if row.opac_pin and not verify_pin(row.opac_pin, patron.opac_pin_hash):
+        patron.opac_pin_hash = hash_pin(row.opac_pin)
+        changed = True
     if not changed:
         return "unchanged"
     patron.updated_at = now

@@ -258,3 +258,37 @@ def test_missing_file_exits_2(settings, session_factory, tmp_path):
     code, _, err = run(settings, session_factory, tmp_path / "nope.csv")
     assert code == 2
     assert "nope.csv: no such file" in err
+
+
+def test_opac_pin_and_birth_date_columns(settings, session_factory, tmp_path):
+    from kiosk.services.opac_pin import verify_pin
+
+    text = (
+        "学号,卡号,姓名,密码,出生日期\n"
+        "S2026001,20260001,张小明,482913,2016-09-01\n"
+        "S2026002,20260002,欧阳娜娜,,2015/3/7\n"
+        "S2026003,20260003,王芳,12ab,2015-02-30\n"
+        "S2026004,20260004,李华,7777,20150607\n"
+    )
+    path = write(tmp_path, "students.csv", text)
+    code, out, _ = run(settings, session_factory, path)
+    assert code == 0
+    assert "3 added, 0 updated, 0 unchanged, 1 rejected" in out
+    assert "line 4: 密码 (pin) must be 4 to 12 digits" in out
+    with session_factory() as s:
+        found = {p.student_number: p for p in s.scalars(select(Patron))}
+    assert verify_pin("482913", found["S2026001"].opac_pin_hash)
+    assert not verify_pin("482914", found["S2026001"].opac_pin_hash)
+    assert "482913" not in found["S2026001"].opac_pin_hash  # only the salted hash is stored
+    assert found["S2026002"].opac_pin_hash == ""
+    assert [str(found[n].birth_date) for n in ("S2026001", "S2026002", "S2026004")] == [
+        "2016-09-01",
+        "2015-03-07",
+        "2015-06-07",
+    ]
+    # The same file again changes nothing, though every hash has its own salt.
+    code, out, _ = run(settings, session_factory, path)
+    assert "0 added, 0 updated, 3 unchanged, 1 rejected" in out
+    bad_date = text.replace("2016-09-01", "2016-13-01")
+    code, out, _ = run(settings, session_factory, write(tmp_path, "s2.csv", bad_date))
+    assert "line 2: 出生日期 (birth_date) is not a date like 2015-09-01" in out
