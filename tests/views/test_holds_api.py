@@ -202,3 +202,18 @@ def test_cancelling_a_ready_hold_passes_the_copy_on(client, db, clock):
     assert rows == [("20260001", "cancelled"), ("20260003", "ready")]
     (status,) = db.execute("SELECT status FROM items WHERE barcode = 'SX00010'").fetchone()
     assert status == "on_hold_shelf"
+
+
+def test_borrowing_a_copy_from_the_open_shelf_fulfils_a_waiting_hold(client, db):
+    lend(client, "20260002", "SX00010")
+    scan(client, "20260001")
+    hold = reserve(client, TOTTO)["hold"]
+    client.post("/api/session/end")
+    # The copy came back at a kiosk that had not heard of the hold: it is on the open shelf.
+    db.execute("UPDATE loans SET returned_at = '2026-11-25 02:30:00.000000'")
+    db.execute("UPDATE items SET status = 'available' WHERE barcode = 'SX00010'")
+    db.commit()
+    scan(client, "20260001")
+    assert scan(client, "SX00010")["action"] == "checked_out"
+    (status,) = db.execute("SELECT status FROM holds WHERE id = ?", (hold["id"],)).fetchone()
+    assert status == "fulfilled"
