@@ -14,12 +14,18 @@ from kiosk.desk import DB_UNAVAILABLE, NOT_SIGNED_IN
 from kiosk.services import circulation as circ
 from kiosk.services import holds as hold_service
 from kiosk.services.holds import HoldLine, HoldResult
-from kiosk.views.api import _language
-from kiosk.views.wording import hold_message
+from kiosk.views.wording import LANGUAGES, hold_message
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("holds", __name__)
+
+
+def _language() -> str:
+    """The language the page asked in (?lang= or X-Kiosk-Language), as for scans; else the
+    kiosk's own."""
+    lang = request.args.get("lang") or request.headers.get("X-Kiosk-Language")
+    return str(lang) if lang in LANGUAGES else services().settings.kiosk.language
 
 
 def _hold_json(hold: HoldLine | None) -> dict[str, Any] | None:

@@ -217,3 +217,21 @@ def test_borrowing_a_copy_from_the_open_shelf_fulfils_a_waiting_hold(client, db)
     assert scan(client, "SX00010")["action"] == "checked_out"
     (status,) = db.execute("SELECT status FROM holds WHERE id = ?", (hold["id"],)).fetchone()
     assert status == "fulfilled"
+
+
+def test_a_full_disk_records_no_hold_and_sends_the_student_to_the_desk(client, app, db):
+    from kiosk.context import services_of
+    from tests.integration.test_write_faults import PageLimit
+
+    lend(client, "20260002", "SX00010")
+    scan(client, "20260001")
+    fault = PageLimit(services_of(app).desk._db)
+    fault.start()
+    try:
+        reply = reserve(client, TOTTO, status=503)
+    finally:
+        fault.clear()
+    assert reply["error"] == "db_unavailable" and "go to the desk" in reply["message"]
+    assert db.execute("SELECT count(*) FROM holds WHERE title_id = ?", (TOTTO,)).fetchone() == (0,)
+    assert outbox(db, "hold_placed") == []
+    assert reserve(client, TOTTO)["ok"] is True  # room again: the same tap works
