@@ -81,7 +81,12 @@ def cmd_import_students(settings: Settings, args: argparse.Namespace) -> int:
         return refusal
     factory = _import_session_factory(settings, args)
     return cli_import_students(
-        settings, Path(args.file), mark_missing_left=args.mark_missing_left, session_factory=factory
+        settings,
+        Path(args.file),
+        mark_missing_left=args.mark_missing_left,
+        session_factory=factory,
+        dry_run=args.dry_run,
+        sheet=args.sheet,
     )
 
 
@@ -92,7 +97,9 @@ def cmd_import_catalog(settings: Settings, args: argparse.Namespace) -> int:
     if refusal:
         return refusal
     factory = _import_session_factory(settings, args)
-    return cli_import_catalog(settings, Path(args.file), session_factory=factory)
+    return cli_import_catalog(
+        settings, Path(args.file), session_factory=factory, dry_run=args.dry_run, sheet=args.sheet
+    )
 
 
 def _import_session_factory(settings: Settings, args: argparse.Namespace) -> Any:
@@ -276,6 +283,13 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", default="config.toml", help="path to config.toml")
     common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    import_options = argparse.ArgumentParser(add_help=False)
+    import_options.add_argument(
+        "--dry-run", action="store_true", help="show what the import would do; write nothing"
+    )
+    import_options.add_argument(
+        "--sheet", metavar="NAME", help="the sheet of an Excel workbook to read (default: first)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("serve", parents=[common], help="serve the kiosk (default)")
     sub.add_parser(
@@ -285,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo-data", parents=[common], help="add a small demo library")
     demo.add_argument("--if-empty", action="store_true", help="do nothing if data exists")
     students = sub.add_parser(
-        "import-students", parents=[common], help="import students from a CSV file"
+        "import-students", parents=[common, import_options], help="import students (CSV, .xlsx)"
     )
     students.add_argument("file")
     students.add_argument(
@@ -295,7 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     students.add_argument("--central", action="store_true", help="write to the central database")
     catalog = sub.add_parser(
-        "import-catalog", parents=[common], help="import books from CSV, MARC or MARCXML"
+        "import-catalog",
+        parents=[common, import_options],
+        help="import books from CSV, .xlsx, MARC or MARCXML",
     )
     catalog.add_argument("file")
     catalog.add_argument("--central", action="store_true", help="write to the central database")

@@ -198,6 +198,7 @@ def _title_data(t: Title) -> dict[str, Any]:
         "year": t.year,
         "call_number": t.call_number,
         "classification": t.classification,
+        "unified_number": t.unified_number,
     }
 
 

@@ -126,6 +126,9 @@ class Title(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     # Canonical ISBN-13 digits; NULL for old books that never had one.
     isbn13: Mapped[str | None] = mapped_column(String(13), unique=True)
+    # 统一书号 ("10019·3152"), the national book number of books printed in China before
+    # ISBNs; not unique, since the volumes of a set share one.
+    unified_number: Mapped[str | None] = mapped_column(String(32), index=True)
     title: Mapped[str] = mapped_column(String(500))
     author: Mapped[str] = mapped_column(String(300), default="")
     publisher: Mapped[str] = mapped_column(String(300), default="")

@@ -78,7 +78,7 @@ LAYERS = [
     layer(
         "kiosk/importing",
         {"kiosk.importing", "kiosk.services", "kiosk.circulation", "kiosk.config", "db"},
-        {"sqlalchemy", "pymarc", "stdnum", "tqdm"},
+        {"sqlalchemy", "pymarc", "stdnum", "tqdm", "openpyxl"},
     ),
     layer("kiosk/health.py", {"kiosk.services.statements"}),
     layer("kiosk/policies.py", {"kiosk.circulation", "kiosk.config"}),

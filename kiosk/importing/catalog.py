@@ -21,14 +21,7 @@ from stdnum.exceptions import InvalidChecksum, ValidationError
 
 from kiosk.circulation.barcodes import to_isbn13
 from kiosk.config import Settings
-from kiosk.importing.files import (
-    CsvTable,
-    UnreadableFile,
-    decode_text,
-    normalize_header,
-    read_bytes,
-    read_csv,
-)
+from kiosk.importing.files import CsvTable, UnreadableFile, normalize_header, read_bytes
 from kiosk.importing.report import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -36,8 +29,10 @@ from kiosk.importing.report import (
     Progress,
     Summary,
     database_problem,
+    outcome_table,
     progress_bar,
 )
+from kiosk.importing.tables import is_workbook, read_table
 from kiosk.services import catalog
 from kiosk.services.catalog import CatalogEntry, CatalogTitle, Holding
 
@@ -58,13 +53,21 @@ _ENTRY_LEN = 12
 # Only these fields are handed to pymarc. Decoding the rest (notes, subjects, 880 scripts)
 # would double the time spent per record and could only add reasons to refuse it.
 _MARC21_TAGS = frozenset(b"008 020 050 082 100 110 111 245 260 264 852 952".split())
-_UNIMARC_TAGS = frozenset(b"010 200 210 214 676 690 700 701 710 711 905".split())
+# CNMARC keeps the 统一书号 in 091.
+_UNIMARC_TAGS = frozenset(b"010 091 200 210 214 676 690 700 701 710 711 905".split())
 
 # pymarc decodes MARC-8 when file_encoding is exactly "iso8859-1", its default; any other
 # value is handed to bytes.decode. (UTF-8 goes by force_utf8.)
 _PYMARC_ENCODING = {"UTF-8": "iso8859-1", "MARC-8": "iso8859-1", "GB18030": "gb18030"}
 # Directory entries: a tag, then the field's length (4 digits) and offset (5 digits).
 _DIRECTORY = re.compile(rb"(?:[0-9A-Za-z]{3}[0-9]{9})+")
+# A 统一书号: a category and publisher number, a middle dot, the publisher's serial number
+# ("10019·3152", "R10186·123"); exports write the dot in several ways, or as a plain period.
+_UNIFIED_NUMBER = re.compile(
+    r"\s*(?:统一书号\s*[:：]?\s*)?([A-Z]?\d{3,6})\s*[·・．•‧.]\s*(\d{1,6})(?![\d.·])"
+)
+# An ISBN column Excel turned into a number and shows in its scientific format.
+_EXCEL_NUMBER = re.compile(r"\d+(\.\d+)?[eE]\+\d+")
 _ISBN_TOKEN = re.compile(r"[0-9][0-9Xx\- ]*[0-9Xx]|[0-9]")
 _YEAR = re.compile(r"(?<!\d)(1[0-9]{3}|20[0-9]{2})(?!\d)")
 # UNIMARC marks the part of a title that sorting skips ("The ", "Le ") with these controls.
@@ -82,6 +85,7 @@ _HEADERS: dict[str, list[str]] = {
     "barcode": ["barcode", "条码", "条形码", "登录号", "accession_number"],
     "location": ["location", "馆藏地", "馆藏地点"],
     "copies": ["copies", "复本数", "册数"],
+    "unified_number": ["unified_number", "统一书号"],
 }
 _ALIASES = {normalize_header(a): f for f, aliases in _HEADERS.items() for a in aliases}
 _CLASSIFICATIONS = {
@@ -110,6 +114,8 @@ class _Source:
     warnings: list[str] = field(default_factory=list)
     # Every valid ISBN of the record, first choice first.
     isbns: list[str] = field(default_factory=list)
+    # The 统一书号 of a book printed before ISBNs, when the record gives one.
+    unified_number: str | None = None
 
 
 @dataclass
@@ -124,6 +130,101 @@ class _Reading:
     rows: int | None = None
 
 
+@dataclass
+class CatalogImport:
+    """What an import of a catalog file did, or (dry run) would do."""
+
+    summary: Summary
+    kind: str
+    formats: Counter[str]
+    dry_run: bool
+    items_added: int = 0
+    # Copies given a made-up accession barcode: (barcode, title, where in the file).
+    labels: list[tuple[str, str, str]] = field(default_factory=list)
+    # Set when the database refused a chunk: the chunks before it stay imported.
+    failure: str | None = None
+
+    @property
+    def importable(self) -> int:
+        """How many records or title groups were (or would be) taken."""
+        return self.summary.added + self.summary.updated + self.summary.unchanged
+
+    def table(self) -> list[str]:
+        s = self.summary
+        return outcome_table(
+            {
+                "titles": {
+                    "added": s.added,
+                    "updated": s.updated,
+                    "unchanged": s.unchanged,
+                    "rejected": s.rejected,
+                },
+                "copies": {"added": self.items_added},
+            }
+        )
+
+
+def import_catalog(
+    settings: Settings,
+    data: bytes,
+    name: str,
+    *,
+    session_factory: sessionmaker[Session],
+    dry_run: bool = False,
+    sheet: str | None = None,
+    err: TextIO = sys.stderr,
+    progress: bool = False,
+) -> CatalogImport:
+    """Import the catalog file `data` (named `name`); raise UnreadableFile when it can't be read.
+
+    The format is told from the content: MARCXML, ISO 2709 (MARC21 or UNIMARC/CNMARC, text
+    in UTF-8, GB18030 or MARC-8), an Excel .xlsx workbook (`sheet`, or the first) or CSV.
+    Every chunk of CHUNK_RECORDS records is its own transaction; with `dry_run` each is
+    rolled back instead of committed, so nothing is written and the kiosk's scans wait no
+    longer than in a real import. (A dry run's chunks do not see each other's new titles, so
+    a book without ISBN described twice, far apart in one file, counts as added twice.)
+    """
+    item_pattern = re.compile(settings.barcodes.item_pattern, re.ASCII)
+    reading = _open(data, name, sheet)
+    summary = Summary(name, "records" if reading.rows is None else "rows")
+    result = CatalogImport(summary, reading.kind, reading.formats, dry_run)
+    now = dt.datetime.now(dt.UTC)
+    bar = progress_bar(reading.total, err, progress, "record")
+    failed_at = ""
+    try:
+        for chunk in _chunks(reading.sources, summary, bar):
+            failed_at = chunk[0][0].where
+            with session_factory() as session, session.begin():
+                results = catalog.upsert_entries(session, [entry for _, entry in chunk], now)
+                if dry_run:
+                    session.rollback()
+            _report(chunk, results, result, item_pattern)
+    except SQLAlchemyError as exc:
+        log.error("catalog import of %s failed at %s: %s", name, failed_at, type(exc).__name__)
+        result.failure = (
+            f"{name}: {database_problem(exc)} in the chunk starting at {failed_at}; "
+            "everything before it was imported — fix the problem and import the file again."
+        )
+        return result
+    finally:
+        bar.close()
+    if reading.rows is not None:
+        summary.read = reading.rows
+    log.info(
+        "catalog import%s of %s: %d read, %d added, %d updated, %d unchanged, %d items, "
+        "%d rejected",
+        " (dry run)" if dry_run else "",
+        name,
+        summary.read,
+        summary.added,
+        summary.updated,
+        summary.unchanged,
+        result.items_added,
+        summary.rejected,
+    )
+    return result
+
+
 def cli_import_catalog(
     settings: Settings,
     path: Path,
@@ -132,64 +233,61 @@ def cli_import_catalog(
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
     progress: bool = True,
+    dry_run: bool = False,
+    sheet: str | None = None,
 ) -> int:
-    """Import the catalog file at `path`; print a summary; return the exit code.
+    """Import the catalog file at `path` (see `import_catalog`); print the table; exit code.
 
-    The format is told from the content: MARCXML, ISO 2709 (MARC21 or UNIMARC/CNMARC, text
-    in UTF-8, GB18030 or MARC-8) or CSV. 0: the file was read; records that could not be
-    imported are listed. 2: the file cannot be read at all; nothing is written. 1: the
-    database refused a chunk; the chunks before it stay imported (see CHUNK_RECORDS).
+    0: the file was read; records that could not be imported are listed. 2: the file
+    cannot be read at all, or (dry run) no record of it could be imported; nothing is
+    written. 1: the database refused a chunk; the chunks before it stay imported.
     """
     name = path.name
-    item_pattern = re.compile(settings.barcodes.item_pattern, re.ASCII)
     try:
-        reading = _open(read_bytes(path), name)
+        result = import_catalog(
+            settings,
+            read_bytes(path),
+            name,
+            session_factory=session_factory,
+            dry_run=dry_run,
+            sheet=sheet,
+            err=err,
+            progress=progress,
+        )
     except UnreadableFile as exc:
         print(f"{exc} — nothing imported.", file=err)
         return EXIT_BAD_INPUT
-    summary = Summary(name, "rows" if reading.kind == "CSV" else "records")
-    items_added = 0
-    now = dt.datetime.now(dt.UTC)
-    bar = progress_bar(reading.total, err, progress, "record")
-    failed_at = ""
-    try:
-        for chunk in _chunks(reading.sources, summary, bar):
-            failed_at = chunk[0][0].where
-            with session_factory.begin() as session:
-                results = catalog.upsert_entries(session, [entry for _, entry in chunk], now)
-            items_added += _report(chunk, results, summary, item_pattern)
-    except SQLAlchemyError as exc:
-        bar.close()
-        log.error("catalog import of %s failed at %s: %s", name, failed_at, type(exc).__name__)
-        print(
-            f"{name}: {database_problem(exc)} in the chunk starting at {failed_at}; "
-            "everything before it was imported — fix the problem and import the file again.",
-            file=err,
-        )
+    if result.failure is not None:
+        print(result.failure, file=err)
         return EXIT_FAILED
-    bar.close()
-    if reading.rows is not None:
-        summary.read = reading.rows
-    formats = ", ".join(f"{k} ×{v}" for k, v in sorted(reading.formats.items()))
-    log.info(
-        "catalog import of %s: %d read, %d added, %d updated, %d unchanged, %d items, %d rejected",
-        name,
-        summary.read,
-        summary.added,
-        summary.updated,
-        summary.unchanged,
-        items_added,
-        summary.rejected,
-    )
+    summary = result.summary
+    formats = ", ".join(f"{k} ×{v}" for k, v in sorted(result.formats.items()))
+    would = "would be " if dry_run else ""
+    if dry_run:
+        print("Dry run: nothing was written. This is what the import would do.", file=out)
     print(
-        f"{name} ({reading.kind}{': ' + formats if formats else ''}): "
-        f"{summary.read} {summary.unit} read — titles: {summary.added} added, "
-        f"{summary.updated} updated, {summary.unchanged} unchanged; {items_added} items added; "
-        f"{summary.rejected} rejected.",
+        f"{name} ({result.kind}{': ' + formats if formats else ''}): "
+        f"{summary.read} {summary.unit} read — titles: {summary.added} {would}added, "
+        f"{summary.updated} {would}updated, {summary.unchanged} unchanged; "
+        f"{result.items_added} items {would}added; {summary.rejected} rejected.",
         file=out,
     )
+    for line in result.table():
+        print(line, file=out)
     for line in summary.listing():
         print(line, file=out)
+    if result.labels and dry_run:
+        print(f"{len(result.labels)} copies would get a made-up accession barcode.", file=out)
+    elif result.labels:
+        print(
+            f"Copies that need labels ({len(result.labels)}): print these accession barcodes "
+            "and stick them in the books.",
+            file=out,
+        )
+        for barcode, title, where in result.labels:
+            print(f"  {barcode}  {title}  ({where})", file=out)
+    if dry_run and result.importable == 0:
+        return EXIT_BAD_INPUT
     return EXIT_OK
 
 
@@ -219,19 +317,20 @@ def _chunks(
 def _report(
     chunk: list[tuple[_Source, CatalogEntry]],
     results: list[catalog.EntryResult],
-    summary: Summary,
+    into: CatalogImport,
     item_pattern: re.Pattern[str],
-) -> int:
-    """Count a written chunk's outcomes into `summary`; return the number of items added."""
-    items_added = 0
+) -> None:
+    """Count a written (or rolled back) chunk's outcomes into `into`."""
+    summary = into.summary
     for (source, entry), result in zip(chunk, results, strict=True):
         summary.count(result.outcome)
-        items_added += result.items.added
+        into.items_added += result.items.added
         for holding in result.items.conflicts:
             summary.problem(
                 source.where,
                 f"copy {holding.barcode} already belongs to a different title — copy skipped",
             )
+        into.labels += [(b, entry.record.title, source.where) for b in result.items.generated]
         new_barcodes = [h.barcode for h in entry.holdings] + list(result.items.generated)
         for barcode in new_barcodes:
             if not item_pattern.fullmatch(barcode):
@@ -240,11 +339,12 @@ def _report(
                     f"copy {barcode} does not match barcodes.item_pattern; "
                     "the kiosk will not recognise it",
                 )
-    return items_added
 
 
-def _open(data: bytes, name: str) -> _Reading:
+def _open(data: bytes, name: str, sheet: str | None) -> _Reading:
     """Tell the format from the content (not the file name) and start reading it."""
+    if is_workbook(data) or sheet is not None:
+        return _read_table(data, name, sheet)
     head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
     if not head:
         raise UnreadableFile(f"{name}: the file is empty")
@@ -252,7 +352,7 @@ def _open(data: bytes, name: str) -> _Reading:
         return _read_marcxml(data, name)
     if head[:5].isdigit() and _END_OF_RECORD in data and b"\x1e" in data:
         return _read_iso2709(data)
-    return _read_csv(data, name)
+    return _read_table(data, name, None)
 
 
 # --- ISO 2709 ------------------------------------------------------------------------------
@@ -446,8 +546,10 @@ def _claim_isbn(source: _Source, claimed: dict[str, str]) -> _Source:
     two records do not overwrite each other on every import.
     """
     entry = source.entry
-    if entry is None or not source.isbns:
+    if entry is None:
         return source
+    if not source.isbns:
+        return _claim_unified_number(source, entry, claimed)
     free = next((isbn for isbn in source.isbns if isbn not in claimed), None)
     if free is None:
         first = source.isbns[0]
@@ -461,6 +563,44 @@ def _claim_isbn(source: _Source, claimed: dict[str, str]) -> _Source:
     if free != entry.record.isbn13:
         source.entry = replace(entry, record=replace(entry.record, isbn13=free))
     return source
+
+
+def _claim_unified_number(source: _Source, entry: CatalogEntry, claimed: dict[str, str]) -> _Source:
+    """Like `_claim_isbn` for a book without an ISBN: the first record with a 统一书号 owns it.
+
+    The volumes of a set often share one; the later records' copies join that title.
+    """
+    number = entry.record.unified_number
+    if number is None:
+        return source
+    if number in claimed:
+        source.warnings.append(
+            f"统一书号 {number} is also on {claimed[number]}; this record's copies are added "
+            "to that title and its description is not used"
+        )
+        source.entry = replace(entry, update=False)
+    else:
+        claimed[number] = source.where
+    return source
+
+
+def unified_number(value: str) -> str | None:
+    """The 统一书号 in `value` written the one way ("10019·3152"), or None when there is none."""
+    match = _UNIFIED_NUMBER.match(value)
+    return f"{match.group(1)}·{match.group(2)}" if match else None
+
+
+def _split_unified(values: Sequence[str]) -> tuple[list[str], str | None]:
+    """Take the 统一书号 out of an ISBN field's values: (the other values, the first found)."""
+    others: list[str] = []
+    found: str | None = None
+    for value in values:
+        number = unified_number(value)
+        if number is None:
+            others.append(value)
+        elif found is None:
+            found = number
+    return others, found
 
 
 def _values(fields: dict[str, list[pymarc.Field]], tag: str, code: str) -> list[str]:
@@ -479,8 +619,9 @@ def _first(fields: dict[str, list[pymarc.Field]], tag: str, *codes: str) -> str:
 
 def _map_marc21(fields: dict[str, list[pymarc.Field]], where: str) -> _Source:
     source = _Source(where)
-    source.isbns, problem = _pick_isbns(_values(fields, "020", "a"), "020$a ISBN")
-    if problem is not None:
+    values, source.unified_number = _split_unified(_values(fields, "020", "a"))
+    source.isbns, problem = _pick_isbns(values, "020$a ISBN")
+    if problem is not None and source.unified_number is None:
         source.reason = problem
         return source
     isbn13 = source.isbns[0] if source.isbns else None
@@ -525,15 +666,16 @@ def _map_marc21(fields: dict[str, list[pymarc.Field]], where: str) -> _Source:
         source,
         CatalogTitle(title, isbn13, author, publisher, year, call_number, classification),
         holdings,
-        "020$a",
-        "852$p/952$p",
     )
 
 
 def _map_unimarc(fields: dict[str, list[pymarc.Field]], where: str) -> _Source:
     source = _Source(where)
-    source.isbns, problem = _pick_isbns(_values(fields, "010", "a"), "010$a ISBN")
-    if problem is not None:
+    values, source.unified_number = _split_unified(
+        _values(fields, "091", "a") + _values(fields, "010", "a")
+    )
+    source.isbns, problem = _pick_isbns(values, "010$a ISBN")
+    if problem is not None and source.unified_number is None:
         source.reason = problem
         return source
     isbn13 = source.isbns[0] if source.isbns else None
@@ -574,21 +716,13 @@ def _map_unimarc(fields: dict[str, list[pymarc.Field]], where: str) -> _Source:
         source,
         CatalogTitle(title, isbn13, author, publisher, year, call_number, classification),
         holdings,
-        "010$a",
-        "905$b",
     )
 
 
-def _entry(
-    source: _Source,
-    record: CatalogTitle,
-    holdings: list[Holding],
-    isbn_field: str,
-    barcode_field: str,
-) -> _Source:
-    if record.isbn13 is None and not holdings:
-        source.reason = f"no ISBN ({isbn_field}) and no copy barcode ({barcode_field})"
-        return source
+def _entry(source: _Source, record: CatalogTitle, holdings: list[Holding]) -> _Source:
+    """The record's entry; a book without an ISBN keeps its 统一书号 (see `upsert_entries`)."""
+    if record.isbn13 is None and source.unified_number is not None:
+        record = replace(record, unified_number=source.unified_number)
     source.entry = CatalogEntry(record, tuple(holdings))
     return source
 
@@ -669,6 +803,7 @@ class _Group:
 
     where: str
     isbn13: str | None
+    unified_number: str | None = None
     values: dict[str, str] = field(default_factory=dict)
     holdings: list[Holding] = field(default_factory=list)
     copies: int = 1
@@ -676,13 +811,12 @@ class _Group:
     warnings: list[str] = field(default_factory=list)
 
 
-def _read_csv(data: bytes, name: str) -> _Reading:
-    text, _encoding = decode_text(data, name)
-    table = read_csv(text, name, _ALIASES, ("title",), {"title": "题名 (title)"})
-    if "isbn" not in table.columns and "barcode" not in table.columns:
-        raise UnreadableFile(f"{name}: needs an ISBN column or a barcode (条码) column")
+def _read_table(data: bytes, name: str, sheet: str | None) -> _Reading:
+    """A CSV file or an Excel sheet: one row per copy, or per title with a 复本数 column."""
+    table = read_table(data, name, _ALIASES, ("title",), {"title": "题名 (title)"}, sheet=sheet)
     read = _group_rows(table)
-    return _Reading("CSV", len(read), _csv_sources(table, read), Counter(), rows=len(table.rows))
+    kind = "CSV" if table.delimiter else "Excel"
+    return _Reading(kind, len(read), _csv_sources(table, read), Counter(), rows=len(table.rows))
 
 
 def _group_rows(table: CsvTable) -> list[_Group | _Source]:
@@ -696,12 +830,18 @@ def _group_rows(table: CsvTable) -> list[_Group | _Source]:
         where = f"line {line}"
         value = {f: table.value(cells, f) or "" for f in _HEADERS}
         isbn13 = None
-        if value["isbn"]:
-            isbns, problem = _pick_isbns([value["isbn"]], table.label("isbn"))
+        # Old catalogs put the 统一书号 of pre-1987 books in their 书号 (ISBN) column.
+        number = unified_number(value["unified_number"] or value["isbn"])
+        if value["isbn"] and unified_number(value["isbn"]) is None:
+            isbn13, problem = _table_isbn(table, line, value["isbn"])
             if problem is not None:
                 found.append(_Source(where, reason=problem))
                 continue
-            isbn13 = isbns[0] if isbns else None
+        if value["unified_number"] and number is None:
+            found.append(
+                _Source(where, reason=f"{table.label('unified_number')} is not a 统一书号")
+            )
+            continue
         copies = 1
         if value["copies"]:
             if not value["copies"].isdigit() or not 1 <= int(value["copies"]) <= _MAX_COPIES:
@@ -713,21 +853,21 @@ def _group_rows(table: CsvTable) -> list[_Group | _Source]:
                 )
                 continue
             copies = int(value["copies"])
-        if isbn13 is None and not value["barcode"]:
-            found.append(
-                _Source(
-                    where,
-                    reason=f"no {table.label('isbn')} and no {table.label('barcode')}",
-                )
-            )
-            continue
         if isbn13 is not None:
             key: tuple[str, ...] = ("isbn", isbn13)
+        elif number is not None:
+            key = ("unified", number)
         else:
-            key = ("row", value["title"].casefold(), value["author"], value["publisher"])
+            key = (
+                "row",
+                " ".join(value["title"].split()).casefold(),
+                value["author"],
+                value["publisher"],
+                value["year"],
+            )
         group = groups.get(key)
         if group is None:
-            group = groups[key] = _Group(where, isbn13)
+            group = groups[key] = _Group(where, isbn13, None if isbn13 else number)
             found.append(group)
         for f in ("title", "author", "publisher", "year", "call_number", "classification"):
             if value[f] and not group.values.get(f):
@@ -743,6 +883,29 @@ def _group_rows(table: CsvTable) -> list[_Group | _Source]:
             )
         group.copies = max(group.copies, copies)
     return found
+
+
+def _table_isbn(table: CsvTable, line: int, value: str) -> tuple[str | None, str | None]:
+    """The ISBN-13 of an ISBN cell, or why the row is refused.
+
+    Excel keeps a number to 15 significant digits and shows a long one as 9.78753E+12; a
+    CSV saved from that view has lost the digits for good. A whole ISBN-13 stored as a
+    number is exact and accepted; an ISBN-10 stored as a number has lost its leading zero.
+    """
+    label = table.label("isbn")
+    retype = (
+        f"{label} was turned into a number by Excel and lost digits (format the column "
+        "as Text, enter the ISBNs again and import again)"
+    )
+    if _EXCEL_NUMBER.fullmatch(value):
+        return None, retype
+    if table.is_number(line, "isbn"):
+        if not value.isdigit():
+            return None, retype
+        isbns, _problem = _pick_isbns([value.zfill(10) if len(value) < 10 else value], label)
+        return (isbns[0], None) if isbns else (None, retype)
+    isbns, problem = _pick_isbns([value], label)
+    return (isbns[0] if isbns else None), problem
 
 
 def _csv_sources(table: CsvTable, read: list[_Group | _Source]) -> Iterator[_Source]:
@@ -776,6 +939,7 @@ def _csv_sources(table: CsvTable, read: list[_Group | _Source]) -> Iterator[_Sou
             year,
             group.values.get("call_number", ""),
             classification,
+            group.unified_number,
         )
         source.entry = CatalogEntry(record, tuple(group.holdings), group.copies)
         yield source

@@ -7,7 +7,7 @@ import io
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 _DELIMITERS = ",;\t"
@@ -79,11 +79,16 @@ class Column:
 
 @dataclass
 class CsvTable:
-    """A CSV file's header mapped to fields, and its data rows with their line numbers."""
+    """A table's header mapped to fields, and its data rows with their line numbers.
+
+    A CSV file's or an Excel sheet's (its `delimiter` is then ""). `numbers` holds the
+    (line, column index) of every cell Excel stored as a number rather than as text.
+    """
 
     columns: dict[str, Column]
     rows: list[tuple[int, list[str]]]
     delimiter: str
+    numbers: set[tuple[int, int]] = field(default_factory=set)
 
     def value(self, row: list[str], name: str) -> str | None:
         """The stripped cell of field `name`; None when the file has no such column."""
@@ -91,6 +96,11 @@ class CsvTable:
         if column is None:
             return None
         return row[column.index].strip() if column.index < len(row) else ""
+
+    def is_number(self, line: int, name: str) -> bool:
+        """Whether field `name` on `line` was a number in the workbook (never in a CSV file)."""
+        column = self.columns.get(name)
+        return column is not None and (line, column.index) in self.numbers
 
     def label(self, name: str) -> str:
         column = self.columns.get(name)
@@ -132,6 +142,18 @@ def read_csv(
     except csv.Error as exc:
         raise UnreadableFile(f"{name} line {reader.line_num}: not valid CSV ({exc})") from None
     assert header is not None
+    columns = map_header(header, name, aliases, required, describe)
+    return CsvTable(columns, rows, delimiter)
+
+
+def map_header(
+    header: list[str],
+    name: str,
+    aliases: Mapping[str, str],
+    required: tuple[str, ...],
+    describe: Mapping[str, str],
+) -> dict[str, Column]:
+    """Map a header row's cells to fields; UnreadableFile when one is missing or doubled."""
     columns: dict[str, Column] = {}
     for index, cell in enumerate(header):
         field_name = aliases.get(normalize_header(cell))
@@ -152,7 +174,7 @@ def read_csv(
                 f"{name}: the first line is not a header row; it needs the columns {wanted}"
             )
         raise UnreadableFile(f"{name}: required column(s) missing: {wanted}")
-    return CsvTable(columns, rows, delimiter)
+    return columns
 
 
 def sniff_delimiter(header_line: str) -> str:

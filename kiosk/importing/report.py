@@ -72,6 +72,24 @@ class Summary:
         return lines
 
 
+def outcome_table(columns: dict[str, dict[str, int]]) -> list[str]:
+    """The table that ends every import and every dry run: one column per kind of row.
+
+    `columns` maps a column heading ("students", "titles", "copies") to its counts by
+    outcome ("added", "updated", …); a count a column lacks shows as a dash.
+    """
+    outcomes: list[str] = []
+    for counts in columns.values():
+        outcomes += [o for o in counts if o not in outcomes]
+    width = max(len(o) for o in outcomes)
+    widths = {heading: max(len(heading), 6) for heading in columns}
+    lines = [" " * width + "".join(f"  {h:>{widths[h]}}" for h in columns)]
+    for outcome in outcomes:
+        cells = "".join(f"  {columns[h].get(outcome, '-'):>{widths[h]}}" for h in columns)
+        lines.append(f"{outcome:<{width}}{cells}")
+    return lines
+
+
 class Progress(Protocol):
     """The part of a tqdm bar the imports use."""
 

@@ -1,4 +1,4 @@
-"""import-students: read the school's student list (CSV) and bring the patron table up to date."""
+"""import-students: read the school's student list (CSV or .xlsx) and bring the patron table up to date."""
 
 from __future__ import annotations
 
@@ -15,22 +15,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Patron, PatronStatus, width_of
 from kiosk.config import Settings
-from kiosk.importing.files import (
-    CsvTable,
-    UnreadableFile,
-    decode_text,
-    normalize_header,
-    read_bytes,
-    read_csv,
-)
+from kiosk.importing.files import CsvTable, UnreadableFile, normalize_header, read_bytes
 from kiosk.importing.report import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
     EXIT_OK,
     Summary,
     database_problem,
+    outcome_table,
     progress_bar,
 )
+from kiosk.importing.tables import read_table
 from kiosk.services import roster
 from kiosk.services.opac_pin import PIN_PATTERN
 from kiosk.services.roster import StudentRow
@@ -104,12 +99,15 @@ def cli_import_students(
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
     progress: bool = True,
+    dry_run: bool = False,
+    sheet: str | None = None,
 ) -> int:
-    """Import the student list at `path`; print a summary; return the exit code.
+    """Import the student list at `path` (CSV, or an .xlsx `sheet`); print the table; exit code.
 
     0: the file was read, every good row imported and every bad row listed. 2: the file
-    cannot be read at all (missing, not text, no header with 学号/卡号/姓名); nothing is
-    written. 1: the database refused the import; nothing is written either.
+    cannot be read at all (missing, not a table, no header with 学号/卡号/姓名), or (dry
+    run) no row of it could be imported; nothing is written. 1: the database refused the
+    import; nothing is written either. With `dry_run` the transaction is rolled back.
 
     The whole list is one transaction: a school's roster is a few thousand rows (a second
     or two of writing), and all-or-nothing means a power cut can never leave half the
@@ -118,8 +116,7 @@ def cli_import_students(
     name = path.name
     summary = Summary(name, "rows")
     try:
-        text, _encoding = decode_text(read_bytes(path), name)
-        table = read_csv(text, name, _ALIASES, _REQUIRED, _DESCRIBE)
+        table = read_table(read_bytes(path), name, _ALIASES, _REQUIRED, _DESCRIBE, sheet=sheet)
     except UnreadableFile as exc:
         print(f"{exc} — nothing imported.", file=err)
         return EXIT_BAD_INPUT
@@ -129,7 +126,7 @@ def cli_import_students(
     marked_left = 0
     bar = progress_bar(len(rows), err, progress, "row")
     try:
-        with session_factory.begin() as session:
+        with session_factory() as session, session.begin():
             for row in rows:
                 outcome = roster.upsert_patron(session, row.student, now)
                 if outcome == "card_in_use":
@@ -142,6 +139,8 @@ def cli_import_students(
                 bar.update()
             if mark_missing_left:
                 marked_left = roster.mark_missing_left(session, seen, now)
+            if dry_run:
+                session.rollback()
     except SQLAlchemyError as exc:
         bar.close()
         log.error("student import of %s failed: %s", name, type(exc).__name__)
@@ -149,7 +148,8 @@ def cli_import_students(
         return EXIT_FAILED
     bar.close()
     log.info(
-        "student import of %s: %d read, %d added, %d updated, %d unchanged, %d rejected, %d left",
+        "student import%s of %s: %d read, %d added, %d updated, %d unchanged, %d rejected, %d left",
+        " (dry run)" if dry_run else "",
         name,
         summary.read,
         summary.added,
@@ -158,15 +158,30 @@ def cli_import_students(
         summary.rejected,
         marked_left,
     )
+    would = "would be " if dry_run else ""
+    if dry_run:
+        print("Dry run: nothing was written. This is what the import would do.", file=out)
     print(
-        f"{name}: {summary.read} rows read — {summary.added} added, {summary.updated} updated, "
-        f"{summary.unchanged} unchanged, {summary.rejected} rejected.",
+        f"{name}: {summary.read} rows read — {summary.added} {would}added, "
+        f"{summary.updated} {would}updated, {summary.unchanged} unchanged, "
+        f"{summary.rejected} rejected.",
         file=out,
     )
+    counts = {
+        "added": summary.added,
+        "updated": summary.updated,
+        "unchanged": summary.unchanged,
+        "rejected": summary.rejected,
+    }
     if mark_missing_left:
-        print(f"{marked_left} active students not in the file marked as left.", file=out)
+        counts["marked as left"] = marked_left
+        print(f"{marked_left} active students not in the file {would}marked as left.", file=out)
+    for line in outcome_table({"students": counts}):
+        print(line, file=out)
     for line in summary.listing():
         print(line, file=out)
+    if dry_run and summary.added + summary.updated + summary.unchanged == 0:
+        return EXIT_BAD_INPUT
     return EXIT_OK
 
 

@@ -20,7 +20,16 @@ _WIDTHS = {
     name: width_of(Title.__table__.c[name])
     for name in ("title", "author", "publisher", "call_number", "classification")
 }
-_TITLE_FIELDS = ("isbn13", "title", "author", "publisher", "year", "call_number", "classification")
+_TITLE_FIELDS = (
+    "isbn13",
+    "unified_number",
+    "title",
+    "author",
+    "publisher",
+    "year",
+    "call_number",
+    "classification",
+)
 
 # Barcodes for copies the records do not list are "G" + ISBN-13 digits 3-12 (the check digit
 # adds nothing), "GB…" to "GZ…" for the 2nd to 26th copy: the same book gets the same barcode
@@ -43,7 +52,8 @@ _IN_CHUNK = 500
 class CatalogTitle:
     """A title as a catalog record describes it; empty text and None mean "not given".
 
-    `isbn13` must be canonical ISBN-13 digits (or None for a book without an ISBN).
+    `isbn13` must be canonical ISBN-13 digits (or None for a book without an ISBN);
+    `unified_number` a 统一书号 as "10019·3152" (or None).
     """
 
     title: str
@@ -53,6 +63,7 @@ class CatalogTitle:
     year: int | None = None
     call_number: str = ""
     classification: str = ""
+    unified_number: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,7 +127,9 @@ def upsert_entries(
     """Add or update every entry's title and make sure it has the entry's copies, in order.
 
     Titles are matched by ISBN-13; a title without one (in the file or in the database) is
-    matched through the barcode of a copy it already has. Empty fields of a record never
+    matched by its 统一书号, then through the barcode of a copy it already has, and a record
+    with none of these by title + author + publisher + year among the titles that have no
+    ISBN or 统一书号 either, so importing the same file again finds them. Empty fields of a record never
     blank what the database knows. Existing copies are never changed: their status and
     location belong to circulation. The batch is read in four queries (more only when a
     made-up barcode is taken) and written in a few more, whatever its size. Caller commits.
@@ -215,6 +228,8 @@ class _Batch:
         # go through the unit of work instead, slower but seen.
         self.through_orm = bool(session.dispatch.after_flush)
         self.by_isbn: dict[str, _Slot] = {}
+        self.by_unified: dict[str, _Slot] = {}
+        self.by_description: dict[tuple[Any, ...], _Slot] = {}
         self.by_id: dict[int, _Slot] = {}
         self.owner: dict[str, _Owner] = {}
         self.new_titles: list[_Slot] = []
@@ -227,6 +242,26 @@ class _Batch:
         isbns = {e.record.isbn13 for e in entries if e.record.isbn13}
         for chunk in _chunks(sorted(isbns)):
             for title in self.session.scalars(select(Title).where(Title.isbn13.in_(chunk))):
+                self._slot_for(title)
+        unified = {e.record.unified_number for e in entries if e.record.unified_number}
+        for chunk in _chunks(sorted(unified)):
+            for title in self.session.scalars(
+                select(Title).where(Title.unified_number.in_(chunk)).order_by(Title.id)
+            ):
+                self._slot_for(title)
+        described = {
+            _clip("title", e.record.title)
+            for e in entries
+            if not e.record.isbn13 and not e.record.unified_number
+        }
+        for chunk in _chunks(sorted(described)):
+            for title in self.session.scalars(
+                select(Title)
+                .where(
+                    Title.title.in_(chunk), Title.isbn13.is_(None), Title.unified_number.is_(None)
+                )
+                .order_by(Title.id)
+            ):
                 self._slot_for(title)
         self._load_owners(_barcodes_of(entries))
         # Titles reached only through a copy's barcode: books without an ISBN.
@@ -248,9 +283,18 @@ class _Batch:
         if slot is None:
             slot = _Slot(title=title, title_id=title.id)
             self.by_id[title.id] = slot
-            if title.isbn13:
-                self.by_isbn[title.isbn13] = slot
+            self._index(slot)
         return slot
+
+    def _index(self, slot: _Slot) -> None:
+        """Make `slot` findable by its ISBN, 统一书号 or (having neither) its description."""
+        isbn13, unified = slot.get("isbn13"), slot.get("unified_number")
+        if isbn13:
+            self.by_isbn.setdefault(isbn13, slot)
+        elif unified:
+            self.by_unified.setdefault(unified, slot)
+        else:
+            self.by_description.setdefault(_description_of(slot), slot)
 
     def _load_owners(self, barcodes: Iterable[str]) -> None:
         wanted = sorted({b for b in barcodes if b not in self.owner})
@@ -286,13 +330,18 @@ class _Batch:
         self, record: CatalogTitle, holdings: Sequence[Holding], *, update: bool = True
     ) -> tuple[_Slot, TitleOutcome]:
         slot = self.by_isbn.get(record.isbn13) if record.isbn13 else None
+        if slot is None and record.unified_number:
+            slot = self.by_unified.get(record.unified_number)
+            if slot is not None and record.isbn13 and slot.get("isbn13"):
+                slot = None
         if slot is None:
             slot = self._match_by_copy(record, holdings)
+        if slot is None and not record.isbn13 and not record.unified_number:
+            slot = self.by_description.get(_description_of_record(record))
         if slot is None:
             slot = _Slot(values=_new_title_values(record, self.now))
             self.new_titles.append(slot)
-            if record.isbn13:
-                self.by_isbn[record.isbn13] = slot
+            self._index(slot)
             return slot, "added"
         if not update:
             return slot, "unchanged"
@@ -305,6 +354,8 @@ class _Batch:
             changed = True
         if record.isbn13:
             self.by_isbn[record.isbn13] = slot
+        if record.unified_number and not record.isbn13:
+            self.by_unified.setdefault(record.unified_number, slot)
         if not changed:
             return slot, "unchanged"
         slot.set("updated_at", self.now)
@@ -429,6 +480,18 @@ def _new_title_values(record: CatalogTitle, now: dt.datetime) -> dict[str, Any]:
     values["created_at"] = now
     values["updated_at"] = now
     return values
+
+
+def _description_of(slot: _Slot) -> tuple[Any, ...]:
+    return tuple(slot.get(attr) or "" for attr in ("title", "author", "publisher", "year"))
+
+
+def _description_of_record(record: CatalogTitle) -> tuple[Any, ...]:
+    """The key a title with neither ISBN nor 统一书号 is found by, as the database holds it."""
+    return tuple(
+        _clip(attr, getattr(record, attr)) or ""
+        for attr in ("title", "author", "publisher", "year")
+    )
 
 
 def _clip(attr: str, value: Any) -> Any:

@@ -188,6 +188,7 @@ def _apply_title(
     title.year = year if isinstance(year, int) and not isinstance(year, bool) else None
     title.call_number = _text(data, "call_number")
     title.classification = _text(data, "classification")
+    title.unified_number = _text(data, "unified_number") or None
     session.flush()
     if key.startswith("id:"):
         state.set_state(session, state.REPLICA_TITLE_PREFIX + key, str(title.id))

@@ -304,7 +304,10 @@ def test_bad_check_digit_is_rejected_naming_the_field(settings, session_factory,
     code, out, _ = run(settings, session_factory, path)
     assert code == 0
     assert "bad.mrc record 1: 020$a ISBN '0306406153' has a bad check digit — record skipped" in out
-    assert "bad.mrc record 3: no ISBN (020$a) and no copy barcode (852$p/952$p)" in out
+    # A record with neither ISBN nor copy is a book all the same: it gets a made-up label.
+    assert "bad.mrc record 3" not in out
+    assert "Copies that need labels (2)" in out
+    assert "  GEN0000001  No ISBN, no copy  (record 3)" in out
     assert "bad.mrc record 4: 245$a (title) is missing — record skipped" in out
     with session_factory() as s:
         assert s.scalar(select(Title.title).where(Title.isbn13 == good)) == "Second ISBN is fine"
@@ -362,7 +365,8 @@ def test_copy_barcode_of_another_title_is_refused(settings, session_factory, tmp
         ("broken.xml", b"<collection><record><leader>", "broken.xml: is not well-formed MARCXML"),
         ("junk.dat", b"\x80\xff\xfe\x81" * 50, "junk.dat: is neither UTF-8 nor GB18030 text"),
         ("notitle.csv", "ISBN,作者\n9787021000004,余华\n".encode(), "题名 (title)"),
-        ("noid.csv", "题名,作者\n活着,余华\n".encode(), "noid.csv: needs an ISBN column"),
+        ("old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600, "old Excel 97-2003"),
+        ("fake.xlsx", b"PK\x03\x04" + b"\0" * 100, "fake.xlsx: is a zip file but not an Excel"),
     ],
 )
 def test_unreadable_files_exit_2_and_change_nothing(

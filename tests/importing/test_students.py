@@ -234,7 +234,7 @@ def test_status_column_in_chinese(settings, session_factory, tmp_path):
             "students.csv: the first line is not a header row",
         ),
         ("学号,姓名\nS1,甲\n".encode(), "students.csv: required column(s) missing: 卡号 (card)"),
-        (b"PK\x03\x04rest-of-a-zip", "students.csv: is an Excel workbook"),
+        (b"PK\x03\x04rest-of-a-zip", "students.csv: is a zip file but not an Excel .xlsx"),
         (b"\x00\x01\x02binary", "students.csv: is a binary file"),
     ],
 )
