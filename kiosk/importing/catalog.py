@@ -352,7 +352,17 @@ def _open(data: bytes, name: str, sheet: str | None) -> _Reading:
         return _read_marcxml(data, name)
     if head[:5].isdigit() and _END_OF_RECORD in data and b"\x1e" in data:
         return _read_iso2709(data)
+    if _looks_like_marc_leader(head):
+        raise UnreadableFile(
+            f"{name}: a truncated MARC record — its leader says {int(head[:5])} bytes, but the "
+            f"file ends after {len(data)} with no end-of-record mark"
+        )
     return _read_table(data, name, None)
+
+
+def _looks_like_marc_leader(head: bytes) -> bool:
+    """A record length, indicator and subfield-code counts, and a base address: ISO 2709."""
+    return head[:5].isdigit() and head[10:12] == b"22" and head[12:17].isdigit()
 
 
 # --- ISO 2709 ------------------------------------------------------------------------------

@@ -421,3 +421,20 @@ def test_marc21_text_encoding_is_sniffed(
     assert f"MARC21/{encoding} ×1" in out
     with session_factory() as s:
         assert s.scalar(select(Title.title)) == "Café society"
+
+
+@needs_data
+@pytest.mark.parametrize("sample", [ICCU, LOC], ids=["unimarc", "marc21"])
+def test_a_single_truncated_marc_record_is_named_as_such(
+    settings, session_factory, tmp_path, sample
+):
+    whole = sample.read_bytes()
+    first = whole[: int(whole[:5])]
+    path = tmp_path / "cut.mrc"
+    path.write_bytes(first[: len(first) // 2])
+    code, _, err = run(settings, session_factory, path)
+    assert code == 2
+    assert "truncated MARC record" in err
+    assert f"leader says {int(first[:5])} bytes" in err
+    assert "header row" not in err
+    assert count(session_factory, Title) == 0
