@@ -6,13 +6,15 @@ import argparse
 import logging
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from db.engine import make_engine, make_session_factory
+from db.engine import DatabaseDamaged, check_sqlite_file, make_engine, make_session_factory
+from db.files import FileProblem, make_private, read_secret_file, write_secret_file
 from db.migrate import upgrade
-from kiosk.config import ConfigError, Settings, load_settings
+from kiosk.config import ConfigError, Settings, load_settings, secret_files
 
 if TYPE_CHECKING:
     from kiosk.parts import KioskServices
@@ -23,6 +25,12 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 
+RECOVERY_HINT = (
+    "The kiosk will not serve it. To rebuild it from the central server: stop the kiosk, "
+    "run `python run_kiosk.py rebuild-db`, then `python run_kiosk.py sync` "
+    "(docs/recovery.md)."
+)
+
 
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(
@@ -32,6 +40,16 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def _open_database(settings: Settings) -> Any:
+    """The kiosk's database, checked (DatabaseDamaged if unsound) and migrated."""
+    started = time.perf_counter()
+    check = check_sqlite_file(settings.database.path)
+    if check is not None:
+        log.info(
+            "database %s: %s ok in %.2f s",
+            settings.database.path,
+            check,
+            time.perf_counter() - started,
+        )
     engine = make_engine(settings.database.path)
     upgrade(engine)
     return engine
@@ -42,6 +60,14 @@ def _open_database(settings: Settings) -> Any:
 
 def cmd_check_config(settings: Settings, args: argparse.Namespace) -> int:
     print(f"{settings.path}: OK (kiosk {settings.kiosk.id!r}, database {settings.database.path})")
+    path = settings.database.path
+    started = time.perf_counter()
+    # Raises DatabaseDamaged, which main() reports with the way to recover.
+    check = check_sqlite_file(path, deep=args.deep)
+    if check is None:
+        print(f"{path}: not created yet (a new kiosk starts with an empty database).")
+    else:
+        print(f"{path}: {check} ok in {time.perf_counter() - started:.2f} s.")
     return EXIT_OK
 
 
@@ -187,11 +213,22 @@ def _ensure_secret(path: Path | None, make: Callable[[], str]) -> str | None:
     """The secret in `path`, written (readable by its owner only) first if it is missing."""
     if path is None:
         return None
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(make() + "\n", encoding="utf-8")
-        path.chmod(0o600)
-    return path.read_text(encoding="utf-8").strip()
+    secret = read_secret_file(path)
+    if secret is None:
+        secret = make()
+        write_secret_file(path, secret)
+    return secret
+
+
+def check_secret_files(settings: Settings) -> None:
+    """Every secret file the config names that exists is private (0600) and readable.
+
+    Raises FileProblem with one sentence naming the file and its config key.
+    """
+    for key, path in secret_files(settings):
+        what = f"secret file ({key})"
+        make_private(path, what)
+        read_secret_file(path, what)
 
 
 def cmd_run_local(settings: Settings, args: argparse.Namespace) -> int:
@@ -295,7 +332,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "run-local", parents=[common], help="start the central server and this kiosk together"
     )
-    sub.add_parser("check-config", parents=[common], help="validate config.toml and exit")
+    check = sub.add_parser(
+        "check-config",
+        parents=[common],
+        help="validate config.toml and check the database (PRAGMA quick_check), then exit",
+    )
+    check.add_argument(
+        "--deep",
+        action="store_true",
+        help="run PRAGMA integrity_check instead: slower, also matches every index to its table",
+    )
     demo = sub.add_parser("demo-data", parents=[common], help="add a small demo library")
     demo.add_argument("--if-empty", action="store_true", help="do nothing if data exists")
     students = sub.add_parser(
@@ -320,8 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
     import kiosk.browser
     import kiosk.staffgate
     import kiosk.sync.cli
+    import kiosk.sync.salvage
 
-    for module in (kiosk.browser, kiosk.sync.cli, kiosk.staffgate, central.cli):
+    for module in (kiosk.browser, kiosk.sync.cli, kiosk.sync.salvage, kiosk.staffgate, central.cli):
         module.register_commands(sub, common, COMMANDS)
     return parser
 
@@ -338,7 +385,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc.report(), file=sys.stderr)
         return EXIT_BAD_INPUT
-    return COMMANDS[args.command](settings, args)
+    try:
+        check_secret_files(settings)
+        return COMMANDS[args.command](settings, args)
+    except DatabaseDamaged as exc:
+        print(f"{exc}\n{RECOVERY_HINT}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except FileProblem as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

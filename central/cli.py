@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
-import os
 import secrets
 import sys
 from collections.abc import Callable
@@ -14,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from db.files import write_secret_file
 from kiosk.clock import utc_now
 from kiosk.config import Settings, read_secret
 
@@ -90,11 +90,8 @@ def _engine(settings: Settings) -> Engine:
 
 
 def _write_secret(path: Path, value: str) -> None:
-    """Create a secret file readable by its owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(value + "\n")
+    """Create (or replace) a secret file readable by its owner only, atomically."""
+    write_secret_file(path, value)
 
 
 def ensure_secret_files(settings: Settings) -> None:

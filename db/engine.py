@@ -11,6 +11,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from db.files import FileProblem, empty_database_message, prepare_sqlite_file
+
 SessionFactory = sessionmaker[Session]
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -30,11 +32,60 @@ def make_engine(path_or_url: str | Path, **kwargs: Any) -> Engine:
     url = database_url(path_or_url)
     if url.startswith("sqlite"):
         if url.startswith("sqlite:///") and ":memory:" not in url:
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            # Names and parents' phone numbers: the file and its -wal/-shm are 0600.
+            prepare_sqlite_file(Path(url.removeprefix("sqlite:///")))
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         _configure_sqlite(engine)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+class DatabaseDamaged(FileProblem):
+    """The database file exists but is not a sound SQLite database; the message says why."""
+
+
+# Enough lines of quick_check's report to name the damage without flooding the terminal.
+CHECK_REPORT_LINES = 3
+
+
+def check_sqlite_file(path: Path, *, deep: bool = False) -> str | None:
+    """Check the SQLite database at `path` before serving it; raise DatabaseDamaged if unsound.
+
+    Returns None for a missing file (a new kiosk starts with an empty database), else the
+    check that passed. An existing zero-byte file is refused: SQLite would take it for a new,
+    empty database and the kiosk would serve an empty library. `PRAGMA quick_check` reads
+    every page and checks each b-tree's structure (bench/startup_check.py times it);
+    `deep` runs `integrity_check`, which also matches every index against its table.
+    """
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return None
+    if size == 0:
+        raise DatabaseDamaged(empty_database_message(path))
+    pragma = "integrity_check" if deep else "quick_check"
+    try:
+        # mode=rw: never create the file here, and never open something else by accident.
+        db = sqlite3.connect(f"file:{path}?mode=rw", uri=True, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise DatabaseDamaged(f"The database {path} cannot be opened ({exc}).") from None
+    try:
+        rows = db.execute(f"PRAGMA {pragma}({CHECK_REPORT_LINES})").fetchall()
+    except sqlite3.DatabaseError as exc:
+        # "file is not a database": a bad header, a text file, an encrypted file.
+        raise DatabaseDamaged(f"The database {path} is not a usable SQLite file ({exc}).") from None
+    finally:
+        db.close()
+    report = [
+        line
+        for row in rows
+        for line in str(row[0]).splitlines()
+        if line.strip() and not line.startswith("***")
+    ]
+    if report != ["ok"]:
+        found = "; ".join(report[:CHECK_REPORT_LINES])
+        raise DatabaseDamaged(f"The database {path} is damaged ({pragma}: {found}).")
+    return pragma
 
 
 def _set_up_connection(dbapi_connection: sqlite3.Connection) -> None:

@@ -12,19 +12,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from db.files import read_secret_file
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class ConfigError(Exception):
     """Raised with every problem found in a config file, each as 'dotted.key: what is wrong'."""
 
-    def __init__(self, path: Path | str, problems: list[str]) -> None:
+    def __init__(self, path: Path | str, problems: list[str], *, whole_file: bool = False) -> None:
         self.path = str(path)
         self.problems = problems
+        # The file itself could not be read: one problem, said as one sentence.
+        self.whole_file = whole_file
         super().__init__(f"{path}: " + "; ".join(problems))
 
     def report(self) -> str:
         """Human-readable text for the command line."""
+        if self.whole_file:
+            return f"Configuration file {self.path}: {self.problems[0]}."
         lines = [f"Configuration file {self.path} has {len(self.problems)} problem(s):"]
         lines += [f"  - {p}" for p in self.problems]
         return "\n".join(lines)
@@ -413,10 +419,23 @@ def load_settings(path: Path | str) -> Settings:
         with source.open("rb") as fh:
             data = tomllib.load(fh)
     except FileNotFoundError:
-        raise ConfigError(source, ["file not found"]) from None
+        problem = "file not found"
+    except IsADirectoryError:
+        problem = "this is a folder, not a file (name the config.toml inside it)"
+    except PermissionError:
+        problem = "this user may not read it (permission denied)"
+    except UnicodeDecodeError as exc:
+        problem = (
+            f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+            "save it as UTF-8"
+        )
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(source, [f"not valid TOML: {exc}"]) from None
-    return parse_settings(data, source.resolve().parent, source)
+        problem = f"not valid TOML: {exc}"
+    except OSError as exc:
+        problem = f"cannot be read ({exc.strerror})"
+    else:
+        return parse_settings(data, source.resolve().parent, source)
+    raise ConfigError(source, [problem], whole_file=True)
 
 
 def with_overrides(settings: Settings, **sections: dict[str, Any]) -> Settings:
@@ -429,10 +448,19 @@ def with_overrides(settings: Settings, **sections: dict[str, Any]) -> Settings:
 
 
 def read_secret(path: Path | None) -> str | None:
-    """The stripped content of a secret file, or None when no file is configured or it is missing."""
-    if path is None:
-        return None
-    try:
-        return path.read_text(encoding="utf-8").strip() or None
-    except FileNotFoundError:
-        return None
+    """The stripped content of a secret file, or None when no file is configured or it is missing.
+
+    A file that exists but cannot be read raises db.files.FileProblem, one sentence.
+    """
+    return read_secret_file(path)
+
+
+def secret_files(settings: Settings) -> list[tuple[str, Path]]:
+    """Every secret file the config names, with the dotted key that names it."""
+    named = [
+        ("kiosk.staff_pin_file", settings.kiosk.staff_pin_file),
+        ("sync.token_file", settings.sync.token_file),
+        ("central.monitor_token_file", settings.central.monitor_token_file),
+        ("central.secret_key_file", settings.central.secret_key_file),
+    ]
+    return [(key, path) for key, path in named if path is not None]

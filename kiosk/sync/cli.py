@@ -10,7 +10,12 @@ from typing import Any
 
 from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type information
 
-from db.engine import make_engine, make_read_session_factory, make_session_factory
+from db.engine import (
+    check_sqlite_file,
+    make_engine,
+    make_read_session_factory,
+    make_session_factory,
+)
 from db.migrate import upgrade
 from kiosk.clock import utc_now
 from kiosk.config import Settings
@@ -62,6 +67,8 @@ def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_BAD_INPUT
+    # A damaged database is refused (run_kiosk.py reports it): rebuild-db, then sync.
+    check_sqlite_file(settings.database.path)
     engine = make_engine(settings.database.path)
     upgrade(engine)
     factory = make_session_factory(engine)
