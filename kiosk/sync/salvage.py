@@ -28,6 +28,7 @@ from db.migrate import upgrade
 from db.models import OutboxEvent, OutboxState
 from kiosk.config import Settings
 from kiosk.services import outbox
+from kiosk.services.state import OUTBOX_EPOCH, OUTBOX_NEXT_SEQUENCE
 
 log = logging.getLogger(__name__)
 
@@ -166,14 +167,14 @@ def _events_after(db: sqlite3.Connection, last: SalvagedRow) -> int:
         state = dict(
             db.execute(
                 "SELECT key, value FROM kiosk_state WHERE key IN (?, ?)",
-                (outbox.EPOCH_KEY, outbox.NEXT_SEQUENCE_KEY),
+                (OUTBOX_EPOCH, OUTBOX_NEXT_SEQUENCE),
             ).fetchall()
         )
-        next_sequence = int(state[outbox.NEXT_SEQUENCE_KEY])
+        next_sequence = int(state[OUTBOX_NEXT_SEQUENCE])
     except (sqlite3.DatabaseError, KeyError, ValueError, TypeError):
         return 0
     sequence = last.body.get("sequence")
-    if state.get(outbox.EPOCH_KEY) != last.body.get("epoch") or not isinstance(sequence, int):
+    if state.get(OUTBOX_EPOCH) != last.body.get("epoch") or not isinstance(sequence, int):
         return 0
     return max(0, next_sequence - 1 - sequence)
 
