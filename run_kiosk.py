@@ -25,12 +25,6 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 
-RECOVERY_HINT = (
-    "The kiosk will not serve it. To rebuild it from the central server: stop the kiosk, "
-    "run `python run_kiosk.py rebuild-db`, then `python run_kiosk.py sync` "
-    "(docs/recovery.md)."
-)
-
 
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(
@@ -220,6 +214,20 @@ def _ensure_secret(path: Path | None, make: Callable[[], str]) -> str | None:
     return secret
 
 
+def _recovery_hint(settings: Settings) -> str:
+    """What the operator does about a damaged kiosk database (docs/recovery.md)."""
+    if settings.sync.central_url:
+        return (
+            "The kiosk will not use it. To rebuild it from the central server: stop the kiosk, "
+            "run `python run_kiosk.py rebuild-db`, then `python run_kiosk.py sync` "
+            "(docs/recovery.md)."
+        )
+    return (
+        "The kiosk will not use it. Stop the kiosk, run `python run_kiosk.py rebuild-db`, then "
+        "import the students and the catalog again or restore a backup (docs/recovery.md)."
+    )
+
+
 def check_secret_files(settings: Settings) -> None:
     """Every secret file the config names that exists is private (0600) and readable.
 
@@ -389,7 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_secret_files(settings)
         return COMMANDS[args.command](settings, args)
     except DatabaseDamaged as exc:
-        print(f"{exc}\n{RECOVERY_HINT}", file=sys.stderr)
+        print(f"{exc}\n{_recovery_hint(settings)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except FileProblem as exc:
         print(exc, file=sys.stderr)
