@@ -62,14 +62,20 @@ def damage_table(path: Path, table: str, page_index: int = 0) -> int:
     return page
 
 
-def replace_in_page(path: Path, page: int, old: bytes, new: bytes) -> None:
-    """Change bytes inside one page in place (same length): the b-tree stays well formed."""
+def replace_in_table(path: Path, table: str, old: bytes, new: bytes) -> int:
+    """Change bytes of a row in place (same length) on the page of `table` that holds them.
+
+    The b-tree stays well formed; only the indexes no longer match. Returns the page number.
+    """
     assert len(old) == len(new)
     checkpoint(path)
     size = page_size(path)
     with path.open("r+b") as fh:
-        fh.seek((page - 1) * size)
-        content = fh.read(size)
-        assert old in content, f"{old!r} is not on page {page}"
-        fh.seek((page - 1) * size + content.index(old))
-        fh.write(new)
+        for page in table_pages(path, table):
+            fh.seek((page - 1) * size)
+            content = fh.read(size)
+            if old in content:
+                fh.seek((page - 1) * size + content.index(old))
+                fh.write(new)
+                return page
+    raise AssertionError(f"{old!r} is on no page of {table}")

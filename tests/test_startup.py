@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.damage import damage_table, replace_in_page, table_pages
+from tests.damage import damage_table, replace_in_table, table_pages
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,7 +110,7 @@ def test_a_text_file_is_refused(kiosk_config, tmp_path):
 def test_deep_check_finds_an_index_that_quick_check_cannot(kiosk_config, demo_database):
     # A copy's barcode changed inside the table page only: the page is well formed, but the
     # unique index on barcodes no longer matches the table.
-    replace_in_page(demo_database, table_pages(demo_database, "items")[0], b"SX00007", b"SX0000Z")
+    replace_in_table(demo_database, "items", b"SX00007", b"SX0000Z")
     quick = run_kiosk("check-config", "--config", str(kiosk_config))
     assert quick.returncode == 0, quick.stderr
     assert "quick_check ok" in quick.stdout
