@@ -117,14 +117,19 @@ def prepare_sqlite_file(path: Path) -> None:
     empty database. A missing file is created as a new, empty database of mode 0600 (under a temporary name,
     then linked into place, so `path` never exists as a zero-byte file); SQLite gives the
     -wal and -shm files it creates later the database file's own mode. An existing database
-    and its companions are tightened to 0600 (`make_private`).
+    and its companions are tightened to 0600 (`make_private`), or a warning says why not.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         if path.stat().st_size == 0:
             raise FileProblem(empty_database_message(path))
         for file in sqlite_siblings(path):
-            make_private(file, "database file")
+            try:
+                make_private(file, "database file")
+            except FileProblem as exc:
+                # Unlike a secret, a database we may read but not chmod (a read-only mount,
+                # another owner) is still served: its readers are the machine's business.
+                log.warning("%s", exc)
         return
     wal = path.with_name(path.name + "-wal")
     if wal.exists() and wal.stat().st_size > 0:
