@@ -450,6 +450,21 @@ def _opt_text(body: dict[str, Any], key: str) -> str | None:
     return value[:MAX_TEXT]
 
 
+# A reported push delay or backlog age beyond this is nonsense, not a schedule.
+MAX_SCHEDULE_S = 366 * 86_400
+
+
+def _opt_seconds(body: dict[str, Any], key: str) -> float | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise MalformedEvent(f"{key} must be a number of seconds")
+    if not 0 <= value <= MAX_SCHEDULE_S:
+        raise MalformedEvent(f"{key} must be between 0 and {MAX_SCHEDULE_S}")
+    return float(value)
+
+
 def record_heartbeat(session: Session, kiosk_id: str, body: Any, now: dt.datetime) -> Kiosk:
     """Store a kiosk's status and estimate its clock offset. Caller commits.
 
@@ -465,6 +480,11 @@ def record_heartbeat(session: Session, kiosk_id: str, body: Any, now: dt.datetim
     if scanner is not None and not isinstance(scanner, bool):
         raise MalformedEvent("scanner_connected must be true, false or null")
     backlog = _opt_int(body, "backlog")
+    # The push schedule (optional: older kiosks don't send it) comes as ages and delays,
+    # turned into times here on the central's clock.
+    oldest_pending_age = _opt_seconds(body, "oldest_pending_age_s")
+    next_push_in = _opt_seconds(body, "next_push_in_s")
+    sync_interval = _opt_seconds(body, "sync_interval_s")
     last_sync = body.get("last_sync_at")
     kiosk = _locked_kiosk(session, kiosk_id)
     offset = (clock - now).total_seconds()
@@ -484,6 +504,11 @@ def record_heartbeat(session: Session, kiosk_id: str, body: Any, now: dt.datetim
     kiosk.disk_free_bytes = _opt_int(body, "disk_free_bytes")
     kiosk.checkouts_today = _opt_int(body, "checkouts_today")
     kiosk.returns_today = _opt_int(body, "returns_today")
+    kiosk.oldest_pending_at = (
+        None if oldest_pending_age is None else now - dt.timedelta(seconds=oldest_pending_age)
+    )
+    kiosk.next_push_at = None if next_push_in is None else now + dt.timedelta(seconds=next_push_in)
+    kiosk.sync_interval_s = None if sync_interval is None else round(sync_interval)
     kiosk.clock_doubtful = abs(offset) > CLOCK_TOLERANCE.total_seconds()
     if kiosk.clock_doubtful:
         _flag_clock(session, kiosk, {"source": "heartbeat", "offset_s": round(offset)}, now)

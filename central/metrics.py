@@ -58,6 +58,14 @@ class CentralCollector:
         )
         yield self._per_kiosk(
             GaugeMetricFamily(
+                "shuxiang_kiosk_outbox_oldest_pending_age_seconds",
+                "How long the kiosk's oldest unpushed event has waited (absent when none waits).",
+                labels=kiosk,
+            ),
+            [(r, r.backlog_age_s) for r in rows if r.backlog_age_s is not None],
+        )
+        yield self._per_kiosk(
+            GaugeMetricFamily(
                 "shuxiang_kiosk_scanner_connected",
                 "1 when the kiosk reports its serial scanner connected (absent when it has none).",
                 labels=kiosk,

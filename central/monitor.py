@@ -14,9 +14,19 @@ from central.intake import BACKLOG_GROWING_AFTER
 from db.central_models import CentralEvent, EventState, Kiosk, SyncRun
 from db.models import Loan
 
+# A backlog is normal between pushes; it is an alarm once its oldest event has waited longer
+# than the kiosk's push interval plus this margin (a push that is slow or retried once).
+BACKLOG_MARGIN_S = 120
+# The push interval assumed for kiosks whose heartbeat does not report one.
+DEFAULT_SYNC_INTERVAL_S = 300
+
 
 def _iso(value: dt.datetime | None) -> str | None:
     return None if value is None else value.isoformat()
+
+
+def _age_s(since: dt.datetime | None, now: dt.datetime) -> float | None:
+    return None if since is None else round(max(0.0, (now - since).total_seconds()), 1)
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,12 @@ class KioskRow:
     scanner_connected: bool | None
     backlog: int | None
     backlog_growing: bool
+    # How long the oldest unpushed event has waited, and whether that is past due.
+    backlog_age_s: float | None
+    backlog_overdue: bool
+    next_push_at: str | None
+    next_push_in_s: float | None
+    sync_interval_s: int | None
     last_sync_at: str | None
     last_push_ok_at: str | None
     last_error: str | None
@@ -54,24 +70,36 @@ def kiosk_row(kiosk: Kiosk, now: dt.datetime, silent_after_s: int) -> KioskRow:
     age = None if kiosk.heartbeat_at is None else (now - kiosk.heartbeat_at).total_seconds()
     online = age is not None and age <= silent_after_s
     growing = bool(kiosk.backlog) and kiosk.backlog_rising_count >= BACKLOG_GROWING_AFTER
+    backlog_age = _backlog_age_s(kiosk, now)
+    interval = kiosk.sync_interval_s or DEFAULT_SYNC_INTERVAL_S
+    overdue = backlog_age is not None and backlog_age > interval + BACKLOG_MARGIN_S
+    next_push_in = None
+    if kiosk.next_push_at is not None:
+        next_push_in = round((kiosk.next_push_at - now).total_seconds(), 1)
     reasons = []
     if not online:
         reasons.append("silent" if age is not None else "never heard from")
-    if growing:
-        reasons.append("backlog growing")
+    if overdue:
+        reasons.append("backlog not pushed")
     if kiosk.clock_doubtful:
         reasons.append("clock off")
     return KioskRow(
         kiosk_id=kiosk.id,
         name=kiosk.name,
         online=online,
-        alert=not online or growing,
+        # A backlog that merely grows between pushes is how a kiosk works: no alarm.
+        alert=not online or overdue,
         alert_reasons=reasons,
         heartbeat_at=_iso(kiosk.heartbeat_at),
         heartbeat_age_s=None if age is None else round(age, 1),
         scanner_connected=kiosk.scanner_connected,
         backlog=kiosk.backlog,
         backlog_growing=growing,
+        backlog_age_s=backlog_age,
+        backlog_overdue=overdue,
+        next_push_at=_iso(kiosk.next_push_at),
+        next_push_in_s=next_push_in,
+        sync_interval_s=kiosk.sync_interval_s,
         last_sync_at=_iso(kiosk.reported_last_sync_at or kiosk.last_push_ok_at),
         last_push_ok_at=_iso(kiosk.last_push_ok_at),
         last_error=kiosk.reported_last_error or kiosk.last_push_error,
@@ -87,6 +115,18 @@ def kiosk_row(kiosk: Kiosk, now: dt.datetime, silent_after_s: int) -> KioskRow:
         pushes_conflict=kiosk.pushes_conflict,
         pushes_rejected=kiosk.pushes_rejected,
     )
+
+
+def _backlog_age_s(kiosk: Kiosk, now: dt.datetime) -> float | None:
+    """How long the kiosk's oldest unpushed event has waited, None when nothing waits.
+
+    A kiosk that does not report it (older software) is judged by its last good push.
+    """
+    if not kiosk.backlog:
+        return None
+    if kiosk.oldest_pending_at is not None:
+        return _age_s(kiosk.oldest_pending_at, now)
+    return _age_s(kiosk.last_push_ok_at or kiosk.created_at, now)
 
 
 def kiosk_rows(session: Session, now: dt.datetime, silent_after_s: int) -> list[KioskRow]:
@@ -133,6 +173,8 @@ def stats(session: Session, now: dt.datetime, silent_after_s: int) -> dict[str, 
         "events_unapplied": by_state.get(EventState.RECEIVED, 0),
         "events_pending": by_state.get(EventState.PENDING, 0),
         "events_unresolved": by_state.get(EventState.UNRESOLVED, 0),
+        # Loans only reach the central with a push: these events are on their way.
+        "events_on_kiosks": sum(r.backlog or 0 for r in rows),
         "visits_total": visits or 0,
         "exceptions_open": count_open(session),
         "kiosks_total": len(rows),

@@ -102,6 +102,12 @@ class Kiosk(Base):
     disk_free_bytes: Mapped[int | None] = mapped_column(BigInteger)
     checkouts_today: Mapped[int | None] = mapped_column(Integer)
     returns_today: Mapped[int | None] = mapped_column(Integer)
+    # The kiosk's push schedule as last reported, in the central's own clock (the kiosk sends
+    # ages and delays, so its clock offset does not matter): since when its oldest unpushed
+    # event has waited, when its next push is due, and how often it pushes.
+    oldest_pending_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    next_push_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    sync_interval_s: Mapped[int | None] = mapped_column(Integer)
     # What the central itself saw of this kiosk's pushes.
     last_push_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     last_push_ok_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

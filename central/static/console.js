@@ -50,7 +50,13 @@
     else if (k.scanner_connected) { scanner.textContent = "connected"; }
     else { span(scanner, "disconnected", "warn"); }
     var backlog = cell(tr, dash(k.backlog));
-    if (k.backlog_growing) { span(backlog, " \u2191 growing", "warn"); }
+    if (k.backlog_overdue) {
+      span(backlog, " waiting " + Math.round(k.backlog_age_s / 60) + " min", "warn");
+    }
+    if (k.next_push_at) {
+      sub(backlog, (k.next_push_in_s >= 0 ? "next push ~" : "push was due ") +
+        k.next_push_at.slice(11, 16) + " UTC");
+    }
     cell(tr, k.last_sync_at || "never");
     cell(tr, k.last_error || "", "error-text");
     cell(tr, dash(k.checkouts_today) + " / " + dash(k.returns_today));
@@ -80,6 +86,7 @@
       .then(function (s) {
         if (!s) { return; }
         document.getElementById("t-loans").textContent = s.loans_open;
+        document.getElementById("t-on-kiosks").textContent = s.events_on_kiosks;
         document.getElementById("t-events").textContent = s.events_total;
         document.getElementById("t-exceptions").textContent = s.exceptions_open;
       })

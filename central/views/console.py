@@ -38,7 +38,7 @@ from central.auth import (
 from central.changes import lock_change_counter
 from central.conflicts import list_exceptions, resolve
 from central.context import get_db, services
-from central.monitor import kiosk_row, kiosk_rows, recent_runs, stats
+from central.monitor import BACKLOG_MARGIN_S, kiosk_row, kiosk_rows, recent_runs, stats
 from central.views import wording
 from central.views.forms import LoginForm, ResolveForm
 from db.central_models import CentralEvent, ExceptionStatus, Kiosk, SyncException
@@ -212,6 +212,7 @@ def monitor() -> str:
         totals=stats(db, now, silent),
         now=now,
         silent_after_s=silent,
+        backlog_margin_s=BACKLOG_MARGIN_S,
     )
 
 
