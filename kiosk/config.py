@@ -43,6 +43,8 @@ class KioskSettings:
     language: str = "zh"
     idle_timeout_s: int = 45
     staff_pin_file: Path | None = None
+    # How the screen greets a student (kiosk/circulation/names.py): 李同学, 李华同学 or 华.
+    greeting: str = "surname"
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class CirculationSettings:
     loan_days: int = 14
     max_loans: int = 3
     max_renewals: int = 1
+    renew_within_days: int = 3
     block_when_overdue: bool = True
     open_days: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri")
     opens_at: dt.time = dt.time(8, 0)
@@ -298,6 +301,7 @@ _SCHEMA: dict[str, dict[str, Parser]] = {
         "language": _str(choices=("zh", "en")),
         "idle_timeout_s": _int(10, 3600),
         "staff_pin_file": _optional_path,
+        "greeting": _str(choices=("surname", "full", "given")),
     },
     "server": {"host": _str(nonempty=True), "port": _int(1, 65535), "threads": _int(2, 256)},
     "database": {"path": _path},
@@ -321,6 +325,7 @@ _SCHEMA: dict[str, dict[str, Parser]] = {
         "loan_days": _int(1, 365),
         "max_loans": _int(0, 100),
         "max_renewals": _int(0, 20),
+        "renew_within_days": _int(0, 365),
         "block_when_overdue": _bool,
         "open_days": _weekdays,
         "opens_at": _clock,

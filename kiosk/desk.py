@@ -27,7 +27,7 @@ from db.faults import fault_name, is_storage_fault
 from kiosk.circulation.barcodes import BarcodeKind, BarcodeRules, Classified, classify, to_isbn13
 from kiosk.circulation.calendar import OpeningCalendar
 from kiosk.circulation.holds import shelf_expires_at
-from kiosk.circulation.names import first_name
+from kiosk.circulation.names import greeting_name
 from kiosk.circulation.rules import LoanPolicy, Refusal, decide_patron
 from kiosk.clock import Clock, utc_now
 from kiosk.config import Settings
@@ -92,6 +92,7 @@ def loan_policy(settings: Settings) -> LoanPolicy:
         loan_days=c.loan_days,
         max_loans=c.max_loans,
         max_renewals=c.max_renewals,
+        renew_within_days=c.renew_within_days,
         block_when_overdue=c.block_when_overdue,
         calendar=opening_calendar(settings),
     )
@@ -343,7 +344,7 @@ class Desk:
         else:
             action = Action.SWITCHED if current is not None else Action.SIGNED_IN
             svc.record_visit(db, patron, self.kiosk_id, now)
-        change = _SignIn(patron.id, first_name(patron.name))
+        change = _SignIn(patron.id, greeting_name(patron.name, self.settings.kiosk.greeting))
         summary = svc.patron_summary(db, patron, change.first_name, self.policy, now)
         return {"action": str(action), "patron": self._summary_json(summary)}, change
 
@@ -515,6 +516,8 @@ def _result_json(
     }
     if calendar is not None and result.due_at is not None:
         out["due_date"] = calendar.local_date(result.due_at).isoformat()
+    if result.renewable_on is not None:
+        out["renewable_on"] = result.renewable_on.isoformat()
     return out
 
 

@@ -14,6 +14,7 @@ from kiosk.desk import Desk
 from kiosk.events import EventBus
 from kiosk.status import ScannerLike
 from kiosk.sync.client import CentralLink
+from kiosk.sync.worker import NullSync, SyncTrigger
 
 
 @dataclass
@@ -32,3 +33,5 @@ class KioskServices:
     clock: Clock
     # Set when the server is stopping, so open event streams end instead of holding it up.
     shutting_down: threading.Event = field(default_factory=threading.Event)
+    # The running sync worker, once start_sync_worker has started one.
+    sync: SyncTrigger = field(default_factory=NullSync)

@@ -67,6 +67,8 @@ class SyncStatus:
     """The sync's backlog and results as this kiosk stored them."""
 
     central_configured: bool
+    # How often this kiosk pushes ([sync] interval_s).
+    interval_s: int = 0
     pending_events: int | None = None
     oldest_pending_at: dt.datetime | None = None
     last_success_at: dt.datetime | None = None
@@ -106,16 +108,21 @@ def build_status(sources: StatusSources, now: dt.datetime) -> KioskStatus:
     """Read the kiosk's figures once (one read transaction) and ask the desk about writes."""
     settings = sources.settings
     writes = sources.desk.write_health()
-    sync = SyncStatus(central_configured=bool(settings.sync.central_url))
+    sync = SyncStatus(
+        central_configured=bool(settings.sync.central_url), interval_s=settings.sync.interval_s
+    )
     counts: CirculationCounts | None = None
     db_readable = True
     try:
         with sources.read_session_factory() as session:
             session.execute(text("SELECT 1"))
-            counts = circulation_counts(session, sources.desk.policy.calendar, now)
+            counts = circulation_counts(
+                session, sources.desk.policy.calendar, now, settings.kiosk.id
+            )
             stored = {key: state.get_state(session, key) for key in _SYNC_KEYS}
             sync = SyncStatus(
                 central_configured=sync.central_configured,
+                interval_s=sync.interval_s,
                 pending_events=outbox.pending_count(session),
                 oldest_pending_at=outbox.oldest_pending_at(session),
                 last_success_at=parse_iso_time_or_none(stored[state.SYNC_LAST_SUCCESS_AT]),
@@ -220,9 +227,15 @@ def status_json(status: KioskStatus) -> dict[str, Any]:
     }
 
 
-def heartbeat_body(status: KioskStatus) -> dict[str, Any]:
-    """What a heartbeat tells the central (docs/sync-protocol.md)."""
+def heartbeat_body(status: KioskStatus, next_push_in_s: float | None = None) -> dict[str, Any]:
+    """What a heartbeat tells the central (docs/sync-protocol.md).
+
+    With the push schedule: how long the oldest unpushed event has waited and when the next
+    push is due (`next_push_in_s`, from the sync thread), so the central can tell a backlog
+    waiting for its push from a stuck one. Durations, so a wrong kiosk clock does not skew them.
+    """
     counts = status.counts
+    oldest = status.sync.oldest_pending_at
     return {
         "clock": format_iso_time(status.at),
         "scanner_connected": status.scanner_connected if status.scanner_type == "serial" else None,
@@ -235,4 +248,9 @@ def heartbeat_body(status: KioskStatus) -> dict[str, Any]:
         "disk_free_bytes": status.disk_free_bytes,
         "checkouts_today": counts.checkouts_today if counts else None,
         "returns_today": counts.returns_today if counts else None,
+        "oldest_pending_age_s": (
+            None if oldest is None else round(max(0.0, (status.at - oldest).total_seconds()), 1)
+        ),
+        "next_push_in_s": None if next_push_in_s is None else round(max(0.0, next_push_in_s), 1),
+        "sync_interval_s": status.sync.interval_s,
     }

@@ -50,6 +50,7 @@ def test_every_problem_is_named_by_dotted_key(tmp_path):
 language = "fr"
 idle_timeout_s = "soon"
 colour = "red"
+greeting = "nickname"
 [server]
 port = 70000
 [scanner]
@@ -61,6 +62,7 @@ patron_pattern = "(unclosed"
 opens_at = "25:00"
 closed_dates = ["2026-13-01"]
 block_when_overdue = "yes"
+renew_within_days = -1
 [bogus]
 x = 1
 """,
@@ -74,6 +76,7 @@ x = 1
         "kiosk.colour",
         "kiosk.language",
         "kiosk.idle_timeout_s",
+        "kiosk.greeting",
         "server.port",
         "scanner.terminator",
         "scanner.port",
@@ -81,6 +84,7 @@ x = 1
         "circulation.opens_at",
         "circulation.closed_dates",
         "circulation.block_when_overdue",
+        "circulation.renew_within_days",
     }
 
 

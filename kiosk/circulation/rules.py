@@ -26,6 +26,7 @@ class Refusal(enum.StrEnum):
     UNKNOWN_BOOK = "unknown_book"
     RENEWAL_LIMIT = "renewal_limit"
     RENEWAL_HELD = "renewal_held"
+    RENEWAL_TOO_EARLY = "renewal_too_early"
     NOT_ON_LOAN = "not_on_loan"
     WHICH_COPY = "which_copy"
     # Holds (kiosk/circulation/holds.py).
@@ -56,6 +57,8 @@ class LoanPolicy:
     loan_days: int = 14
     max_loans: int = 3
     max_renewals: int = 1
+    # Renewal opens this many days before the due date (0: any time it moves the date later).
+    renew_within_days: int = 3
     block_when_overdue: bool = True
     calendar: OpeningCalendar = field(default_factory=OpeningCalendar)
 
@@ -109,9 +112,13 @@ class CheckinDecision:
 
 @dataclass(frozen=True)
 class RenewalDecision:
+    """`due_at` is the new due date when allowed; `renewable_on` the library-local date from
+    which a RENEWAL_TOO_EARLY refusal no longer applies."""
+
     allowed: bool
     refusal: Refusal | None = None
     due_at: dt.datetime | None = None
+    renewable_on: dt.date | None = None
 
 
 def decide_patron(patron: PatronStanding) -> Refusal | None:
@@ -203,11 +210,13 @@ def decide_renewal(
     policy: LoanPolicy,
     now: dt.datetime,
 ) -> RenewalDecision:
-    """Decide whether a loan may be renewed.
+    """Decide whether a loan may be renewed at `now`.
 
-    Order: the patron's own standing (unknown, left, blocked), then the renewal limit, then
-    other students waiting for the title. The new due date counts from today and is never
-    earlier than the current one.
+    Order of checks, first refusal wins: the patron's own standing (unknown, left, blocked),
+    then the renewal limit, then other students waiting for the title, then timing: renewal
+    opens `policy.renew_within_days` library-local days before the due date, and only when the
+    new due date (counted from today) falls on a later day than the current one, so a renewal
+    is never spent without effect. A too-early refusal says the first day it is possible.
     """
     refusal = decide_patron(patron)
     if refusal is None and renewals >= policy.max_renewals:
@@ -216,7 +225,30 @@ def decide_renewal(
         refusal = Refusal.RENEWAL_HELD
     if refusal is not None:
         return RenewalDecision(False, refusal)
-    return RenewalDecision(True, due_at=max(due_at, policy.calendar.due_at(now, policy.loan_days)))
+    renewable_on = first_renewal_day(due_at, policy, now)
+    if renewable_on > policy.calendar.local_date(now):
+        return RenewalDecision(False, Refusal.RENEWAL_TOO_EARLY, renewable_on=renewable_on)
+    return RenewalDecision(True, due_at=policy.calendar.due_at(now, policy.loan_days))
+
+
+def first_renewal_day(due_at: dt.datetime, policy: LoanPolicy, now: dt.datetime) -> dt.date:
+    """The first library-local day, today or later, on which a loan due at `due_at` may be
+    renewed: inside the window before the due date and with a renewal that moves it later."""
+    calendar = policy.calendar
+    due_day = calendar.local_date(due_at)
+    day = calendar.local_date(now)
+    if policy.renew_within_days > 0:
+        day = max(day, due_day - dt.timedelta(days=policy.renew_within_days))
+    # Renewing on the due date itself always moves it by loan_days (at least one), so this
+    # ends by then; a long-overdue loan starts past it and returns today.
+    while day < due_day and _renewed_due_day(day, policy) <= due_day:
+        day += dt.timedelta(days=1)
+    return day
+
+
+def _renewed_due_day(day: dt.date, policy: LoanPolicy) -> dt.date:
+    calendar = policy.calendar
+    return calendar.next_open_day(day + dt.timedelta(days=policy.loan_days))
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,8 @@ class CirculationResult:
     destination: Destination | None = None
     days_overdue: int = 0
     loan_uuid: str | None = None
+    # Set when a renewal is refused as too early: the library-local day it becomes possible.
+    renewable_on: dt.date | None = None
 
 
 @dataclass(frozen=True)
@@ -252,7 +254,15 @@ def check_out(
     state, loan, hold_id = _item_state(db, item, patron.id)
     decision = rules.decide_checkout(patron_standing(db, patron, now), state, policy, now)
     if decision.outcome is CheckoutOutcome.RENEW_OR_RETURN:
-        return _item_result(Action.RENEW_OR_RETURN, item, due_at=loan.due_at if loan else None)
+        # The screen offers Renew only when renewing would be allowed, else says why.
+        renewal = _renewal(db, patron, loan, state, policy, now) if loan else None
+        return _item_result(
+            Action.RENEW_OR_RETURN,
+            item,
+            refusal=renewal.refusal if renewal else None,
+            due_at=loan.due_at if loan else None,
+            renewable_on=renewal.renewable_on if renewal else None,
+        )
     if not decision.allowed or decision.due_at is None:
         return _item_result(Action.REFUSED, item, refusal=decision.refusal)
     if hold_id is not None:
@@ -419,16 +429,15 @@ def renew(
     state, loan, _ = _item_state(db, item, patron.id)
     if loan is None or loan.patron_id != patron.id:
         return _item_result(Action.REFUSED, item, refusal=Refusal.NOT_ON_LOAN)
-    decision = rules.decide_renewal(
-        patron_standing(db, patron, now),
-        renewals=loan.renewals,
-        due_at=loan.due_at,
-        waiting_holds_by_others=state.waiting_holds_by_others,
-        policy=policy,
-        now=now,
-    )
+    decision = _renewal(db, patron, loan, state, policy, now)
     if not decision.allowed or decision.due_at is None:
-        return _item_result(Action.REFUSED, item, refusal=decision.refusal, due_at=loan.due_at)
+        return _item_result(
+            Action.REFUSED,
+            item,
+            refusal=decision.refusal,
+            due_at=loan.due_at,
+            renewable_on=decision.renewable_on,
+        )
     renewals = loan.renewals + 1
     sql.RENEW_LOAN.run(
         db, loan_id=loan.id, new_due_at=to_db_time(decision.due_at), new_renewals=renewals
@@ -437,6 +446,24 @@ def renew(
         db, "renewal", loan.uuid, item, kiosk_id, now, due_at=decision.due_at, renewals=renewals
     )
     return _item_result(Action.RENEWED, item, due_at=decision.due_at, loan_uuid=loan.uuid)
+
+
+def _renewal(
+    db: sqlite3.Connection,
+    patron: PatronRecord,
+    loan: OpenLoan,
+    state: ItemState,
+    policy: LoanPolicy,
+    now: dt.datetime,
+) -> rules.RenewalDecision:
+    return rules.decide_renewal(
+        patron_standing(db, patron, now),
+        renewals=loan.renewals,
+        due_at=loan.due_at,
+        waiting_holds_by_others=state.waiting_holds_by_others,
+        policy=policy,
+        now=now,
+    )
 
 
 # --- the signed-in patron ----------------------------------------------------------------------

@@ -44,6 +44,7 @@ function startKiosk(cfg) {
     scanList: $("scan-list"),
     scanEmpty: $("scan-empty"),
     loanList: $("loan-list"),
+    loansEmpty: $("loans-empty"),
     doneTitle: $("done-title"),
     doneBorrowed: $("done-borrowed"),
     doneList: $("done-list"),
@@ -154,11 +155,15 @@ function startKiosk(cfg) {
     playSound("refused");
   }
 
-  function submitCode(code) {
+  function submitCode(code, typed) {
     const clean = code.trim();
     if (!clean) return;
     closeKeypad();
-    call("POST", cfg.urls.scan, { code: clean }).then(handleReply, showError);
+    call("POST", cfg.urls.scan, { code: clean }).then((reply) => {
+      // A number typed on the keypad was not scanned: "scan it again" would be wrong advice.
+      if (typed && reply) reply.typed = true;
+      handleReply(reply);
+    }, showError);
   }
 
   function pressLineButton(what, item) {
@@ -240,6 +245,8 @@ function startKiosk(cfg) {
   }
 
   function toneOf(reply) {
+    // A book that simply isn't on loan is no error: calm words, no red.
+    if (reply.action === "refused" && reply.reason === "not_on_loan") return "info";
     if (reply.action === "refused" || reply.action === "unknown") return "refused";
     if (reply.action === "renew_or_return") return "ask";
     return "ok";
@@ -279,6 +286,17 @@ function startKiosk(cfg) {
     renderDone();
     ui.returnList.replaceChildren(...returnLines.map(lineFor));
     renderBanner();
+    markScrolling();
+  }
+
+  // A list taller than its box says so at its bottom edge (kiosk.css, [data-more]) until it
+  // has been scrolled to the end: a card cut in half must not look like the last one.
+  function markScrolling() {
+    for (const node of document.querySelectorAll("[data-scrolls]")) {
+      const hidden = node.scrollHeight - node.clientHeight - node.scrollTop;
+      if (node.clientHeight > 0 && hidden > 2) node.dataset.more = t("more_below");
+      else delete node.dataset.more;
+    }
   }
 
   function renderBanner() {
@@ -287,8 +305,13 @@ function startKiosk(cfg) {
       ui.banner.className = "banner";
       return;
     }
-    ui.banner.textContent = banner.reply ? banner.reply.message || "" : t(banner.key);
+    ui.banner.textContent = banner.reply ? messageOf(banner.reply) : t(banner.key);
     ui.banner.className = "banner banner-" + banner.tone;
+  }
+
+  function messageOf(reply) {
+    if (reply.typed && reply.action === "unknown") return t("unknown_typed");
+    return reply.message || "";
   }
 
   function renderSession() {
@@ -301,6 +324,7 @@ function startKiosk(cfg) {
       ui.scanList.replaceChildren();
       ui.loanList.replaceChildren();
       ui.scanEmpty.hidden = false;
+      ui.loansEmpty.hidden = true;
       return;
     }
     const patron = student.patron || { first_name: "", loans: [], holds_ready: [], may_borrow: 0 };
@@ -319,6 +343,7 @@ function startKiosk(cfg) {
     ui.scanEmpty.hidden = student.lines.length > 0;
     ui.scanList.replaceChildren(...student.lines.map(lineFor));
     ui.loanList.replaceChildren(...loans.map(loanFor));
+    ui.loansEmpty.hidden = loans.length > 0;
   }
 
   function loanFor(loan) {
@@ -365,12 +390,15 @@ function startKiosk(cfg) {
         return li;
       }
       default:
-        status.textContent = reply.message || "";
+        status.textContent = messageOf(reply);
     }
     li.append(status);
     if (reply.action === "renew_or_return" && student) {
       const buttons = make("div", "line-buttons");
-      for (const what of ["renew", "return"]) {
+      // Renew is offered only when the server says it would be allowed; otherwise the
+      // sentence above says why, and when renewing becomes possible.
+      const choices = reply.reason ? ["return"] : ["renew", "return"];
+      for (const what of choices) {
         const button = make("button", "btn btn-big btn-" + what, t(what));
         button.type = "button";
         button.addEventListener("click", () => pressLineButton(what, reply.item_barcode));
@@ -410,13 +438,14 @@ function startKiosk(cfg) {
   }
 
   function renderToday() {
-    ui.today.textContent = new Intl.DateTimeFormat(localeTag(), {
-      weekday: "long",
+    // Today's date in the library's time zone, written like every other date on the screen.
+    const parts = new Intl.DateTimeFormat("en-CA", {
       year: "numeric",
-      month: "long",
-      day: "numeric",
+      month: "2-digit",
+      day: "2-digit",
       timeZone: cfg.timezone,
     }).format(new Date());
+    ui.today.textContent = formatDate(parts);
   }
 
   // --- ending a session --------------------------------------------------------------------
@@ -610,6 +639,7 @@ function startKiosk(cfg) {
       destination: r.destination,
       title: r.title,
       due_date: r.due_date,
+      renewable_on: r.renewable_on,
       patron: r.patron ? { first_name: r.patron.first_name } : null,
     }));
     call("POST", cfg.urls.messages, { lang: asked, replies: minimal }).then((answer) => {
@@ -637,7 +667,7 @@ function startKiosk(cfg) {
     if (event.key === "Enter") {
       const code = wedge.buffer;
       wedge.buffer = "";
-      if (gap <= cfg.wedge.maxGapMs && code.length >= cfg.wedge.minLength) submitCode(code);
+      if (gap <= cfg.wedge.maxGapMs && code.length >= cfg.wedge.minLength) submitCode(code, false);
       return;
     }
     if (event.repeat) return;
@@ -686,6 +716,7 @@ function startKiosk(cfg) {
       const notes = {
         ok: [[880, 0, 0.09, "sine"], [1320, 0.1, 0.14, "sine"]],
         ask: [[660, 0, 0.16, "sine"]],
+        info: [[660, 0, 0.12, "sine"]],
         refused: [[196, 0, 0.2, "square"], [165, 0.24, 0.26, "square"]],
       }[kind] || [];
       const start = audio.currentTime + 0.01;
@@ -713,6 +744,9 @@ function startKiosk(cfg) {
   }
 
   document.addEventListener("keydown", onKeyDown, true);
+  // Scroll events do not bubble: listen in the capture phase for every scrolling list.
+  document.addEventListener("scroll", markScrolling, true);
+  window.addEventListener("resize", markScrolling);
   onClick("lang-toggle", () => setLanguage(lang === "zh" ? "en" : "zh"));
   onClick("session-done", finishSession);
   onClick("done-ok", () => toIdle(true));
@@ -728,7 +762,7 @@ function startKiosk(cfg) {
     keypadBuffer = keypadBuffer.slice(0, -1);
     renderKeypad();
   });
-  onClick("keypad-ok", () => submitCode(keypadBuffer));
+  onClick("keypad-ok", () => submitCode(keypadBuffer, true));
   onClick("keypad-letters", () => setKeypadMode("letters"));
   onClick("keypad-digits", () => setKeypadMode("digits"));
   for (const key of document.querySelectorAll(".key[data-key]")) {

@@ -40,6 +40,19 @@ MAX_IDLE_WAIT_S = 30.0
 Progress = Callable[[int], None]
 
 
+class SyncTrigger(Protocol):
+    """What the staff page's "Sync now" needs of the sync worker: start a sync soon."""
+
+    def request_sync(self) -> None: ...
+
+
+class NullSync:
+    """Stand-in when no central is configured (or the worker is not running): nothing to do."""
+
+    def request_sync(self) -> None:
+        return None
+
+
 class SyncHost(StatusSources, Protocol):
     """What the sync thread needs of the kiosk's services bag (kiosk.parts.KioskServices);
     heartbeats report its status snapshot."""
@@ -54,6 +67,9 @@ class SyncHost(StatusSources, Protocol):
     def bus(self) -> EventBus: ...
     @property
     def central(self) -> CentralLink: ...
+
+    # Set to the running worker, so "Sync now" asks it rather than syncing beside it.
+    sync: SyncTrigger
 
 
 @dataclass(frozen=True)
@@ -211,10 +227,14 @@ class SyncWorker:
                 # Never let the sync thread die: the kiosk would silently stop syncing.
                 log.exception("sync worker step failed")
                 wait_s = MAX_IDLE_WAIT_S
-            if wait_s > 0:
-                # A sync request waiting out a Retry-After must not spin on the set event.
-                event = self._stop if self._wake.is_set() else self._wake
-                event.wait(timeout=wait_s)
+            if wait_s <= 0:
+                continue
+            if self._wake.is_set():
+                # A sync was asked for while this step ran ("Sync now"): go again at once,
+                # unless a server's Retry-After holds it back (then don't spin on the event).
+                self._stop.wait(timeout=max(0.0, self._not_before_m - time.monotonic()))
+            else:
+                self._wake.wait(timeout=wait_s)
 
     def _next_nightly(self, now: dt.datetime) -> dt.datetime:
         return next_nightly(now, self.settings.sync.nightly_at, self.settings.circulation.timezone)
@@ -269,7 +289,8 @@ class SyncWorker:
     def _heartbeat(self) -> bool:
         sent_m = time.monotonic()
         try:
-            body = heartbeat_body(build_status(self.services, self.clock()))
+            next_push_in_s = max(self._next_sync_m, self._not_before_m) - time.monotonic()
+            body = heartbeat_body(build_status(self.services, self.clock()), next_push_in_s)
             server_time = self.client.heartbeat(body)
         except SyncError as exc:
             log.debug("heartbeat failed: %s", exc)
@@ -290,5 +311,7 @@ def start_sync_worker(settings: Settings, services: SyncHost) -> Callable[[], No
     function that stops it."""
     worker = SyncWorker(settings, services, services.central)
     worker.start()
+    # The staff page's "Sync now" asks this worker, so two syncs never run side by side.
+    services.sync = worker
     log.info("sync worker started for %s", settings.sync.central_url)
     return worker.stop

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 import zoneinfo
 from typing import Any
 
@@ -21,9 +22,12 @@ from flask_limiter import RequestLimit
 from werkzeug.wrappers import Response as BaseResponse
 
 from kiosk import errorlog
+from kiosk.clock import Clock
 from kiosk.context import services
+from kiosk.events import EventBus, SyncFinished
 from kiosk.staffgate import MIN_PIN_DIGITS, PinCheck, StaffGate
 from kiosk.status import build_status
+from kiosk.sync.client import SyncTrigger
 from kiosk.throttle import FailureLimit, client_address, limit_failures, make_limiter, wait_s
 from kiosk.views.pages import LANG_TAGS, page_language, static_url
 from kiosk.views.wording import LANGUAGE_NAMES
@@ -107,7 +111,11 @@ def status() -> Response | str:
         for e in recent.recent()
     ]
     return render_template(
-        "staff/status.html", figures=_staff_figures(), errors=errors, **_staff_page_context()
+        "staff/status.html",
+        figures=_staff_figures(),
+        errors=errors,
+        sync_now=_sync_now_result(),
+        **_staff_page_context(),
     )
 
 
@@ -136,6 +144,60 @@ def logout() -> BaseResponse:
     response = redirect(url_for(".status", lang=page_language()), code=303)
     response.delete_cookie(STAFF_COOKIE, path="/status")
     return response
+
+
+# How long "Sync now" waits for the sync to finish before showing the page anyway.
+SYNC_NOW_WAIT_S = 20.0
+SYNC_NOW_OUTCOMES = frozenset({"ok", "failed", "running", "off"})
+
+
+@bp.post("/status/sync")
+def sync_now() -> BaseResponse:
+    """Ask the sync worker for a sync now and wait (a little) for its result, then show the
+    staff page with it. Staff only; a plain form POST with the staff sign-in cookie."""
+    if not _gate().signed_in(request.cookies.get(STAFF_COOKIE)):
+        return redirect(url_for(".status", lang=page_language()), code=303)
+    svc = services()
+    result: dict[str, Any] = {"sync": "off"}
+    if svc.settings.sync.central_url:
+        event = _sync_and_wait(svc.bus, svc.sync, svc.clock)
+        if event is None:
+            result = {"sync": "running"}
+        elif event.ok:
+            result = {"sync": "ok", "sent": event.pushed, "received": event.pulled}
+        else:
+            result = {"sync": "failed"}
+        log.info("staff asked for a sync: %s", result["sync"])
+    return redirect(url_for(".status", lang=page_language(), **result), code=303)
+
+
+def _sync_and_wait(bus: EventBus, sync: SyncTrigger, clock: Clock) -> SyncFinished | None:
+    """Ask for a sync and wait for one that began after asking (a sync already running when
+    the button was pressed may not carry the newest loans); None if none finished in time."""
+    # Subscribe before asking, so a quick sync's result is not missed.
+    with bus.subscribe((SyncFinished,)) as finished:
+        asked_at = clock()
+        sync.request_sync()
+        deadline_m = time.monotonic() + SYNC_NOW_WAIT_S
+        while (left_s := deadline_m - time.monotonic()) > 0:
+            event = finished.get(timeout_s=left_s)
+            if isinstance(event, SyncFinished) and (
+                event.started_at is None or event.started_at >= asked_at
+            ):
+                return event
+    return None
+
+
+def _sync_now_result() -> dict[str, Any] | None:
+    """The outcome "Sync now" redirected with, from the query string (checked, not trusted)."""
+    outcome = request.args.get("sync")
+    if outcome not in SYNC_NOW_OUTCOMES:
+        return None
+    return {
+        "outcome": outcome,
+        "sent": request.args.get("sent", 0, type=int),
+        "received": request.args.get("received", 0, type=int),
+    }
 
 
 def _login_page(gate: StaffGate, outcome: str | None, *, locked_s: int = 0) -> str:

@@ -7,6 +7,7 @@ say what happened and what to do next.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from kiosk.i18n import LANGUAGES, translations
@@ -14,6 +15,7 @@ from kiosk.i18n import LANGUAGES, translations
 __all__ = [
     "LANGUAGES",
     "LANGUAGE_NAMES",
+    "format_day",
     "hold_message",
     "message_for",
     "message_key",
@@ -31,11 +33,13 @@ def N_(msgid: str) -> str:
 LANGUAGE_NAMES = {"zh": "中文", "en": "English"}
 
 # Sentences for a scan reply. Keys are an action, or "refused:<reason>" / "unknown:<reason>"
-# for the specific case. Placeholders: {name} first name, {title}, {due} due date.
+# for the specific case. Placeholders: {name} the greeting name (names.greeting_name),
+# {title}, {due} the due date and {renew_on} the first day a renewal is possible, both written
+# as `format_day` writes them, the same as the screen's lists.
 _MESSAGES: dict[str, str] = {
     "signed_in": N_("Hello, {name}! Scan a book to borrow it."),
     "switched": N_("Hello, {name}! (The previous student has been signed out.)"),
-    "checked_out": N_("Borrowed: {title}. Please return it by {due}."),
+    "checked_out": N_("Borrowed: {title}. Due back {due}."),
     "returned": N_("Returned: {title}. Thank you! Please put it in the return box."),
     "returned:hold_shelf": N_(
         "Returned: {title}. Another student is waiting for it — please put it on the hold shelf."
@@ -43,6 +47,17 @@ _MESSAGES: dict[str, str] = {
     "returned:librarian": N_("Returned: {title}. Please give this book to the librarian."),
     "renewed": N_("Renewed: {title}. New due date: {due}."),
     "renew_or_return": N_("You already have {title}. Do you want to renew it or return it?"),
+    # A renewal would be refused: the screen offers Return only, and says why.
+    "renew_or_return:renewal_too_early": N_(
+        "You already have {title}. It can be renewed from {renew_on}; you can return it now."
+    ),
+    "renew_or_return:renewal_limit": N_(
+        "You already have {title}. It can't be renewed again; it is due back {due}."
+    ),
+    "renew_or_return:renewal_held": N_(
+        "You already have {title}. Another student is waiting for it, so it can't be renewed."
+    ),
+    "renew_or_return:refused": N_("You already have {title}. You can return it now."),
     "ignored": "",
     "unknown": N_("Sorry, that code wasn't recognised. Please scan the barcode again."),
     "unknown:sheet_music": N_(
@@ -70,9 +85,12 @@ _MESSAGES: dict[str, str] = {
     "refused:unknown_book": N_(
         "This book isn't in our library's list. Please give it to the librarian."
     ),
-    "refused:renewal_limit": N_("This book can't be renewed again. Please return it by {due}."),
+    "refused:renewal_limit": N_("This book can't be renewed again. It is due back {due}."),
+    "refused:renewal_too_early": N_("This book can be renewed from {renew_on}."),
     "refused:renewal_held": N_("Another student is waiting for this book, so it can't be renewed."),
-    "refused:not_on_loan": N_("This book was already returned. Please put it in the return box."),
+    "refused:not_on_loan": N_(
+        "This book isn't on loan. Please put it back on the shelf or in the return box."
+    ),
     "refused:which_copy": N_(
         "Several copies of this book are out. Please scan the library barcode inside the cover."
     ),
@@ -101,13 +119,15 @@ _SCREEN: dict[str, str] = {
     "keypad_digits": N_("123"),
     "hello": N_("Hello, {name}!"),
     "books_none": N_("You have no library books at the moment."),
+    "loans_none": N_("Nothing here yet — the books you borrow will show here."),
     "books_one": N_("You have 1 library book."),
     "books_other": N_("You have {n} library books."),
     "may_borrow_none": N_("You can't borrow more books right now."),
     "may_borrow_one": N_("You may borrow 1 more."),
     "may_borrow_other": N_("You may borrow {n} more."),
     "scan_books": N_("Scan each book you want to borrow."),
-    "holds_ready": N_("Waiting for you at the library desk:"),
+    # The same place the returner is sent to ("to_hold_shelf").
+    "holds_ready": N_("Waiting for you on the hold shelf:"),
     "hold_kept_until": N_("Kept for you until {date}"),
     "hold_waiting": N_("Reserved: waiting for a copy to come back"),
     "hold_cancel": N_("Cancel reservation"),
@@ -137,6 +157,9 @@ _SCREEN: dict[str, str] = {
     "still_here_left": N_("Signing you out in {n} s"),
     "still_here_yes": N_("Yes, I'm still here"),
     "signed_out": N_("You have been signed out. See you next time!"),
+    "more_below": N_("More below — swipe up"),
+    # A typed code is not "scanned": ask for the number again instead.
+    "unknown_typed": N_("We couldn't find that number. Please check it and type it again."),
     "error_server": N_("Sorry, something went wrong. Please try again."),
     "error_link": N_("The kiosk can't reach the library computer. Please try again in a moment."),
 }
@@ -197,6 +220,8 @@ def message_key(reply: dict[str, Any]) -> str:
         candidates.append("returned:hold_shelf")
     if reason:
         candidates.append(f"{action}:{reason}")
+        if action == "renew_or_return":
+            candidates.append("renew_or_return:refused")
     candidates.append(action)
     for key in candidates:
         if key in _MESSAGES:
@@ -214,8 +239,43 @@ def message_for(reply: dict[str, Any], language: str) -> str:
     return template.format(
         name=patron.get("first_name", ""),
         title=reply.get("title") or "",
-        due=reply.get("due_date") or "",
+        due=format_day(reply.get("due_date"), language),
+        renew_on=format_day(reply.get("renewable_on"), language),
     )
+
+
+_WEEKDAYS = {
+    "zh": ("周一", "周二", "周三", "周四", "周五", "周六", "周日"),
+    "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
+}
+_MONTHS_EN = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+
+
+def format_day(iso_date: Any, language: str) -> str:
+    """A library-local "YYYY-MM-DD" date as every kiosk screen writes it: 12月14日周一, or
+    Mon 14 December (kiosk.js formatDate writes the same); anything else unchanged."""
+    if not isinstance(iso_date, str):
+        return ""
+    try:
+        day = dt.date.fromisoformat(iso_date[:10])
+    except ValueError:
+        return iso_date
+    if language == "zh":
+        return f"{day.month}月{day.day}日{_WEEKDAYS['zh'][day.weekday()]}"
+    return f"{_WEEKDAYS['en'][day.weekday()]} {day.day} {_MONTHS_EN[day.month - 1]}"
 
 
 def text(key: str, language: str) -> str:

@@ -67,8 +67,8 @@ def seed_library(directory: Path) -> Path:
 
 
 def _add_test_loans(database: Path) -> None:
-    """王芳 (20260003) has 昆虫记 overdue; 华 (20260002) has 夏洛的网 due in a few days;
-    娜娜 (20260004) has 窗边的小豆豆 waiting on the hold shelf."""
+    """王芳 (20260003) has 昆虫记 overdue; 李华 (20260002) has 夏洛的网 due in two days, so
+    inside the renewal window; 欧阳娜娜 (20260004) has 窗边的小豆豆 waiting on the hold shelf."""
     from sqlalchemy import select
 
     from db.engine import make_engine, make_session_factory
@@ -91,7 +91,7 @@ def _add_test_loans(database: Path) -> None:
 
             for card, barcode, out_days, due_days in (
                 ("20260003", "SX00014", 20, -6),
-                ("20260002", "SX00011", 10, 4),
+                ("20260002", "SX00011", 12, 2),
             ):
                 book = item(barcode)
                 book.status = ItemStatus.ON_LOAN

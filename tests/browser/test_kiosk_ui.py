@@ -65,14 +65,47 @@ def shot(page: Any, name: str) -> None:
     page.screenshot(path=SCREENSHOTS / f"{name}-{page_language(page)}.png")
 
 
-def shots(page: Any, name: str) -> None:
-    """Screenshot the current screen at every supported size, checking touch targets on each."""
+def shots(page: Any, name: str, primary: str) -> None:
+    """Screenshot the current screen at every supported size, checking on each that the touch
+    targets are big enough, that the state's `primary` button is wholly on screen, and that
+    every list cut off by its box says so."""
     page.wait_for_load_state("load")  # stylesheets in, so sizes are the real ones
     for width, height in VIEWPORTS:
         page.set_viewport_size({"width": width, "height": height})
         assert_touch_targets(page)
+        assert_in_viewport(page, primary)
+        assert_cut_off_lists_say_so(page)
         shot(page, f"{name}-{width}x{height}")
     page.set_viewport_size({"width": VIEWPORTS[0][0], "height": VIEWPORTS[0][1]})
+
+
+def assert_in_viewport(page: Any, selector: str) -> None:
+    """`selector` is visible and wholly inside the window, not hidden under another layer."""
+    button = page.locator(selector)
+    expect(button).to_be_visible()
+    box = button.evaluate(
+        """(e) => { const r = e.getBoundingClientRect();
+                    const top = document.elementFromPoint((r.left + r.right) / 2,
+                                                          (r.top + r.bottom) / 2);
+                    return {left: r.left, top: r.top, right: r.right, bottom: r.bottom,
+                            w: innerWidth, h: innerHeight, onTop: e.contains(top)}; }"""
+    )
+    size = f"{box['w']}x{box['h']}"
+    assert box["left"] >= 0 and box["top"] >= 0, f"{selector} starts off screen at {size}: {box}"
+    assert box["right"] <= box["w"] and box["bottom"] <= box["h"], (
+        f"{selector} runs off screen at {size}: {box}"
+    )
+    assert box["onTop"], f"{selector} is covered by something else at {size}"
+
+
+def assert_cut_off_lists_say_so(page: Any) -> None:
+    silent = page.evaluate(
+        """() => [...document.querySelectorAll('[data-scrolls]')]
+            .filter((e) => e.getClientRects().length > 0)
+            .filter((e) => e.scrollHeight - e.clientHeight - e.scrollTop > 2 && !e.dataset.more)
+            .map((e) => e.id || e.className)"""
+    )
+    assert silent == [], f"lists cut off with no sign that they scroll: {silent}"
 
 
 def assert_touch_targets(page: Any) -> None:
@@ -114,23 +147,23 @@ def expect_sound(page: Any, kind: str) -> None:
 # --- signing in and borrowing --------------------------------------------------------------------
 
 
-def test_serial_sign_in_shows_the_first_name_only(kiosk: KioskServer, page: Any) -> None:
+def test_serial_sign_in_greets_by_surname_only(kiosk: KioskServer, page: Any) -> None:
     open_kiosk(page, kiosk)
     expect(screen(page, "idle")).to_be_visible()
     expect(page.locator("#screen-idle h1")).to_have_text("请刷学生卡借书")
-    sign_in(page, kiosk, "20260004", "娜娜，你好！")
+    sign_in(page, kiosk, "20260004", "欧阳同学，你好！")
     expect(screen(page, "session")).to_be_visible()
     expect(page.locator("#count-books")).to_have_text("你现在没有借图书馆的书。")
     expect(page.locator("#count-may")).to_have_text("还可以借 3 本。")
     # A book waiting on the hold shelf for her.
     expect(page.locator("#hold-list .hold-title")).to_have_text("窗边的小豆豆")
     expect_sound(page, "ok")
-    assert_no_trace(page, "欧阳娜娜", "欧阳", "20260004")
+    assert_no_trace(page, "欧阳娜娜", "娜娜", "20260004")
 
 
 def test_borrow_three_books_one_refused_then_done(kiosk: KioskServer, page: Any) -> None:
     open_kiosk(page, kiosk, "en")
-    sign_in(page, kiosk, "20260001", "Hello, 小明!")
+    sign_in(page, kiosk, "20260001", "Hello, 张同学!")
     kiosk.scanner.scan(isbn13_for(1))  # 草房子, by the ISBN on its cover
     expect(scan_lines(page).first).to_contain_text("草房子")
     expect(scan_lines(page).first).to_contain_text("Borrowed — due")
@@ -150,19 +183,19 @@ def test_borrow_three_books_one_refused_then_done(kiosk: KioskServer, page: Any)
 
     page.click("#session-done")
     expect(screen(page, "done")).to_be_visible()
-    expect(page.locator("#done-title")).to_have_text("Goodbye, 小明!")
+    expect(page.locator("#done-title")).to_have_text("Goodbye, 张同学!")
     expect(page.locator("#done-list > li")).to_have_count(2)
     expect(page.locator("#done-list")).to_contain_text("草房子")
     expect(page.locator("#done-list")).to_contain_text("青铜葵花")
     wait_for(lambda: kiosk.get("/api/session") == {"active": False}, "the session to end")
     # The goodbye goes back to the start by itself.
     expect(screen(page, "idle")).to_be_visible(timeout=15000)
-    assert_no_trace(page, "小明", "草房子", "青铜葵花")
+    assert_no_trace(page, "张同学", "草房子", "青铜葵花")
 
 
 def test_renew_and_return_buttons(kiosk: KioskServer, page: Any) -> None:
     open_kiosk(page, kiosk, "en")
-    sign_in(page, kiosk, "20260002", "Hello, 华!")
+    sign_in(page, kiosk, "20260002", "Hello, 李同学!")
     loan = page.locator("#loan-list > li", has_text="夏洛的网")
     old_due = loan.locator(".loan-due").inner_text()
     kiosk.scanner.scan("SX00011")  # she has it already: renew or return?
@@ -192,7 +225,7 @@ def test_return_without_a_card(kiosk: KioskServer, page: Any) -> None:
     expect(line.locator(".tag-overdue")).to_have_text(re.compile(r"超期 \d+ 天"))
 
     # A book someone is waiting for goes to the hold shelf.
-    sign_in(page, kiosk, "20260001", "小明，你好！")
+    sign_in(page, kiosk, "20260001", "张同学，你好！")
     kiosk.scanner.scan("SX00004")
     expect(scan_lines(page).first).to_contain_text("青铜葵花")
     page.click("#session-done")
@@ -203,10 +236,65 @@ def test_return_without_a_card(kiosk: KioskServer, page: Any) -> None:
     line = page.locator("#return-list > li").first
     expect(line).to_contain_text("青铜葵花")
     expect(line).to_contain_text("请放到预约书架上")
-    assert_no_trace(page, "小明")
+    assert_no_trace(page, "张同学")
     page.click("#returns-done")
     expect(screen(page, "idle")).to_be_visible()
     assert_no_trace(page, "昆虫记", "青铜葵花")
+
+
+def test_renewal_is_offered_only_when_it_moves_the_due_date(kiosk: KioskServer, page: Any) -> None:
+    open_kiosk(page, kiosk)
+    sign_in(page, kiosk, "20260001", "张同学，你好！")
+    # Nothing borrowed yet: the list says so kindly instead of staying blank.
+    expect(page.locator("#loans-empty")).to_have_text("这里还没有书——借的书会显示在这里。")
+    kiosk.scanner.scan("SX00001")
+    expect(scan_lines(page).first).to_contain_text("借好了")
+    expect(page.locator("#loans-empty")).to_be_hidden()
+    kiosk.scanner.scan("SX00001")  # the same book again, a minute after borrowing it
+    line = scan_lines(page).first
+    expect(line).to_contain_text("起可以续借，现在可以归还。")
+    expect(line.get_by_role("button", name="续借")).to_have_count(0)
+    expect(line.get_by_role("button", name="归还")).to_be_visible()
+    # One date style on the screen: the sentence writes the day as the lists do.
+    due = page.locator("#loan-list .loan-due").first.inner_text().removesuffix("到期")
+    assert re.fullmatch(r"\d+月\d+日周.", due), due
+    expect(page.locator("#banner")).to_contain_text(re.compile(r"\d+月\d+日周.起可以续借"))
+    assert not re.search(r"\d{4}-\d{2}-\d{2}", page.locator("main").inner_text())
+    # "。" is never followed by a stray space.
+    assert "。 " not in page.locator("#screen-session").inner_text()
+
+
+def test_a_book_that_is_not_on_loan_and_a_typed_number_get_calm_answers(
+    kiosk: KioskServer, page: Any
+) -> None:
+    open_kiosk(page, kiosk)
+    kiosk.scanner.scan("SX00001")  # on the shelf: never lent
+    expect(page.locator("#banner")).to_have_text("这本书没有被借出，请放回书架或放进还书箱。")
+    expect(page.locator("#banner")).not_to_have_class(re.compile("banner-refused"))
+    expect(page.locator("#return-list > li").first).not_to_have_class(re.compile("line-refused"))
+    expect_sound(page, "info")
+    page.click("#returns-done")
+    # A typed number nobody knows: check it and type it again, not "scan again".
+    keypad_type(page, "XYZ1")
+    expect(page.locator("#banner")).to_have_text("没有找到这个号码，请检查后重新输入。")
+    # The same code from a scanner is asked to be scanned again.
+    page.keyboard.type("XYZ1\n", delay=4)
+    expect(page.locator("#banner")).to_have_text("抱歉，无法识别这个条码，请再扫描一次。")
+
+
+def test_a_long_list_says_it_scrolls(kiosk: KioskServer, page: Any) -> None:
+    open_kiosk(page, kiosk)
+    sign_in(page, kiosk, "20260005", "陈同学，你好！")
+    for code in ("SX00006", "SX00008", "SX00009", "SX00006"):
+        kiosk.scanner.scan(code)
+    expect(scan_lines(page)).to_have_count(4)
+    column = page.locator("#screen-session .column").first
+    # At 1024x768 the third card is cut off by the column's edge: the column says so.
+    assert column.evaluate("(e) => e.scrollHeight > e.clientHeight")
+    expect(column).to_have_attribute("data-more", re.compile("下面还有"))
+    shot(page, "scroll-hint-1024x768")
+    column.evaluate("(e) => { e.scrollTop = e.scrollHeight; }")
+    expect(column).not_to_have_attribute("data-more", re.compile("."))
 
 
 # --- ending sessions -----------------------------------------------------------------------------
@@ -216,7 +304,7 @@ def test_idle_timeout_leaves_no_trace(start_kiosk: Callable[..., KioskServer], p
     kiosk = start_kiosk(idle_timeout_s=IDLE_TIMEOUT_S)
     open_kiosk(page, kiosk)
     history_length = page.evaluate("history.length")
-    sign_in(page, kiosk, "20260001", "小明，你好！")
+    sign_in(page, kiosk, "20260001", "张同学，你好！")
     kiosk.scanner.scan("SX00001")
     expect(scan_lines(page).first).to_contain_text("草房子")
 
@@ -224,6 +312,7 @@ def test_idle_timeout_leaves_no_trace(start_kiosk: Callable[..., KioskServer], p
     still_here = page.locator("#still-here")
     expect(still_here).to_be_visible(timeout=IDLE_TIMEOUT_S * 1000)
     expect(page.locator("#still-here-count")).to_have_text(re.compile(r"^\d+ 秒后自动退出$"))
+    assert_in_viewport(page, "#still-here-yes")
     shot(page, "countdown-1024x768")
     page.click("#still-here-yes")
     expect(still_here).to_be_hidden()
@@ -242,17 +331,17 @@ def test_idle_timeout_leaves_no_trace(start_kiosk: Callable[..., KioskServer], p
     expect(still_here).to_be_hidden()
     expect(page.locator("#keypad-display")).to_have_text("")
     expect(page.locator("#banner")).to_have_text("你已退出。下次见！")
-    assert_no_trace(page, "小明", "草房子", "SX00001")
+    assert_no_trace(page, "张同学", "草房子", "SX00001")
     assert kiosk.get("/api/session") == {"active": False}
 
     # History: no entry was pushed, and Back/Forward bring back nothing of the student.
     assert page.evaluate("history.length") == history_length
     page.go_back()
-    assert_no_trace(page, "小明", "草房子")
+    assert_no_trace(page, "张同学", "草房子")
     page.go_forward()
     expect(page.locator("body")).to_have_attribute("data-ready", "1")
     expect(screen(page, "idle")).to_be_visible()
-    assert_no_trace(page, "小明", "草房子")
+    assert_no_trace(page, "张同学", "草房子")
 
     # The same countdown in English, for the screenshots.
     open_kiosk(page, kiosk, "en")
@@ -268,7 +357,7 @@ def test_idle_timeout_leaves_no_trace(start_kiosk: Callable[..., KioskServer], p
 
 def test_another_card_ends_the_first_session(kiosk: KioskServer, page: Any) -> None:
     open_kiosk(page, kiosk, "en")
-    sign_in(page, kiosk, "20260001", "Hello, 小明!")
+    sign_in(page, kiosk, "20260001", "Hello, 张同学!")
     kiosk.scanner.scan("SX00001")
     expect(scan_lines(page).first).to_contain_text("草房子")
     sign_in(page, kiosk, "20260006", "Hello, Emily!")
@@ -277,7 +366,7 @@ def test_another_card_ends_the_first_session(kiosk: KioskServer, page: Any) -> N
     )
     expect(scan_lines(page)).to_have_count(0)
     expect(page.locator("#loan-list > li")).to_have_count(0)
-    assert_no_trace(page, "小明", "草房子")
+    assert_no_trace(page, "张同学", "草房子")
 
 
 # --- how codes get in ----------------------------------------------------------------------------
@@ -290,8 +379,8 @@ def test_keyboard_wedge_bursts_are_scans_and_slow_typing_is_not(
     # Nothing has focus: a wedge scanner types into the page itself.
     assert page.evaluate("document.activeElement === document.body")
     page.keyboard.type("20260001\n", delay=4)
-    expect(page.locator("#greeting")).to_have_text("Hello, 小明!")
-    expect(page.locator("#banner")).to_have_text("Hello, 小明! Scan a book to borrow it.")
+    expect(page.locator("#greeting")).to_have_text("Hello, 张同学!")
+    expect(page.locator("#banner")).to_have_text("Hello, 张同学! Scan a book to borrow it.")
 
     # A child typing a book number by hand, then a real scan of another book.
     page.keyboard.type("SX00006\n", delay=150)
@@ -319,17 +408,17 @@ def test_language_switch(kiosk: KioskServer, page: Any) -> None:
     assert page.evaluate("document.documentElement.lang") == "en"
     # The event stream reconnects in the new language: serial replies arrive in English.
     expect(page.locator("body")).to_have_attribute("data-link", "up")
-    sign_in(page, kiosk, "20260001", "Hello, 小明!")
-    expect(page.locator("#banner")).to_have_text("Hello, 小明! Scan a book to borrow it.")
+    sign_in(page, kiosk, "20260001", "Hello, 张同学!")
+    expect(page.locator("#banner")).to_have_text("Hello, 张同学! Scan a book to borrow it.")
     kiosk.scanner.scan("9780306406157")  # a real ISBN this library doesn't own
     expect(scan_lines(page).first).to_contain_text("This book isn't in our library's list.")
 
     # Back to Chinese: the sentences already on screen change too.
     page.click("#lang-toggle")
     expect(scan_lines(page).first).to_contain_text("图书馆里查不到这本书，请交给图书管理员。")
-    expect(page.locator("#greeting")).to_have_text("小明，你好！")
+    expect(page.locator("#greeting")).to_have_text("张同学，你好！")
     page.click("#lang-toggle")
-    expect(page.locator("#greeting")).to_have_text("Hello, 小明!")
+    expect(page.locator("#greeting")).to_have_text("Hello, 张同学!")
     # The next student starts in the kiosk's own language again.
     page.click("#session-done")
     page.click("#done-ok")
@@ -354,12 +443,12 @@ def test_scanner_unplug_shows_a_calm_indicator_and_keypad_still_works(
     expect(page.locator("#return-list > li").first).to_contain_text("昆虫记")
     kiosk.scanner.plug()
     expect(indicator).to_be_hidden()
-    sign_in(page, kiosk, "20260001", "小明，你好！")
+    sign_in(page, kiosk, "20260001", "张同学，你好！")
 
 
 def test_page_survives_a_server_restart(kiosk: KioskServer, page: Any) -> None:
     open_kiosk(page, kiosk)
-    sign_in(page, kiosk, "20260001", "小明，你好！")
+    sign_in(page, kiosk, "20260001", "张同学，你好！")
     kiosk.stop()
     expect(page.locator("#link-off")).to_be_visible()
     expect(page.locator("#link-off")).to_have_text("正在连接图书馆电脑……")
@@ -373,8 +462,8 @@ def test_page_survives_a_server_restart(kiosk: KioskServer, page: Any) -> None:
     expect(page.locator("#link-off")).to_be_hidden(timeout=15000)
     # The restarted server has forgotten the student, so the page forgets them too.
     expect(screen(page, "idle")).to_be_visible()
-    assert_no_trace(page, "小明")
-    sign_in(page, kiosk, "20260002", "华，你好！")
+    assert_no_trace(page, "张同学")
+    sign_in(page, kiosk, "20260002", "李同学，你好！")
 
 
 def test_unknown_codes_and_server_errors_get_a_friendly_message(
@@ -403,13 +492,13 @@ def test_screenshots_of_every_screen(
 ) -> None:
     kiosk = start_kiosk(language=lang)
     open_kiosk(page, kiosk)
-    shots(page, "idle")
+    shots(page, "idle", "#keypad-open")
     page.click("#keypad-open")
     for char in "2026":
         page.click(f".key[data-key='{char}']")
-    shots(page, "keypad")
+    shots(page, "keypad", "#keypad-ok")
     page.click("#keypad-letters")
-    shots(page, "keypad-letters")
+    shots(page, "keypad-letters", "#keypad-ok")
     page.click("#keypad-close")
 
     # 王芳 has an overdue book, so she can't borrow.
@@ -417,7 +506,7 @@ def test_screenshots_of_every_screen(
     expect(page.locator("#loan-list > li.loan-overdue")).to_have_count(1)
     kiosk.scanner.scan("SX00001")
     expect(scan_lines(page)).to_have_count(1)
-    shots(page, "signed-in-overdue")
+    shots(page, "signed-in-overdue", "#session-done")
 
     # 娜娜 has a hold ready; she borrows, is refused one, and rescans one she has.
     kiosk.scanner.scan("20260004")
@@ -425,44 +514,49 @@ def test_screenshots_of_every_screen(
     for code in ("SX00006", "SX00004", "SX00005", "SX00006"):
         kiosk.scanner.scan(code)
     expect(scan_lines(page)).to_have_count(4)
-    expect(scan_lines(page).first.locator("button")).to_have_count(2)
-    shots(page, "signed-in")
+    # Borrowed a minute ago: renewing would not move the due date, so only Return is offered.
+    expect(scan_lines(page).first.locator("button")).to_have_count(1)
+    shots(page, "signed-in", "#session-done")
 
     page.click("#session-done")
     expect(screen(page, "done")).to_be_visible()
-    shots(page, "done")
+    shots(page, "done", "#done-ok")
     page.click("#done-ok")
     wait_for(lambda: kiosk.get("/api/session") == {"active": False}, "the session to end")
 
     for code in ("SX00006", "SX00004", "SX00014"):
         kiosk.scanner.scan(code)
     expect(page.locator("#return-list > li")).to_have_count(3)
-    shots(page, "returns")
+    shots(page, "returns", "#returns-done")
     page.click("#returns-done")
 
     page.keyboard.type("hello?\n", delay=4)
     expect(page.locator("#banner")).not_to_be_empty()
-    shots(page, "unknown-code")
+    shots(page, "unknown-code", "#keypad-open")
 
     kiosk.scanner.unplug()
     expect(page.locator("#scanner-off")).to_be_visible()
-    shots(page, "scanner-off")
+    shots(page, "scanner-off", "#keypad-open")
     kiosk.scanner.plug()
     expect(page.locator("#scanner-off")).to_be_hidden()
 
     page.goto(kiosk.url + "status")
     expect(page.locator("#pin")).to_be_visible()
-    shots(page, "staff-login")
+    shots(page, "staff-login", "#pin-pad .key-ok")
+    page.click("#pin-pad .key[data-key='1']")
+    page.click("#pin-pad .key-ok")
+    expect(page.locator(".staff-alert")).to_be_visible()
+    shots(page, "staff-login-wrong-pin", "#pin-pad .key-ok")
     for char in STAFF_PIN:
         page.click(f"#pin-pad .key[data-key='{char}']")
     page.click("#pin-pad .key-ok")
     expect(page.locator("#card-today")).to_be_visible()
-    shots(page, "staff-status")
+    shots(page, "staff-status", "#staff-sign-out")
 
     open_kiosk(page, kiosk)
     kiosk.stop()
     expect(page.locator("#link-off")).to_be_visible()
-    shots(page, "connection-lost")
+    shots(page, "connection-lost", "#keypad-open")
 
 
 # --- the launcher --------------------------------------------------------------------------------

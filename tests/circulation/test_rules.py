@@ -334,12 +334,74 @@ def test_decide_renewal(patron, renewals, waiting, allowed, refusal):
         assert decision.due_at is not None and decision.due_at > due_at
 
 
-def test_renewal_never_shortens_the_loan():
-    far = NOW + dt.timedelta(days=60)
+# NOW is Wednesday 25 November (Shanghai); loans fall due at 17:00 local (09:00 UTC).
+def _due(day: int, month: int = 12) -> dt.datetime:
+    return dt.datetime(2026, month, day, 9, 0, tzinfo=dt.UTC)
+
+
+WINDOW_CASES = [
+    # (name, renew_within_days, due_at, allowed, renewable_on)
+    ("same day as borrowed: too early", 3, _due(9), False, dt.date(2026, 12, 6)),
+    ("window opens 3 days before due", 3, _due(28, 11), True, None),
+    ("on the due date", 3, _due(25, 11), True, None),
+    ("overdue may renew", 3, _due(20, 11), True, None),
+    ("one day before the window", 3, _due(29, 11), False, dt.date(2026, 11, 26)),
+    # 0 = any time, but only when the due date moves: borrowed today (due Wed 9 Dec) it would
+    # stay 9 Dec until Thursday, when 14 days lands on Wed 10 Dec.
+    ("any time, same day: would not move", 0, _due(9), False, dt.date(2026, 11, 26)),
+    ("any time, next day", 0, _due(8), True, None),
+    # A long window never lets a renewal leave the due date where it is.
+    ("window longer than the loan", 30, _due(9), False, dt.date(2026, 11, 26)),
+]
+
+
+@pytest.mark.parametrize(
+    ("window", "due_at", "allowed", "renewable_on"),
+    [case[1:] for case in WINDOW_CASES],
+    ids=[case[0] for case in WINDOW_CASES],
+)
+def test_renewal_window(window, due_at, allowed, renewable_on):
+    policy = LoanPolicy(loan_days=14, max_renewals=1, renew_within_days=window)
     decision = decide_renewal(
-        OK_PATRON, renewals=0, due_at=far, waiting_holds_by_others=0, policy=POLICY, now=NOW
+        OK_PATRON, renewals=0, due_at=due_at, waiting_holds_by_others=0, policy=policy, now=NOW
     )
-    assert decision.due_at == far
+    assert decision.allowed is allowed
+    assert decision.renewable_on == renewable_on
+    if allowed:
+        assert decision.due_at is not None
+        assert policy.calendar.local_date(decision.due_at) > policy.calendar.local_date(due_at)
+    else:
+        assert decision.refusal is Refusal.RENEWAL_TOO_EARLY and decision.due_at is None
+
+
+def test_renewal_on_the_day_it_opens_moves_the_due_date():
+    policy = LoanPolicy(loan_days=14, renew_within_days=0)
+    due_at = _due(9)
+    opens = decide_renewal(
+        OK_PATRON, renewals=0, due_at=due_at, waiting_holds_by_others=0, policy=policy, now=NOW
+    ).renewable_on
+    assert opens is not None
+    that_morning = dt.datetime.combine(opens, dt.time(9), tzinfo=policy.calendar.zone)
+    decision = decide_renewal(
+        OK_PATRON,
+        renewals=0,
+        due_at=due_at,
+        waiting_holds_by_others=0,
+        policy=policy,
+        now=that_morning,
+    )
+    assert decision.allowed and decision.due_at is not None and decision.due_at > due_at
+
+
+def test_holds_and_limits_are_said_before_timing():
+    too_early = _due(9)
+    limit = decide_renewal(
+        OK_PATRON, renewals=1, due_at=too_early, waiting_holds_by_others=0, policy=POLICY, now=NOW
+    )
+    held = decide_renewal(
+        OK_PATRON, renewals=0, due_at=too_early, waiting_holds_by_others=1, policy=POLICY, now=NOW
+    )
+    assert limit.refusal is Refusal.RENEWAL_LIMIT and held.refusal is Refusal.RENEWAL_HELD
 
 
 TITLE_RETURN_CASES = [

@@ -124,9 +124,22 @@ def test_rescan_offers_renew_or_return_then_renewal_rules(plain_db, session_fact
         first = svc.check_out(s, patron, item, POLICY, KIOSK, clock())
         again = svc.check_out(s, patron, item, POLICY, KIOSK, clock())
         assert again.action == "renew_or_return"
-    clock.advance(days=10)
+        # Renewing the day it was borrowed would not move the due date (Wed 9 December):
+        # not offered, and the day it opens is given instead.
+        assert again.refusal is Refusal.RENEWAL_TOO_EARLY
+        assert again.renewable_on == dt.date(2026, 12, 6)
+        early = svc.renew(s, patron, item, POLICY, KIOSK, clock())
+        assert early.refusal is Refusal.RENEWAL_TOO_EARLY and early.due_at == first.due_at
+    clock.advance(days=10)  # Saturday 5 December: still one day early
     with write_transaction(plain_db) as s:
         patron, item = _patron(s, "20260001"), _item(s, "SX00001")
+        assert svc.renew(s, patron, item, POLICY, KIOSK, clock()).renewable_on == dt.date(
+            2026, 12, 6
+        )
+    clock.advance(days=1)
+    with write_transaction(plain_db) as s:
+        patron, item = _patron(s, "20260001"), _item(s, "SX00001")
+        assert svc.check_out(s, patron, item, POLICY, KIOSK, clock()).refusal is None
         renewed = svc.renew(s, patron, item, POLICY, KIOSK, clock())
         assert renewed.action == "renewed" and renewed.due_at > first.due_at
         refused = svc.renew(s, patron, item, POLICY, KIOSK, clock())

@@ -17,10 +17,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from db.engine import make_engine
 from db.migrate import upgrade
 from kiosk.app import create_app
-from kiosk.config import Settings
+from kiosk.config import Settings, with_overrides
+from kiosk.context import services_of
 from kiosk.events import SyncFinished
 from kiosk.services import outbox, state
 from kiosk.services.demo import seed_demo_library
+from kiosk.status import build_status, heartbeat_body
 from kiosk.sync import worker as sync_worker
 from kiosk.sync.worker import next_nightly, start_sync_worker
 from tests import support
@@ -78,6 +80,50 @@ def lend(app: Flask, card: str, *items: str) -> None:
     client.post("/api/session/end")
 
 
+def test_sync_now_on_the_staff_page(
+    stub: RunningStub, token_file: Path, tmp_path: Path, make_kiosk: Callable[..., Flask]
+) -> None:
+    (tmp_path / "staff_pin").write_text("246810\n", encoding="utf-8")
+    # No sync of its own for a day: only the button makes this one.
+    settings = with_overrides(
+        kiosk_settings(tmp_path, stub.url, token_file, interval_s=86_400, heartbeat_s=86_400),
+        kiosk={"staff_pin_file": tmp_path / "staff_pin"},
+    )
+    app = make_kiosk(settings)
+    services = app.extensions["shuxiang"]
+    client = app.test_client()
+    stop = start_sync_worker(settings, services)
+    try:
+        wait_for(lambda: stub.central.pulls, "the start-up sync")
+        lend(app, "20260001", "SX00001")
+        # Without the staff sign-in the button does nothing.
+        assert client.post("/status/sync").status_code == 303
+        assert not stub.central.events
+        client.post("/status/login", data={"pin": "246810"})
+        page = client.post("/status/sync?lang=en", follow_redirects=True)
+    finally:
+        stop()
+    html = page.get_data(as_text=True)
+    assert "Synced just now: 2 sent, 0 received." in html
+    assert {e["kind"] for e in stub.central.events.values()} == {"visit", "checkout"}
+    assert 'id="outbox-pending">Waiting to send: 0<' in html
+
+
+def test_heartbeat_says_how_long_the_backlog_has_waited(
+    tmp_path: Path, token_file: Path, make_kiosk: Callable[..., Flask]
+) -> None:
+    clock = FakeClock()
+    settings = kiosk_settings(tmp_path, "http://127.0.0.1:9", token_file)
+    app = make_kiosk(settings, clock)
+    lend(app, "20260001", "SX00001")
+    clock.advance(seconds=90)
+    status = build_status(services_of(app), clock())
+    body = heartbeat_body(status, next_push_in_s=30.0)
+    assert body["backlog"] == 2  # the visit and the loan
+    assert body["oldest_pending_age_s"] == 90.0
+    assert body["next_push_in_s"] == 30.0 and body["sync_interval_s"] == 10
+
+
 def test_worker_syncs_at_start_up_heartbeats_and_stops_promptly(
     stub: RunningStub, token_file: Path, tmp_path: Path, make_kiosk: Callable[..., Flask]
 ) -> None:
@@ -101,6 +147,10 @@ def test_worker_syncs_at_start_up_heartbeats_and_stops_promptly(
     assert beat["kiosk_id"] == "kiosk-1" and beat["scanner_connected"] is None
     assert beat["version"] and beat["sqlite_version"] and beat["disk_free_bytes"] > 0
     assert beat["checkouts_today"] == 2 and isinstance(beat["backlog"], int)
+    # The push schedule, so the central can tell a waiting backlog from a stuck one.
+    assert beat["sync_interval_s"] == settings.sync.interval_s
+    assert 0 < beat["next_push_in_s"] <= settings.sync.interval_s
+    assert beat["backlog"] == 0 and beat["oldest_pending_age_s"] is None
     status = app.test_client().get("/api/status").json["sync"]
     assert status["pending"] == 0 and status["last_success_at"] and status["last_error"] is None
 

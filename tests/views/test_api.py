@@ -31,15 +31,16 @@ def scan(client, code, **kwargs):
 def test_sign_in_borrow_and_see_due_date(client):
     reply = scan(client, "20260001\r\n")
     assert reply["kind"] == "patron" and reply["action"] == "signed_in"
-    assert reply["patron"]["first_name"] == "小明"
-    assert "张" not in str(reply)  # never the full name
+    assert reply["patron"]["first_name"] == "张同学"
+    assert "小明" not in str(reply)  # never the full name
     assert "20260001" not in str(reply)  # never the card number
     reply = scan(client, isbn13_for(1) + "51299")  # EAN-13 with a 5-digit price add-on
     assert reply["kind"] == "isbn" and reply["action"] == "checked_out"
     assert reply["title"] == "草房子"
     assert reply["due_at"].startswith("2026-12-09")
     assert reply["due_date"] == "2026-12-09"
-    assert "草房子" in reply["message"] and "2026-12-09" in reply["message"]
+    # The date as the screen's lists write it, not a second style beside them.
+    assert "草房子" in reply["message"] and "Wed 9 December" in reply["message"]
     assert reply["patron"]["may_borrow"] == 2
 
 
@@ -95,13 +96,23 @@ def test_touch_keeps_the_session_alive_and_end_ends_it(client, clock):
     assert client.post("/api/session/touch").get_json()["session"]["active"] is False
 
 
-def test_renew_and_return_buttons(client):
+def test_renew_and_return_buttons(client, clock):
     scan(client, "20260001")
-    scan(client, "SX00001")
+    lent = scan(client, "SX00001")
     again = scan(client, "SX00001")
     assert again["action"] == "renew_or_return"
+    # Same day: renewing would leave the due date where it is, so it is not offered.
+    assert again["reason"] == "renewal_too_early" and again["renewable_on"] == "2026-12-06"
+    assert "renewed from Sun 6 December" in again["message"]
+    early = client.post("/api/renew", json={"code": "SX00001"}).get_json()
+    assert early["action"] == "refused" and early["due_at"] == lent["due_at"]
+    assert early["message"] == "This book can be renewed from Sun 6 December."
+    clock.advance(days=11)
+    scan(client, "20260001")
+    again = scan(client, "SX00001")
+    assert again["action"] == "renew_or_return" and again["reason"] is None
     renewed = client.post("/api/renew", json={"code": "SX00001"}).get_json()
-    assert renewed["action"] == "renewed"
+    assert renewed["action"] == "renewed" and renewed["due_date"] == "2026-12-21"
     returned = client.post("/api/return", json={"code": "SX00001"}).get_json()
     assert returned["action"] == "returned"
     assert returned["patron"]["loans"] == []
@@ -201,3 +212,31 @@ def test_a_scan_that_fails_half_way_records_nothing_and_the_next_one_works(
     reply = scan(client, "SX00001")
     assert reply["action"] == "checked_out"
     assert [line["item_barcode"] for line in reply["patron"]["loans"]] == ["SX00001"]
+
+
+def test_a_book_that_was_never_lent_is_not_called_returned(client):
+    reply = scan(client, "SX00001")  # on the shelf, never lent
+    assert reply["action"] == "refused" and reply["reason"] == "not_on_loan"
+    assert reply["message"] == (
+        "This book isn't on loan. Please put it back on the shelf or in the return box."
+    )
+    zh = scan(client, "SX00001", headers={"X-Kiosk-Language": "zh"})
+    assert zh["message"] == "这本书没有被借出，请放回书架或放进还书箱。"
+
+
+@pytest.mark.parametrize(
+    ("style", "card", "greeting"),
+    [
+        ("surname", "20260002", "李同学，你好！请扫描要借的图书。"),
+        ("full", "20260002", "李华同学，你好！请扫描要借的图书。"),
+        ("surname", "20260004", "欧阳同学，你好！请扫描要借的图书。"),
+        ("given", "20260006", "Emily，你好！请扫描要借的图书。"),
+        ("full", "20260006", "Emily，你好！请扫描要借的图书。"),
+    ],
+)
+def test_greeting_follows_the_configured_style(
+    tmp_path, engine, clock, demo_library, style, card, greeting
+):
+    settings = make_settings(tmp_path, kiosk={"language": "zh", "greeting": style})
+    client = create_app(settings, engine=engine, clock=clock).test_client()
+    assert scan(client, card)["message"] == greeting

@@ -89,7 +89,7 @@ def test_relocalise_gives_the_sentences_in_the_other_language(client):
     answer = client.post("/kiosk/messages", json={"lang": "zh", "replies": replies}).get_json()
     assert answer["messages"][:3] == [
         "这本书已被其他同学预约，请交给图书管理员。",
-        "已借出：《草房子》，请在 2026-12-09 前归还。",
+        "已借出：《草房子》，还书日期：12月9日周三。",
         "小明，你好！请扫描要借的图书。",
     ]
     assert answer["messages"][3]  # something friendly, never a crash
