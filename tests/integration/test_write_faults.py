@@ -50,7 +50,7 @@ WAIT_S = 5.0
 E = TypeVar("E", bound=Event)
 # Demo library: two students in good standing and copies on the shelf.
 CARD_A, CARD_B = "20260001", "20260002"
-NAME_A, NAME_B = "小明", "华"
+NAME_A, NAME_B = "张同学", "李同学"  # how the kiosk greets 张小明 and 李华 (by surname)
 BOOK, OTHER_BOOK = "SX00001", "SX00003"
 REFUSED = {
     "zh": "本机暂时无法记录借还，请到服务台办理。",
