@@ -53,6 +53,8 @@ class SyncFinished:
     pulled: int = 0
     error: str = ""
     at: dt.datetime = field(default_factory=_utcnow)
+    # When this sync began, by the kiosk's clock: "Sync now" waits for one begun after asking.
+    started_at: dt.datetime | None = None
 
 
 Event = BarcodeScanned | ScannerStatusChanged | ScanProcessed | SessionEnded | SyncFinished

@@ -105,6 +105,7 @@ def sync_once(
     Push goes first: the central then knows this kiosk's loans before it answers the pull.
     Never raises for network or server trouble; the outcome says what happened.
     """
+    started_at = clock()
     push = PushResult()
     pull = PullResult()
     kind, error, retry_after = "ok", "", None
@@ -158,7 +159,7 @@ def sync_once(
     else:
         log.warning("sync %s: %s; %d events pending", kind, error, pending)
     if bus is not None:
-        bus.publish(SyncFinished(outcome.ok, push.acked, pull.pulled, error))
+        bus.publish(SyncFinished(outcome.ok, push.acked, pull.pulled, error, started_at=started_at))
     return outcome
 
 
