@@ -13,8 +13,7 @@ from kiosk.config import Settings
 from kiosk.desk import Desk
 from kiosk.events import EventBus
 from kiosk.status import ScannerLike
-from kiosk.sync.client import CentralLink
-from kiosk.sync.worker import NullSync, SyncTrigger
+from kiosk.sync.client import CentralLink, NullSync, SyncTrigger
 
 
 @dataclass

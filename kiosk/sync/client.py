@@ -302,3 +302,16 @@ def _describe(exc: BaseException) -> str:
         return "host name not found"
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
+
+
+class SyncTrigger(Protocol):
+    """What the staff page's "Sync now" needs of the sync worker: start a sync soon."""
+
+    def request_sync(self) -> None: ...
+
+
+class NullSync:
+    """Stand-in when no central is configured (or the worker is not running): nothing to do."""
+
+    def request_sync(self) -> None:
+        return None

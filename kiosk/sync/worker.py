@@ -23,6 +23,7 @@ from kiosk.sync.client import (
     CentralLink,
     RetryLater,
     SyncError,
+    SyncTrigger,
     Unreachable,
 )
 from kiosk.sync.pull import PullResult, pull_changes
@@ -38,19 +39,6 @@ BACKOFF_BASE_S = 1.0
 MAX_IDLE_WAIT_S = 30.0
 
 Progress = Callable[[int], None]
-
-
-class SyncTrigger(Protocol):
-    """What the staff page's "Sync now" needs of the sync worker: start a sync soon."""
-
-    def request_sync(self) -> None: ...
-
-
-class NullSync:
-    """Stand-in when no central is configured (or the worker is not running): nothing to do."""
-
-    def request_sync(self) -> None:
-        return None
 
 
 class SyncHost(StatusSources, Protocol):
