@@ -1,7 +1,7 @@
 """central kiosks: the push schedule a heartbeat reports (oldest pending event, next push, interval)
 
-Revision ID: 0003_kiosk_sync_schedule
-Revises: 0002
+Revision ID: 0004_kiosk_sync_schedule
+Revises: 0003_console_sessions
 Create Date: 2026-11-30
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import db.models
 
-revision = "0003_kiosk_sync_schedule"
-down_revision = "0002"
+revision = "0004_kiosk_sync_schedule"
+down_revision = "0003_console_sessions"
 branch_labels = None
 depends_on = None
 
