@@ -1,7 +1,7 @@
 """central kiosks: the push schedule a heartbeat reports (oldest pending event, next push, interval)
 
-Revision ID: 0004_kiosk_sync_schedule
-Revises: 0003_console_sessions
+Revision ID: 0005_kiosk_sync_schedule
+Revises: 0004_holds
 Create Date: 2026-11-30
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import db.models
 
-revision = "0004_kiosk_sync_schedule"
-down_revision = "0003_console_sessions"
+revision = "0005_kiosk_sync_schedule"
+down_revision = "0004_holds"
 branch_labels = None
 depends_on = None
 
