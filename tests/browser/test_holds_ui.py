@@ -20,8 +20,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(150)]
 
 WORDS = {
     "zh": {
-        "hello": "小明，你好！",
-        "hello_nana": "娜娜，你好！",
+        "hello": "张同学，你好！",
+        "hello_nana": "欧阳同学，你好！",
         "placed": "已预约《昆虫记》",
         "waiting": "已预约：等有人还书",
         "kept": "为你保留到",
@@ -30,8 +30,8 @@ WORDS = {
         "cancelled_waiting": "《昆虫记》的预约已取消。",
     },
     "en": {
-        "hello": "Hello, 小明!",
-        "hello_nana": "Hello, 娜娜!",
+        "hello": "Hello, 张同学!",
+        "hello_nana": "Hello, 欧阳同学!",
         "placed": "Reserved: 昆虫记.",
         "waiting": "Reserved: waiting for a copy to come back",
         "kept": "Kept for you until",
@@ -84,7 +84,7 @@ def test_reserve_then_cancel_at_sign_in(start_kiosk: Any, page: Any, lang: str) 
     expect(holds.first.locator(".hold-title")).to_have_text("昆虫记")
     expect(holds.first).to_contain_text(words["waiting"])
     expect(page.locator("#holds-ready")).to_be_hidden()
-    shots(page, "hold-waiting")
+    shots(page, "hold-waiting", "#session-done")
     holds.first.locator("button").click()
     expect(page.locator("#banner")).to_have_text(words["cancelled_waiting"])
     expect(page.locator("#holds")).to_be_hidden()
@@ -98,11 +98,11 @@ def test_reserve_then_cancel_at_sign_in(start_kiosk: Any, page: Any, lang: str) 
     expect(page.locator("#holds-ready")).to_be_visible()
     expect(ready).to_contain_text(words["kept"])
     expect(ready.locator("button")).to_have_text(words["cancel"])
-    shots(page, "hold-ready")
+    shots(page, "hold-ready", "#session-done")
     ready.locator("button").click()
     expect(page.locator("#banner")).to_have_text(words["cancelled_ready"])
     expect(page.locator("#hold-list > li")).to_have_count(0)
-    shots(page, "hold-cancelled")
+    shots(page, "hold-cancelled", "#session-done")
     # Nobody else waits: the copy goes back to the open shelf.
     with sqlite3.connect(kiosk.directory / "kiosk.sqlite3") as db:
         (status,) = db.execute("SELECT status FROM items WHERE barcode = 'SX00010'").fetchone()
