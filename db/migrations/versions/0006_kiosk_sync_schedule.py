@@ -1,7 +1,7 @@
 """central kiosks: the push schedule a heartbeat reports (oldest pending event, next push, interval)
 
-Revision ID: 0005_kiosk_sync_schedule
-Revises: 0004_holds
+Revision ID: 0006_kiosk_sync_schedule
+Revises: 0005_title_unified_number
 Create Date: 2026-11-30
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import db.models
 
-revision = "0005_kiosk_sync_schedule"
-down_revision = "0004_holds"
+revision = "0006_kiosk_sync_schedule"
+down_revision = "0005_title_unified_number"
 branch_labels = None
 depends_on = None
 
