@@ -15,6 +15,7 @@ from central.auth import ABSOLUTE_TIMEOUT
 from central.context import CentralServices
 from central.db import make_central_session_factory
 from central.views import api, console, sync
+from central.views import imports as _imports  # noqa: F401 - adds the import pages to the console
 from central.worker import PushPriority
 from db.engine import make_engine, make_read_session_factory
 from kiosk.clock import Clock, utc_now

@@ -153,6 +153,8 @@ LAYERS = [
             "kiosk.circulation",
             "kiosk.clock",
             "kiosk.config",
+            # The console's import pages run the same import code as the command line.
+            "kiosk.importing",
             "kiosk.policies",
             "kiosk.serving",
             "kiosk.services.demo",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, PasswordField, StringField
-from wtforms.validators import DataRequired, Length
+from flask_wtf.file import FileField, FileRequired, FileSize
+from wtforms import BooleanField, HiddenField, PasswordField, RadioField, StringField
+from wtforms.validators import DataRequired, InputRequired, Length, Regexp
 
 from central.views import wording
 
@@ -28,3 +29,32 @@ class LoginForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type hin
 
 class ResolveForm(FlaskForm):  # type: ignore[misc]
     note = StringField(validators=[Length(max=500, message=wording.TOO_LONG)])
+
+
+# The largest roster or catalogue file the console takes: a 20 000-row sheet is about 1 MB,
+# a 20 000-record MARC file about 20 MB. Bigger files go through the command line.
+UPLOAD_MAX_BYTES = 12 * 1024 * 1024
+
+
+class ImportUploadForm(FlaskForm):  # type: ignore[misc]
+    """Step 1 of an import in the console: the file, what it holds; a dry run follows."""
+
+    kind = RadioField(
+        choices=[("students", "学生名单 Students"), ("catalog", "馆藏目录 Catalogue")],
+        default="students",
+        validators=[InputRequired(message=wording.IMPORT_KIND_REQUIRED)],
+    )
+    file = FileField(
+        validators=[
+            FileRequired(message=wording.IMPORT_FILE_REQUIRED),
+            FileSize(UPLOAD_MAX_BYTES, message=wording.import_file_too_big(UPLOAD_MAX_BYTES)),
+        ]
+    )
+    sheet = StringField(validators=[Length(max=100, message=wording.TOO_LONG)])
+    mark_missing_left = BooleanField()
+
+
+class ImportConfirmForm(FlaskForm):  # type: ignore[misc]
+    """Step 2: import the file the dry run was shown for (kept on the server by its id)."""
+
+    upload = HiddenField(validators=[Regexp(r"^[0-9a-f]{32}$")])

@@ -40,3 +40,22 @@ CSRF_REASONS = {
     ),
 }
 CSRF_REASON_OTHER = "请求来源无法确认 · Where the form came from could not be checked."
+
+
+# Importing a roster or catalogue in the console.
+IMPORT_KIND_REQUIRED = "请选择文件内容 · Choose what the file holds."
+IMPORT_FILE_REQUIRED = "请选择要上传的文件 · Choose a file to upload."
+IMPORT_UPLOAD_GONE = (
+    "找不到上传的文件，请重新上传 · The uploaded file is gone (already imported, or the server "
+    "restarted): upload it again."
+)
+IMPORT_ROLE_REQUIRED = "只有管理员和图书管理员可以导入 · Only admins and librarians may import."
+
+
+def import_file_too_big(max_bytes: int) -> str:
+    """The upload form's answer to a file over the limit; says the limit and the way round it."""
+    mb = max_bytes // (1024 * 1024)
+    return (
+        f"文件超过 {mb} MB，请分成几个文件上传，或在服务器上用命令行导入 · The file is larger "
+        f"than {mb} MB: split it, or import it on the server with run_kiosk.py import-… --central."
+    )

@@ -90,40 +90,60 @@ class _Row:
     student: StudentRow
 
 
-def cli_import_students(
+@dataclass
+class StudentImport:
+    """What an import of a student list did, or (dry run) would do."""
+
+    summary: Summary
+    dry_run: bool
+    mark_missing_left: bool
+    marked_left: int = 0
+    # Set when the database refused the import: nothing was written.
+    failure: str | None = None
+
+    @property
+    def importable(self) -> int:
+        return self.summary.added + self.summary.updated + self.summary.unchanged
+
+    def table(self) -> list[str]:
+        s = self.summary
+        counts = {
+            "added": s.added,
+            "updated": s.updated,
+            "unchanged": s.unchanged,
+            "rejected": s.rejected,
+        }
+        if self.mark_missing_left:
+            counts["marked as left"] = self.marked_left
+        return outcome_table({"students": counts})
+
+
+def import_students(
     settings: Settings,
-    path: Path,
+    data: bytes,
+    name: str,
     *,
     mark_missing_left: bool,
     session_factory: sessionmaker[Session],
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
-    progress: bool = True,
     dry_run: bool = False,
     sheet: str | None = None,
-) -> int:
-    """Import the student list at `path` (CSV, or an .xlsx `sheet`); print the table; exit code.
+    err: TextIO = sys.stderr,
+    progress: bool = False,
+) -> StudentImport:
+    """Import the student list `data` (CSV, or an .xlsx `sheet`) named `name`.
 
-    0: the file was read, every good row imported and every bad row listed. 2: the file
-    cannot be read at all (missing, not a table, no header with 学号/卡号/姓名), or (dry
-    run) no row of it could be imported; nothing is written. 1: the database refused the
-    import; nothing is written either. With `dry_run` the transaction is rolled back.
-
-    The whole list is one transaction: a school's roster is a few thousand rows (a second
-    or two of writing), and all-or-nothing means a power cut can never leave half the
-    school updated, nor mark students as left against a list that was only half applied.
+    Raises UnreadableFile when the file cannot be read at all (not a table, no header with
+    学号/卡号/姓名). The whole list is one transaction, rolled back with `dry_run`: a
+    school's roster is a few thousand rows (a second or two of writing), and all-or-nothing
+    means a power cut can never leave half the school updated, nor mark students as left
+    against a list that was only half applied.
     """
-    name = path.name
     summary = Summary(name, "rows")
-    try:
-        table = read_table(read_bytes(path), name, _ALIASES, _REQUIRED, _DESCRIBE, sheet=sheet)
-    except UnreadableFile as exc:
-        print(f"{exc} — nothing imported.", file=err)
-        return EXIT_BAD_INPUT
+    result = StudentImport(summary, dry_run, mark_missing_left)
+    table = read_table(data, name, _ALIASES, _REQUIRED, _DESCRIBE, sheet=sheet)
     rows, seen = _validate(table, summary, settings.barcodes.patron_pattern)
     summary.read = len(table.rows)
     now = dt.datetime.now(dt.UTC)
-    marked_left = 0
     bar = progress_bar(len(rows), err, progress, "row")
     try:
         with session_factory() as session, session.begin():
@@ -138,15 +158,15 @@ def cli_import_students(
                     summary.count(outcome)
                 bar.update()
             if mark_missing_left:
-                marked_left = roster.mark_missing_left(session, seen, now)
+                result.marked_left = roster.mark_missing_left(session, seen, now)
             if dry_run:
                 session.rollback()
     except SQLAlchemyError as exc:
-        bar.close()
         log.error("student import of %s failed: %s", name, type(exc).__name__)
-        print(f"{name}: {database_problem(exc)} — nothing imported.", file=err)
-        return EXIT_FAILED
-    bar.close()
+        result.failure = f"{name}: {database_problem(exc)} — nothing imported."
+        return result
+    finally:
+        bar.close()
     log.info(
         "student import%s of %s: %d read, %d added, %d updated, %d unchanged, %d rejected, %d left",
         " (dry run)" if dry_run else "",
@@ -156,8 +176,50 @@ def cli_import_students(
         summary.updated,
         summary.unchanged,
         summary.rejected,
-        marked_left,
+        result.marked_left,
     )
+    return result
+
+
+def cli_import_students(
+    settings: Settings,
+    path: Path,
+    *,
+    mark_missing_left: bool,
+    session_factory: sessionmaker[Session],
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+    progress: bool = True,
+    dry_run: bool = False,
+    sheet: str | None = None,
+) -> int:
+    """Import the student list at `path` (see `import_students`); print the table; exit code.
+
+    0: the file was read, every good row imported and every bad row listed. 2: the file
+    cannot be read at all (missing, not a table, no header with 学号/卡号/姓名), or (dry
+    run) no row of it could be imported; nothing is written. 1: the database refused the
+    import; nothing is written either.
+    """
+    name = path.name
+    try:
+        result = import_students(
+            settings,
+            read_bytes(path),
+            name,
+            mark_missing_left=mark_missing_left,
+            session_factory=session_factory,
+            dry_run=dry_run,
+            sheet=sheet,
+            err=err,
+            progress=progress,
+        )
+    except UnreadableFile as exc:
+        print(f"{exc} — nothing imported.", file=err)
+        return EXIT_BAD_INPUT
+    if result.failure is not None:
+        print(result.failure, file=err)
+        return EXIT_FAILED
+    summary = result.summary
     would = "would be " if dry_run else ""
     if dry_run:
         print("Dry run: nothing was written. This is what the import would do.", file=out)
@@ -167,20 +229,16 @@ def cli_import_students(
         f"{summary.rejected} rejected.",
         file=out,
     )
-    counts = {
-        "added": summary.added,
-        "updated": summary.updated,
-        "unchanged": summary.unchanged,
-        "rejected": summary.rejected,
-    }
     if mark_missing_left:
-        counts["marked as left"] = marked_left
-        print(f"{marked_left} active students not in the file {would}marked as left.", file=out)
-    for line in outcome_table({"students": counts}):
+        print(
+            f"{result.marked_left} active students not in the file {would}marked as left.",
+            file=out,
+        )
+    for line in result.table():
         print(line, file=out)
     for line in summary.listing():
         print(line, file=out)
-    if dry_run and summary.added + summary.updated + summary.unchanged == 0:
+    if dry_run and result.importable == 0:
         return EXIT_BAD_INPUT
     return EXIT_OK
 
