@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired, FileSize
-from wtforms import BooleanField, HiddenField, PasswordField, RadioField, StringField
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    PasswordField,
+    RadioField,
+    SelectChoice,
+    StringField,
+)
 from wtforms.validators import DataRequired, InputRequired, Length, Regexp
 
 from central.views import wording
@@ -40,7 +47,10 @@ class ImportUploadForm(FlaskForm):  # type: ignore[misc]
     """Step 1 of an import in the console: the file, what it holds; a dry run follows."""
 
     kind = RadioField(
-        choices=[("students", "学生名单 Students"), ("catalog", "馆藏目录 Catalogue")],
+        choices=[
+            SelectChoice("students", "学生名单 Students"),
+            SelectChoice("catalog", "馆藏目录 Catalogue"),
+        ],
         default="students",
         validators=[InputRequired(message=wording.IMPORT_KIND_REQUIRED)],
     )
