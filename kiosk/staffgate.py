@@ -6,7 +6,6 @@ import argparse
 import getpass
 import hmac
 import logging
-import os
 import secrets
 import sys
 import threading
@@ -16,6 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from db.files import write_secret_file
 from kiosk.config import Settings, read_secret
 
 log = logging.getLogger(__name__)
@@ -124,19 +124,8 @@ def write_pin_file(path: Path, pin: str) -> None:
     problem = pin_problem(pin)
     if problem:
         raise ValueError(problem)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(pin + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        # A reader sees the old PIN or the new one, never half a file.
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    # A reader sees the old PIN or the new one, never half a file.
+    write_secret_file(path, pin)
 
 
 # --- set-staff-pin -----------------------------------------------------------------------------

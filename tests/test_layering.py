@@ -138,7 +138,7 @@ LAYERS = [
     ),
     layer("kiosk/serving.py", third_party={"waitress"}),
     layer("kiosk/browser.py", {"kiosk.config"}),
-    layer("kiosk/staffgate.py", {"kiosk.config"}),
+    layer("kiosk/staffgate.py", {"kiosk.config", "db.files"}),
     # Flask-Limiter set up the same way for the staff page and the console's sign-in.
     layer("kiosk/throttle.py", third_party={"flask", "flask_limiter"}),
     # The kiosk's web layer.
