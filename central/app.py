@@ -20,9 +20,14 @@ from central.worker import PushPriority
 from db.engine import make_engine, make_read_session_factory
 from kiosk.clock import Clock, utc_now
 from kiosk.config import Settings, read_secret
+from kiosk.jsonapi import install_json_errors
 
 ROOT = Path(__file__).resolve().parent.parent
+# The console's import upload (central.views.forms, 12 MB) is the largest body besides a push,
+# which central.views.sync sizes from the push batch limit.
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
+# Paths that answer JSON, errors included.
+API_PATH_PREFIXES = ("/api/", "/sync/")
 
 # Console pages load only our own CSS and JS; nothing a kiosk reports can run as script.
 CONTENT_SECURITY_POLICY = (
@@ -76,6 +81,7 @@ def create_central_app(
         push_priority=PushPriority(),
     )
     context.install(app, parts)
+    install_json_errors(app, lambda req: req.path.startswith(API_PATH_PREFIXES))
     app.register_blueprint(sync.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(console.bp)

@@ -432,12 +432,16 @@ def record_pull(session: Session, kiosk_id: str, sent: int, now: dt.datetime) ->
 # --- heartbeat -----------------------------------------------------------------------------------
 
 
-def _opt_int(body: dict[str, Any], key: str) -> int | None:
+# Heartbeat counts are stored in 32-bit columns (PostgreSQL refuses more); free bytes in 64-bit.
+INT32_MAX = 2**31 - 1
+
+
+def _opt_int(body: dict[str, Any], key: str, highest: int = INT32_MAX) -> int | None:
     value = body.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise MalformedEvent(f"{key} must be a whole number")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= highest:
+        raise MalformedEvent(f"{key} must be a whole number from 0 to {highest}")
     return value
 
 
@@ -501,7 +505,7 @@ def record_heartbeat(session: Session, kiosk_id: str, body: Any, now: dt.datetim
     kiosk.reported_last_error = _opt_text(body, "last_error")
     kiosk.software_version = (_opt_text(body, "version") or "")[:64] or None
     kiosk.sqlite_version = (_opt_text(body, "sqlite_version") or "")[:32] or None
-    kiosk.disk_free_bytes = _opt_int(body, "disk_free_bytes")
+    kiosk.disk_free_bytes = _opt_int(body, "disk_free_bytes", highest=2**63 - 1)
     kiosk.checkouts_today = _opt_int(body, "checkouts_today")
     kiosk.returns_today = _opt_int(body, "returns_today")
     kiosk.oldest_pending_at = (

@@ -13,10 +13,18 @@ from kiosk.clock import Clock, utc_now
 from kiosk.config import Settings
 from kiosk.desk import Desk
 from kiosk.events import EventBus
+from kiosk.jsonapi import install_json_errors
 from kiosk.parts import KioskServices
 from kiosk.status import NullScanner, ScannerLike
 from kiosk.sync.client import CentralClient, CentralLink, NullCentral
 from kiosk.views import api, holds, metrics, pages, staff
+from kiosk.views.access import init_access
+
+# The largest legitimate body is the language toggle's re-wording of at most 100 replies
+# (kiosk/views/pages.py, MAX_RELOCALISED), a few kilobytes; anything far larger is refused (413).
+MAX_REQUEST_BYTES = 256 * 1024
+# Paths that answer JSON, errors included.
+API_PATH_PREFIXES = ("/api/", "/events", "/kiosk/")
 
 
 def create_app(
@@ -33,8 +41,7 @@ def create_app(
     # Nothing long-lived is signed with it (staff logins are server-side tokens), so a fresh
     # random key per process is enough and leaks nothing about the staff PIN.
     app.config["SECRET_KEY"] = secrets.token_hex(32)
-    app.config["JSON_AS_ASCII"] = False
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     engine = engine or make_engine(settings.database.path)
     session_factory = make_session_factory(engine)
     bus = bus or EventBus()
@@ -55,6 +62,9 @@ def create_app(
         clock=clock,
     )
     context.install(app, parts)
+    install_json_errors(app, lambda req: req.path.startswith(API_PATH_PREFIXES))
+    # Host/Origin checks, and the secret when other machines may reach the port.
+    init_access(app, settings)
     app.register_blueprint(api.bp)
     app.register_blueprint(holds.bp)
     app.register_blueprint(metrics.bp)

@@ -18,8 +18,10 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
-from kiosk.config import Settings
+from kiosk.config import Settings, is_loopback_host, read_secret
+from kiosk.remote import PAIRING_PARAM, SECRET_HEADER
 
 CHROMIUM = "/usr/bin/chromium"
 POLICY_PATH = Path("/etc/chromium/policies/managed/shuxiang.json")
@@ -36,6 +38,18 @@ def kiosk_url(settings: Settings) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{settings.server.port}/"
+
+
+def launch_url(settings: Settings) -> str:
+    """The URL Chromium opens: the kiosk page, carrying the kiosk's secret when the page is
+    reached over a network address (on loopback the server hands the page the secret itself)."""
+    url = kiosk_url(settings)
+    host = url.partition("://")[2].rpartition(":")[0]
+    if settings.server.allow_remote and not is_loopback_host(host):
+        secret = read_secret(settings.server.secret_file)
+        if secret:
+            return f"{url}?{urlencode({PAIRING_PARAM: secret})}"
+    return url
 
 
 def origin(url: str) -> str:
@@ -120,12 +134,15 @@ def write_policy(policy: dict[str, Any], path: Path = POLICY_PATH) -> bool:
     return True
 
 
-def wait_for_server(url: str, timeout_s: float) -> bool:
+def wait_for_server(url: str, timeout_s: float, secret: str | None = None) -> bool:
     """Wait until the kiosk server answers, so the screen never opens on an error page."""
     deadline = time.monotonic() + timeout_s
+    status = urllib.request.Request(
+        url + "api/status", headers={SECRET_HEADER: secret} if secret else {}
+    )
     while True:
         try:
-            with urllib.request.urlopen(url + "api/status", timeout=2):
+            with urllib.request.urlopen(status, timeout=2):
                 return True
         except (urllib.error.URLError, OSError):
             if time.monotonic() > deadline:
@@ -136,6 +153,7 @@ def wait_for_server(url: str, timeout_s: float) -> bool:
 def cmd_browser(settings: Settings, args: argparse.Namespace) -> int:
     url = args.url or kiosk_url(settings)
     policy = managed_policy(url)
+    secret = read_secret(settings.server.secret_file) if settings.server.allow_remote else None
     if args.print_policy:
         print(json.dumps(policy, indent=2, sort_keys=True))
         return 0
@@ -143,14 +161,16 @@ def cmd_browser(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{args.chromium} not found: run scripts/system-deps.sh browser", file=sys.stderr)
         return 1
     write_policy(policy, Path(args.policy_file))
-    if not wait_for_server(url, args.wait_s):
+    if not wait_for_server(url, args.wait_s, secret):
         print(
             f"The kiosk server at {url} did not answer within {args.wait_s:.0f} s.", file=sys.stderr
         )
         return 1
     profile = Path(args.profile_dir).expanduser()
     profile.mkdir(parents=True, exist_ok=True)
-    command = chromium_command(url, profile, args.chromium, args.chromium_arg)
+    command = chromium_command(
+        args.url or launch_url(settings), profile, args.chromium, args.chromium_arg
+    )
     sys.stdout.flush()
     # Become Chromium, so systemd supervises (and restarts) the browser itself.
     os.execv(command[0], command)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import ipaddress
 import re
 import tomllib
 import zoneinfo
@@ -12,9 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from db.files import read_secret_file
+from db.files import FileProblem, read_secret_file
+from kiosk.streams import MAX_EVENT_STREAMS, THREADS_KEPT_FOR_REQUESTS
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# The kiosk's API secret (server.secret_file) must resist guessing over the network.
+MIN_SECRET_CHARS = 16
 
 
 class ConfigError(Exception):
@@ -51,8 +55,11 @@ class KioskSettings:
 class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8080
-    # Each open event stream (one per kiosk page) holds a waitress thread.
+    # Each open event stream (at most two: kiosk.streams) holds a waitress thread.
     threads: int = 8
+    # Serving other machines is a choice: then the API and event stream need the secret below.
+    allow_remote: bool = False
+    secret_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -303,7 +310,14 @@ _SCHEMA: dict[str, dict[str, Parser]] = {
         "staff_pin_file": _optional_path,
         "greeting": _str(choices=("surname", "full", "given")),
     },
-    "server": {"host": _str(nonempty=True), "port": _int(1, 65535), "threads": _int(2, 256)},
+    "server": {
+        "host": _str(nonempty=True),
+        "port": _int(1, 65535),
+        # Event streams may hold some threads (kiosk.streams); scans and pages keep the rest.
+        "threads": _int(MAX_EVENT_STREAMS + THREADS_KEPT_FOR_REQUESTS, 256),
+        "allow_remote": _bool,
+        "secret_file": _optional_path,
+    },
     "database": {"path": _path},
     "scanner": {
         "type": _str(choices=("serial", "keyboard", "none")),
@@ -414,7 +428,42 @@ def _cross_checks(sections: dict[str, Any]) -> list[str]:
     circ: CirculationSettings = sections["circulation"]
     if circ.closes_at <= circ.opens_at:
         problems.append("circulation.closes_at: must be later than circulation.opens_at")
+    problems += _server_checks(sections["server"])
     return problems
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether `host` (a name or an address, IPv6 with or without brackets) is this machine only."""
+    name = host.strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _server_checks(server: ServerSettings) -> list[str]:
+    if server.allow_remote:
+        if server.secret_file is None:
+            return ["server.secret_file: required when server.allow_remote is true"]
+        try:
+            secret = read_secret(server.secret_file)
+        except FileProblem as exc:
+            return [f"server.secret_file: {exc}"]
+        if secret is None or len(secret) < MIN_SECRET_CHARS:
+            return [
+                f"server.secret_file: {server.secret_file} is missing, empty or shorter than "
+                f"{MIN_SECRET_CHARS} characters; put a long random secret in it (e.g. the "
+                "output of `openssl rand -hex 32`), readable by the kiosk's user only"
+            ]
+        return []
+    if not is_loopback_host(server.host):
+        return [
+            f"server.host: {server.host!r} lets other machines reach the kiosk's API; use "
+            '"127.0.0.1", or set server.allow_remote = true and server.secret_file'
+        ]
+    return []
 
 
 def load_settings(path: Path | str) -> Settings:

@@ -13,6 +13,7 @@ from kiosk.config import Settings
 from kiosk.desk import Desk
 from kiosk.events import EventBus
 from kiosk.status import ScannerLike
+from kiosk.streams import StreamLimiter
 from kiosk.sync.client import CentralLink, NullSync, SyncTrigger
 
 
@@ -34,3 +35,5 @@ class KioskServices:
     shutting_down: threading.Event = field(default_factory=threading.Event)
     # The running sync worker, once start_sync_worker has started one.
     sync: SyncTrigger = field(default_factory=NullSync)
+    # Open event streams, capped so they never take the threads scans and pages need.
+    streams: StreamLimiter = field(default_factory=StreamLimiter)

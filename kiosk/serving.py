@@ -12,6 +12,22 @@ import waitress
 CHANNEL_TIMEOUT_S = 120
 
 
+def make_server(app: Any, *, host: str, port: int, threads: int) -> Any:
+    """A waitress server for `app`, not yet running (`.run()` serves, `.close()` stops)."""
+    # create_server is public API (documented under "Using create_server") but not in the stubs.
+    return waitress.create_server(  # type: ignore[attr-defined]
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        channel_timeout=CHANNEL_TIMEOUT_S,
+        # Keep reading a connection while its request runs, so a long response (an event
+        # stream) learns at once that its client has gone (environ["waitress.client_disconnected"])
+        # and gives its thread back, instead of finding out at its next write.
+        channel_request_lookahead=1,
+    )
+
+
 def serve_until_stopped(
     app: Any,
     *,
@@ -25,10 +41,7 @@ def serve_until_stopped(
     SIGTERM (systemd's stop) unwinds like Ctrl-C, so background threads always get to finish
     their current transaction and the database is closed cleanly.
     """
-    # create_server is public API (documented under "Using create_server") but not in the stubs.
-    server = waitress.create_server(  # type: ignore[attr-defined]
-        app, host=host, port=port, threads=threads, channel_timeout=CHANNEL_TIMEOUT_S
-    )
+    server = make_server(app, host=host, port=port, threads=threads)
 
     def on_sigterm(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt

@@ -56,6 +56,9 @@ KIOSK_CORE = {
     "kiosk.browser",
     "kiosk.staffgate",
     "kiosk.throttle",
+    "kiosk.streams",
+    "kiosk.remote",
+    "kiosk.jsonapi",
     "db",
     "hardware",
 }
@@ -65,7 +68,9 @@ LAYERS = [
     layer("kiosk/clock.py"),
     layer("kiosk/events.py"),
     # Secret files are read (and their problems worded) by db.files, which is stdlib only.
-    layer("kiosk/config.py", {"db.files"}),
+    layer("kiosk/config.py", {"db.files", "kiosk.streams"}),
+    layer("kiosk/streams.py"),
+    layer("kiosk/remote.py"),
     layer("kiosk/errorlog.py"),
     layer("kiosk/i18n.py", third_party={"babel"}),
     layer("hardware", {"hardware"}, {"serial", "evdev"}),
@@ -132,15 +137,18 @@ LAYERS = [
             "kiosk.clock",
             "kiosk.status",
             "kiosk.sync.client",
+            "kiosk.streams",
             "db",
         },
         {"sqlalchemy"},
     ),
     layer("kiosk/serving.py", third_party={"waitress"}),
-    layer("kiosk/browser.py", {"kiosk.config"}),
+    layer("kiosk/browser.py", {"kiosk.config", "kiosk.remote"}),
     layer("kiosk/staffgate.py", {"kiosk.config", "db.files"}),
     # Flask-Limiter set up the same way for the staff page and the console's sign-in.
     layer("kiosk/throttle.py", third_party={"flask", "flask_limiter"}),
+    # JSON errors and the strict JSON parser, shared by the kiosk's and the central's apps.
+    layer("kiosk/jsonapi.py", third_party={"flask", "werkzeug"}),
     # The kiosk's web layer.
     layer("kiosk/app.py", KIOSK_CORE | {"kiosk.context", "kiosk.views"}, ANYTHING),
     layer("kiosk/context.py", KIOSK_CORE | {"kiosk.context"}, ANYTHING),
@@ -157,6 +165,7 @@ LAYERS = [
             "kiosk.importing",
             "kiosk.policies",
             "kiosk.serving",
+            "kiosk.jsonapi",
             "kiosk.services.demo",
             "kiosk.throttle",
         },
@@ -171,6 +180,7 @@ FLASK_LAYERS = (
     "kiosk/context.py",
     "kiosk/views",
     "kiosk/throttle.py",
+    "kiosk/jsonapi.py",
     "central",
     "run_kiosk.py",
 )

@@ -14,6 +14,7 @@ from central.changes import changes_since
 from central.context import get_db, services
 from central.events import MalformedEvent
 from central.intake import (
+    MAX_BATCH_EVENTS,
     kiosk_for_token,
     parse_push,
     push_batch,
@@ -21,6 +22,7 @@ from central.intake import (
     record_pull,
     record_rejected_push,
 )
+from kiosk.jsonapi import INT64_MAX, json_error
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +31,21 @@ bp = Blueprint("sync", __name__, url_prefix="/sync/v1")
 RETRY_BUSY_S = 2
 RETRY_DATABASE_S = 5
 DEFAULT_PULL_LIMIT = 500
+# A pushed event is ~350 bytes (~700 pretty-printed, with every text field at its longest);
+# 2 KiB each leaves room for new fields. The push is the one body allowed past the app's limit.
+MAX_EVENT_BYTES = 2048
+MAX_PUSH_BYTES = MAX_BATCH_EVENTS * MAX_EVENT_BYTES + 64 * 1024
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _error(status: int, error: str, message: str = "", **extra: Any) -> Response:
-    response = jsonify({"error": error, "message": message, **extra})
-    response.status_code = status
-    return response
+@bp.before_request
+def _push_body_limit() -> None:
+    if request.endpoint == "sync.push":
+        request.max_content_length = MAX_PUSH_BYTES
+
+
+_error = json_error
 
 
 def _retry_later(seconds: int, error: str) -> Response:
@@ -138,8 +147,9 @@ def pull() -> Response:
         limit = int(request.args.get("limit", str(DEFAULT_PULL_LIMIT)))
     except ValueError:
         return _error(400, "malformed", "since and limit must be whole numbers")
-    if since < 0 or limit < 1:
-        return _error(400, "malformed", "since must be >= 0 and limit >= 1")
+    # Versions are 64-bit in the database; a larger `since` could never have been handed out.
+    if not 0 <= since <= INT64_MAX or not 1 <= limit <= INT64_MAX:
+        return _error(400, "malformed", "since must be >= 0 and limit >= 1 (64-bit)")
     db = get_db()
     page = changes_since(db, since, limit)
     if page.changes:

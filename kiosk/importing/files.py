@@ -141,7 +141,9 @@ def read_csv(
                 rows.append((first_line, row))
     except csv.Error as exc:
         raise UnreadableFile(f"{name} line {reader.line_num}: not valid CSV ({exc})") from None
-    assert header is not None
+    if header is None:
+        # Lines of nothing but separators and quotes: as good as empty.
+        raise UnreadableFile(f"{name}: the file has no header row and no data")
     columns = map_header(header, name, aliases, required, describe)
     return CsvTable(columns, rows, delimiter)
 

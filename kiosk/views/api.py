@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, request
@@ -19,6 +19,7 @@ from kiosk.events import (
     SessionEnded,
     SyncFinished,
 )
+from kiosk.jsonapi import json_error
 from kiosk.status import build_status, status_json
 from kiosk.views.wording import LANGUAGES, message_for
 from kiosk.views.wording import text as wording_text
@@ -29,6 +30,9 @@ bp = Blueprint("api", __name__)
 
 MAX_CODE_CHARS = 1024
 SSE_KEEPALIVE_S = 15.0
+# How often an open stream looks up from its queue to see whether it should end (superseded
+# by a newer page, client gone, server stopping): the longest a finished stream holds a thread.
+STREAM_POLL_S = 0.25
 
 
 def _language() -> str:
@@ -49,9 +53,7 @@ def _code_from_request() -> str:
 
 
 def _bad_request(message: str) -> Response:
-    response = jsonify({"error": "bad_request", "message": message})
-    response.status_code = 400
-    return response
+    return json_error(400, "bad_request", message)
 
 
 def with_message(reply: dict[str, Any], language: str) -> dict[str, Any]:
@@ -133,14 +135,24 @@ def events() -> Response:
     subscription = svc.bus.subscribe()
     shutting_down = svc.shutting_down
     connected = bool(svc.scanner.connected)
+    # A newer page's stream supersedes the oldest past the cap (kiosk.streams).
+    superseded = svc.streams.open()
+    # Waitress tells a stream its client has gone (serving.py keeps reading to notice);
+    # otherwise only the next write would, up to SSE_KEEPALIVE_S later.
+    client_gone: Callable[[], bool] = request.environ.get(
+        "waitress.client_disconnected", lambda: False
+    )
+
+    def ended() -> bool:
+        return shutting_down.is_set() or superseded.is_set() or client_gone()
 
     def stream() -> Iterator[str]:
         try:
             yield "retry: 2000\n\n"
             yield _sse("scanner", {"connected": connected})
             last_sent = time.monotonic()
-            while not shutting_down.is_set():
-                event = subscription.get(timeout_s=1.0)
+            while not ended():
+                event = subscription.get(timeout_s=STREAM_POLL_S)
                 if event is not None:
                     payload = _event_payload(event, language)
                     if payload is not None:
@@ -152,6 +164,7 @@ def events() -> Response:
                     last_sent = time.monotonic()
         finally:
             subscription.close()
+            svc.streams.close(superseded)
 
     response = Response(stream(), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-store"

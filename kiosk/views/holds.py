@@ -109,7 +109,8 @@ def place() -> Response:
     return _reply(result, "placed")
 
 
-@bp.delete("/api/holds/<int:hold_id>")
+# Ids are 64-bit in the database: a larger one is simply not found (404), never a 500.
+@bp.delete("/api/holds/<int(max=9223372036854775807):hold_id>")
 def cancel(hold_id: int) -> Response:
     """Cancel one of the signed-in student's own holds."""
     desk = services().desk
