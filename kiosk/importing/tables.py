@@ -26,6 +26,8 @@ _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # How far down a sheet the header row is looked for: exports often start with a title
 # row ("2026级学生名单", merged across the columns) and a blank row or two.
 _HEADER_SEARCH_ROWS = 20
+# Cell values that are numbers (bool is an int subclass, but a TRUE cell is no number).
+_NUMBERS = (int, float)
 
 
 def is_workbook(data: bytes) -> bool:
@@ -114,7 +116,11 @@ def _read_sheet(
     rows: list[tuple[int, list[str]]] = []
     numbers: set[tuple[int, int]] = set()
     for line, raw in enumerate(raw_rows, start=1):
-        cells = [_text(value) for value in raw]
+        # Most cells are text or empty; only the others go through _text.
+        cells = [
+            value.strip() if type(value) is str else "" if value is None else _text(value)
+            for value in raw
+        ]
         if not any(cells):
             continue
         if header is None:
@@ -125,9 +131,7 @@ def _read_sheet(
             header = _fill_from_above(cells, above, aliases)
             continue
         rows.append((line, cells))
-        for index, value in enumerate(raw):
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                numbers.add((line, index))
+        numbers.update((line, i) for i, value in enumerate(raw) if type(value) in _NUMBERS)
     if header is None:
         if not candidates:
             raise UnreadableFile(f"{name}: the sheet is empty")
