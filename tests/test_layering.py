@@ -351,6 +351,7 @@ def planted(module: str, *, ours: str | None = None, third_party: str | None = N
         ("kiosk.circulation.rules", "db.models", "kiosk/circulation/rules.py imports db.models"),
         ("kiosk.services.outbox", "kiosk.sync.push", "kiosk/services/outbox.py imports kiosk.sync"),
         ("kiosk.importing.catalog", "kiosk.desk", "kiosk/importing/catalog.py imports kiosk.desk"),
+        ("kiosk.importing.marc", "kiosk.views.api", "kiosk/importing/marc.py imports kiosk.views"),
         ("central.monitor", "central.views.api", "only ['central.app'] may"),
         ("kiosk.views.api", "kiosk.app", "kiosk/views/api.py imports kiosk.app"),
     ],

@@ -1,0 +1,193 @@
+"""Reading catalog spreadsheets (CSV or an Excel sheet): one row per copy or per title, grouped."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from kiosk.importing.catalog_records import (
+    Reading,
+    Source,
+    add_holding,
+    pick_isbns,
+    unified_number,
+    year_in,
+)
+from kiosk.importing.files import CsvTable, normalize_header
+from kiosk.importing.tables import read_table
+from kiosk.services.catalog import CatalogEntry, CatalogTitle, Holding
+
+# An ISBN column Excel turned into a number and shows in its scientific format.
+_EXCEL_NUMBER = re.compile(r"\d+(\.\d+)?[eE]\+\d+")
+
+_HEADERS: dict[str, list[str]] = {
+    "isbn": ["isbn", "isbn13", "isbn_13", "isbn10", "国际标准书号", "书号"],
+    "title": ["title", "题名", "书名", "正题名"],
+    "author": ["author", "作者", "责任者", "著者"],
+    "publisher": ["publisher", "出版社", "出版者"],
+    "year": ["year", "出版年", "出版年份", "出版时间", "出版日期"],
+    "call_number": ["call_number", "索书号"],
+    "classification": ["classification", "分类法"],
+    "barcode": ["barcode", "条码", "条形码", "登录号", "accession_number"],
+    "location": ["location", "馆藏地", "馆藏地点"],
+    "copies": ["copies", "复本数", "册数"],
+    "unified_number": ["unified_number", "统一书号"],
+}
+_ALIASES = {normalize_header(a): f for f, aliases in _HEADERS.items() for a in aliases}
+_CLASSIFICATIONS = {
+    "clc": "clc",
+    "中图法": "clc",
+    "中图": "clc",
+    "dewey": "dewey",
+    "ddc": "dewey",
+    "杜威": "dewey",
+}
+_MAX_COPIES = 99
+
+
+@dataclass
+class _Group:
+    """The rows of one title in a CSV file: one row per copy."""
+
+    where: str
+    isbn13: str | None
+    unified_number: str | None = None
+    values: dict[str, str] = field(default_factory=dict)
+    holdings: list[Holding] = field(default_factory=list)
+    copies: int = 1
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def read_catalog_table(data: bytes, name: str, sheet: str | None) -> Reading:
+    """A CSV file or an Excel sheet: one row per copy, or per title with a 复本数 column."""
+    table = read_table(data, name, _ALIASES, ("title",), {"title": "题名 (title)"}, sheet=sheet)
+    read = _group_rows(table)
+    kind = "CSV" if table.delimiter else "Excel"
+    return Reading(kind, len(read), _csv_sources(table, read), Counter(), rows=len(table.rows))
+
+
+def _group_rows(table: CsvTable) -> list[_Group | Source]:
+    """Gather the copy rows of each title: by ISBN, or by identical description without one.
+
+    Returns the groups and the rejected rows in the order of their (first) line.
+    """
+    groups: dict[tuple[str, ...], _Group] = {}
+    found: list[_Group | Source] = []
+    for line, cells in table.rows:
+        where = f"line {line}"
+        value = {f: table.value(cells, f) or "" for f in _HEADERS}
+        isbn13 = None
+        # Old catalogs put the 统一书号 of pre-1987 books in their 书号 (ISBN) column.
+        number = unified_number(value["unified_number"] or value["isbn"])
+        if value["isbn"] and unified_number(value["isbn"]) is None:
+            isbn13, problem = _table_isbn(table, line, value["isbn"])
+            if problem is not None:
+                found.append(Source(where, reason=problem))
+                continue
+        if value["unified_number"] and number is None:
+            found.append(Source(where, reason=f"{table.label('unified_number')} is not a 统一书号"))
+            continue
+        copies = 1
+        if value["copies"]:
+            if not value["copies"].isdigit() or not 1 <= int(value["copies"]) <= _MAX_COPIES:
+                found.append(
+                    Source(
+                        where,
+                        reason=f"{table.label('copies')} must be a number from 1 to {_MAX_COPIES}",
+                    )
+                )
+                continue
+            copies = int(value["copies"])
+        if isbn13 is not None:
+            key: tuple[str, ...] = ("isbn", isbn13)
+        elif number is not None:
+            key = ("unified", number)
+        else:
+            key = (
+                "row",
+                " ".join(value["title"].split()).casefold(),
+                value["author"],
+                value["publisher"],
+                value["year"],
+            )
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = _Group(where, isbn13, None if isbn13 else number)
+            found.append(group)
+        for f in ("title", "author", "publisher", "year", "call_number", "classification"):
+            if value[f] and not group.values.get(f):
+                group.values[f] = value[f]
+        row = Source(where)
+        add_holding(
+            row, group.holdings, value["barcode"], value["location"], table.label("barcode")
+        )
+        group.problems += row.problems
+        if value["barcode"] and value["copies"] and copies != 1:
+            group.warnings.append(
+                f"{table.label('copies')} ignored on {where}: the row has a barcode"
+            )
+        group.copies = max(group.copies, copies)
+    return found
+
+
+def _table_isbn(table: CsvTable, line: int, value: str) -> tuple[str | None, str | None]:
+    """The ISBN-13 of an ISBN cell, or why the row is refused.
+
+    Excel keeps a number to 15 significant digits and shows a long one as 9.78753E+12; a
+    CSV saved from that view has lost the digits for good. A whole ISBN-13 stored as a
+    number is exact and accepted; an ISBN-10 stored as a number has lost its leading zero.
+    """
+    label = table.label("isbn")
+    retype = (
+        f"{label} was turned into a number by Excel and lost digits (format the column "
+        "as Text, enter the ISBNs again and import again)"
+    )
+    if _EXCEL_NUMBER.fullmatch(value):
+        return None, retype
+    if table.is_number(line, "isbn"):
+        if not value.isdigit():
+            return None, retype
+        isbns, _problem = pick_isbns([value.zfill(10) if len(value) < 10 else value], label)
+        return (isbns[0], None) if isbns else (None, retype)
+    isbns, problem = pick_isbns([value], label)
+    return (isbns[0] if isbns else None), problem
+
+
+def _csv_sources(table: CsvTable, read: list[_Group | Source]) -> Iterator[Source]:
+    for group in read:
+        if isinstance(group, Source):
+            yield group
+            continue
+        source = Source(group.where, problems=group.problems, warnings=list(group.warnings))
+        title = " ".join(group.values.get("title", "").split())
+        if not title:
+            source.reason = f"{table.label('title')} is empty"
+            yield source
+            continue
+        year = None
+        if group.values.get("year"):
+            year = year_in(group.values["year"])
+            if year is None:
+                source.warnings.append(f"{table.label('year')} is not a year; left empty")
+        classification = ""
+        if group.values.get("classification"):
+            classification = _CLASSIFICATIONS.get(group.values["classification"].casefold(), "")
+            if not classification:
+                source.warnings.append(
+                    f"{table.label('classification')} must be clc/中图法 or dewey/杜威; left empty"
+                )
+        record = CatalogTitle(
+            title,
+            group.isbn13,
+            group.values.get("author", ""),
+            group.values.get("publisher", ""),
+            year,
+            group.values.get("call_number", ""),
+            classification,
+            group.unified_number,
+        )
+        source.entry = CatalogEntry(record, tuple(group.holdings), group.copies)
+        yield source
