@@ -199,6 +199,8 @@ def _title_data(t: Title) -> dict[str, Any]:
         "call_number": t.call_number,
         "classification": t.classification,
         "unified_number": t.unified_number,
+        "series": t.series,
+        "subjects": t.subjects,
     }
 
 

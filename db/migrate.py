@@ -13,6 +13,22 @@ from sqlalchemy import Engine
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
+# The full-text parts of the search index, made by migration 0003 in plain SQL because each
+# database has its own kind (SQLite: the FTS5 table title_search_fts and its shadow tables;
+# PostgreSQL: a GIN index over an expression). Comparisons with the models leave them out.
+SEARCH_FTS_PREFIX = "title_search_fts"
+SEARCH_GIN_INDEX = "ix_title_search_terms_tsv"
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic's name filter: everything but the full-text parts of the search index."""
+    if name is None:
+        return True
+    if type_ == "table":
+        return not name.startswith(SEARCH_FTS_PREFIX)
+    return not (type_ == "index" and name == SEARCH_GIN_INDEX)
+
+
 def alembic_config(engine: Engine) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))

@@ -136,6 +136,10 @@ class Title(Base):
     call_number: Mapped[str] = mapped_column(String(64), default="")
     # "clc" (Chinese Library Classification) or "dewey".
     classification: Mapped[str] = mapped_column(String(16), default="")
+    # The series (丛书) and subject headings (主题词, "; " between them) of the catalog
+    # record: found by the search, not shown on the kiosk.
+    series: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    subjects: Mapped[str] = mapped_column(String(500), default="", server_default="")
     created_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
@@ -247,3 +251,54 @@ class KioskState(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+# Prefix matches compare keys as range scans (key >= 'abc' AND key < 'abd'); PostgreSQL's
+# default collation orders by language rules, under which a prefix's keys need not be
+# contiguous, so the keys use byte order there. SQLite compares bytes already.
+_KEY_TEXT_500 = String(500).with_variant(String(500, collation="C"), "postgresql")
+_KEY_TEXT_64 = String(64).with_variant(String(64, collation="C"), "postgresql")
+_KEY_TEXT_48 = String(48).with_variant(String(48, collation="C"), "postgresql")
+
+
+class TitleSearch(Base):
+    """What the search engine (kiosk.search) compares for one title, computed when it is written.
+
+    Filled by kiosk.search.index from the catalog import, the kiosk's pull and the demo library.
+
+    The full-text index over `terms` lives outside the models: on SQLite an FTS5 table kept in
+    step by triggers, on PostgreSQL a GIN index over to_tsvector('simple', terms)
+    (see db/migrations/versions/0003_title_search.py).
+    """
+
+    __tablename__ = "title_search"
+
+    title_id: Mapped[int] = mapped_column(
+        ForeignKey("titles.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    # The title's letters and digits, normalised (kiosk.search.text.compact): exact and prefix.
+    title_key: Mapped[str] = mapped_column(_KEY_TEXT_500, index=True)
+    # The call number normalised, for class prefixes ("I287").
+    call_key: Mapped[str] = mapped_column(_KEY_TEXT_64, index=True)
+    # Title, author, series, publisher and subjects as index tokens (kiosk.search.text.token_text).
+    terms: Mapped[str] = mapped_column(Text)
+
+
+class PinyinField(enum.IntEnum):
+    TITLE_FULL = 1
+    TITLE_INITIALS = 2
+    AUTHOR_FULL = 3
+    AUTHOR_INITIALS = 4
+
+
+class TitlePinyin(Base):
+    """One pinyin key of a title or its author ("xiaowangzi", "xwz"), for prefix lookups."""
+
+    __tablename__ = "title_pinyin"
+    __table_args__ = (Index("ix_title_pinyin_title_id", "title_id"),)
+
+    key: Mapped[str] = mapped_column(_KEY_TEXT_48, primary_key=True)
+    title_id: Mapped[int] = mapped_column(
+        ForeignKey("titles.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    field: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)

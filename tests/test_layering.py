@@ -46,6 +46,7 @@ KIOSK_CORE = {
     "kiosk.i18n",
     "kiosk.errorlog",
     "kiosk.services",
+    "kiosk.search",
     "kiosk.importing",
     "kiosk.desk",
     "kiosk.health",
@@ -78,9 +79,11 @@ LAYERS = [
     layer("db", {"db", "kiosk.circulation.states"}, {"sqlalchemy", "alembic"}),
     layer(
         "kiosk/services",
-        {"kiosk.services", "kiosk.circulation", "kiosk.clock", "db"},
+        {"kiosk.services", "kiosk.circulation", "kiosk.clock", "kiosk.search", "db"},
         {"sqlalchemy", "pypinyin", "openpyxl", "fpdf", "pygal"},
     ),
+    # The search engine: used by the kiosk, the central and its console; no Flask, no views.
+    layer("kiosk/search", {"kiosk.search", "kiosk.circulation", "db"}, {"sqlalchemy", "pypinyin"}),
     layer(
         "kiosk/importing",
         {"kiosk.importing", "kiosk.services", "kiosk.circulation", "kiosk.config", "db"},
@@ -168,6 +171,7 @@ LAYERS = [
             "kiosk.jsonapi",
             "kiosk.services.demo",
             "kiosk.throttle",
+            "kiosk.search",
         },
         ANYTHING,
     ),

@@ -1,4 +1,4 @@
-"""JSON for scripts (/api/v1/kiosks, /api/v1/stats) and Prometheus metrics (/metrics)."""
+"""JSON for scripts (/api/v1/kiosks, /api/v1/stats, /api/v1/search) and Prometheus metrics (/metrics)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from central.auth import SESSION_KEY, console_session_user, token_matches
 from central.context import get_read_db, services
 from central.metrics import CentralCollector
 from central.monitor import kiosk_rows, stats
+from kiosk.search.query import parse_query_args, search_titles
 
 bp = Blueprint("api", __name__)
 
@@ -66,3 +67,18 @@ def metrics() -> Response:
         get_read_db(), svc.clock(), svc.settings.central.kiosk_silent_after_s
     )
     return Response(generate_latest(collector), content_type=CONTENT_TYPE_PLAIN_0_0_4)
+
+
+@bp.get("/api/v1/search")
+def search() -> Response:
+    """Titles for a query, in the kiosk's GET /api/search result shape."""
+    if not _reader_allowed():
+        return _unauthorized()
+    args = parse_query_args(request.args.get("q"), request.args.get("limit"))
+    if isinstance(args, str):
+        response = jsonify({"error": "bad_request", "message": args})
+        response.status_code = 400
+        return response
+    query, limit = args
+    hits = search_titles(get_read_db(), query, limit=limit)
+    return jsonify({"results": [hit.as_json() for hit in hits]})

@@ -1,4 +1,4 @@
-"""The librarians' console: sign-in, the kiosk monitor, kiosk detail and the exception list."""
+"""The librarians' console: sign-in, the kiosk monitor, kiosk detail, the exception list, search."""
 
 from __future__ import annotations
 
@@ -42,6 +42,7 @@ from central.monitor import BACKLOG_MARGIN_S, kiosk_row, kiosk_rows, recent_runs
 from central.views import wording
 from central.views.forms import LoginForm, ResolveForm
 from db.central_models import CentralEvent, ExceptionStatus, Kiosk, SyncException
+from kiosk.search.query import MAX_QUERY_CHARS, search_students, search_titles
 from kiosk.throttle import FailureLimit, client_address, limit_failures, make_limiter, wait_s
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,10 @@ log = logging.getLogger(__name__)
 bp = Blueprint("console", __name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Titles and students listed per search; a librarian narrows a broad query by typing more.
+CONSOLE_RESULTS = 50
+
 
 # Failed sign-ins allowed before that key is refused, in a moving window (Flask-Limiter
 # syntax). Tests may lower them in app.config before the first request.
@@ -297,3 +302,17 @@ def retry_exception(exception_id: int) -> BaseResponse:
         else f"The event is still {state}: check the student list and catalog."
     )
     return redirect(url_for("console.exceptions"))
+
+
+@bp.get("/search")
+@login_required
+def search() -> str:
+    """The console's search box: titles and students (the same engine as the kiosk's)."""
+    query = request.args.get("q", "")[:MAX_QUERY_CHARS].strip()
+    db = get_db()
+    return render_template(
+        "central/search.html",
+        query=query,
+        titles=search_titles(db, query, limit=CONSOLE_RESULTS) if query else [],
+        students=search_students(db, query, limit=CONSOLE_RESULTS) if query else [],
+    )

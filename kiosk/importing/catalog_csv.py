@@ -33,6 +33,8 @@ _HEADERS: dict[str, list[str]] = {
     "barcode": ["barcode", "条码", "条形码", "登录号", "accession_number"],
     "location": ["location", "馆藏地", "馆藏地点"],
     "copies": ["copies", "复本数", "册数"],
+    "series": ["series", "丛书", "丛书名", "丛编"],
+    "subjects": ["subject", "subjects", "主题", "主题词"],
     "unified_number": ["unified_number", "统一书号"],
 }
 _ALIASES = {normalize_header(a): f for f, aliases in _HEADERS.items() for a in aliases}
@@ -117,7 +119,16 @@ def _group_rows(table: CsvTable) -> list[_Group | Source]:
         if group is None:
             group = groups[key] = _Group(where, isbn13, None if isbn13 else number)
             found.append(group)
-        for f in ("title", "author", "publisher", "year", "call_number", "classification"):
+        for f in (
+            "title",
+            "author",
+            "publisher",
+            "year",
+            "call_number",
+            "classification",
+            "series",
+            "subjects",
+        ):
             if value[f] and not group.values.get(f):
                 group.values[f] = value[f]
         row = Source(where)
@@ -188,6 +199,8 @@ def _csv_sources(table: CsvTable, read: list[_Group | Source]) -> Iterator[Sourc
             group.values.get("call_number", ""),
             classification,
             group.unified_number,
+            series=group.values.get("series", ""),
+            subjects=group.values.get("subjects", ""),
         )
         source.entry = CatalogEntry(record, tuple(group.holdings), group.copies)
         yield source

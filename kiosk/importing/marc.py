@@ -33,9 +33,10 @@ _ENTRY_LEN = 12
 
 # Only these fields are handed to pymarc. Decoding the rest (notes, subjects, 880 scripts)
 # would double the time spent per record and could only add reasons to refuse it.
-_MARC21_TAGS = frozenset(b"008 020 050 082 100 110 111 245 260 264 852 952".split())
+# Series (490, 830; UNIMARC 225) and topical subjects (650; 606) are read for the search.
+_MARC21_TAGS = frozenset(b"008 020 050 082 100 110 111 245 260 264 490 650 830 852 952".split())
 # CNMARC keeps the 统一书号 in 091.
-_UNIMARC_TAGS = frozenset(b"010 091 200 210 214 676 690 700 701 710 711 905".split())
+_UNIMARC_TAGS = frozenset(b"010 091 200 210 214 225 606 676 690 700 701 710 711 905".split())
 
 # pymarc decodes MARC-8 when file_encoding is exactly "iso8859-1", its default; any other
 # value is handed to bytes.decode. (UTF-8 goes by force_utf8.)
@@ -339,7 +340,17 @@ def _map_marc21(fields: dict[str, list[pymarc.Field]], where: str) -> Source:
             add_holding(source, holdings, barcode, location, f"{tag}${barcode_codes[0]}")
     return make_entry(
         source,
-        CatalogTitle(title, isbn13, author, publisher, year, call_number, classification),
+        CatalogTitle(
+            title,
+            isbn13,
+            author,
+            publisher,
+            year,
+            call_number,
+            classification,
+            series=trim(_first(fields, "490", "a") or _first(fields, "830", "a")),
+            subjects=_subjects(_values(fields, "650", "a")),
+        ),
         holdings,
     )
 
@@ -389,6 +400,21 @@ def _map_unimarc(fields: dict[str, list[pymarc.Field]], where: str) -> Source:
             add_holding(source, holdings, barcode, location, "905$b")
     return make_entry(
         source,
-        CatalogTitle(title, isbn13, author, publisher, year, call_number, classification),
+        CatalogTitle(
+            title,
+            isbn13,
+            author,
+            publisher,
+            year,
+            call_number,
+            classification,
+            series=trim(_first(fields, "225", "a")),
+            subjects=_subjects(_values(fields, "606", "a")),
+        ),
         holdings,
     )
+
+
+def _subjects(headings: list[str]) -> str:
+    """Subject headings as one text, "; " between them, each once."""
+    return "; ".join(dict.fromkeys(h for h in (trim(v) for v in headings) if h))

@@ -11,6 +11,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from db.models import Base, Item, ItemStatus, Title, width_of
+from kiosk.search.index import index_titles
 
 TitleOutcome = Literal["added", "updated", "unchanged"]
 
@@ -18,7 +19,15 @@ TitleOutcome = Literal["added", "updated", "unchanged"]
 # subtitle is no reason to leave a book out of the catalog (PostgreSQL would refuse it whole).
 _WIDTHS = {
     name: width_of(Title.__table__.c[name])
-    for name in ("title", "author", "publisher", "call_number", "classification")
+    for name in (
+        "title",
+        "author",
+        "publisher",
+        "call_number",
+        "classification",
+        "series",
+        "subjects",
+    )
 }
 _TITLE_FIELDS = (
     "isbn13",
@@ -29,6 +38,8 @@ _TITLE_FIELDS = (
     "year",
     "call_number",
     "classification",
+    "series",
+    "subjects",
 )
 
 # Barcodes for copies the records do not list are "G" + ISBN-13 digits 3-12 (the check digit
@@ -64,6 +75,9 @@ class CatalogTitle:
     call_number: str = ""
     classification: str = ""
     unified_number: str | None = None
+    series: str = ""
+    # Subject headings, "; " between them.
+    subjects: str = ""
 
 
 @dataclass(frozen=True)
@@ -131,7 +145,8 @@ def upsert_entries(
     with none of these by title + author + publisher + year among the titles that have no
     ISBN or 统一书号 either, so importing the same file again finds them. Empty fields of a record never
     blank what the database knows. Existing copies are never changed: their status and
-    location belong to circulation. The batch is read in four queries (more only when a
+    location belong to circulation. Added and changed titles are indexed for the search
+    (kiosk.search). The batch is read in four queries (more only when a
     made-up barcode is taken) and written in a few more, whatever its size. Caller commits.
     """
     batch = _Batch(session, now)
@@ -146,6 +161,7 @@ def upsert_entries(
     for slot, outcome, items in pending:
         assert slot.title_id is not None
         results.append(EntryResult(slot.title_id, outcome, items))
+    index_titles(session, {r.title_id for r in results if r.outcome != "unchanged"})
     return results
 
 
@@ -160,6 +176,8 @@ def upsert_title(
     batch.preload([CatalogEntry(record, tuple(holdings), copies=0)])
     slot, outcome = batch.upsert_title(record, tuple(holdings))
     batch.write()
+    if outcome != "unchanged" and slot.title_id is not None:
+        index_titles(session, [slot.title_id])
     if slot.title is not None:
         return slot.title, outcome
     title = session.get(Title, slot.title_id)

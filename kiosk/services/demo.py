@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import Hold, HoldStatus, Item, Patron, PatronStatus, Title
+from kiosk.search.index import index_missing
 
 # (title, author, publisher, year, call number, classification, copies); ISBNs are made up
 # under the 978-7-5xx prefix with valid check digits.
@@ -131,6 +132,7 @@ def seed_demo_library(session: Session, now: dt.datetime) -> DemoInfo:
                 )
             )
     session.flush()
+    index_missing(session)
     return DemoInfo(
         card=DEMO_PATRONS[0][1],
         isbn=isbn13_for(1),

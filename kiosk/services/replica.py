@@ -23,6 +23,7 @@ from db.models import (
     Title,
 )
 from kiosk.clock import parse_iso_time
+from kiosk.search.index import index_titles
 from kiosk.services import outbox, state
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ def apply_changes(session: Session, changes: Iterable[dict[str, Any]]) -> ApplyR
     """
     protected = protected_now(session)
     result = ApplyResult()
+    retitled: list[int] = []
     for change in changes:
         entity = change.get("entity")
         key = change.get("key")
@@ -91,11 +93,16 @@ def apply_changes(session: Session, changes: Iterable[dict[str, Any]]) -> ApplyR
             continue
         if outcome == "applied":
             result.applied += 1
+            if entity == "title" and not deleted:
+                title = find_title(session, key)
+                retitled += [title.id] if title is not None else []
         elif outcome == "kept_local":
             result.kept_local += 1
         else:
             _unresolved(result, f"{label}: {outcome}")
     session.flush()
+    # Once per page: the search rows of the titles it added or changed.
+    index_titles(session, retitled)
     return result
 
 
@@ -189,6 +196,8 @@ def _apply_title(
     title.call_number = _text(data, "call_number")
     title.classification = _text(data, "classification")
     title.unified_number = _text(data, "unified_number") or None
+    title.series = _text(data, "series")
+    title.subjects = _text(data, "subjects")
     session.flush()
     if key.startswith("id:"):
         state.set_state(session, state.REPLICA_TITLE_PREFIX + key, str(title.id))

@@ -458,6 +458,8 @@ function startKiosk(cfg) {
     closeKeypad();
     hideStillHere();
     render();
+    // The find-a-book screen (search.js) keeps its own state and wipes it on this.
+    document.dispatchEvent(new CustomEvent("kiosk:wipe"));
   }
 
   function toIdle(resetLanguage) {
@@ -619,6 +621,7 @@ function startKiosk(cfg) {
     ui.langToggle.textContent = cfg.langNames[other];
     ui.langToggle.lang = cfg.langTags[other];
     document.title = t("page_title");
+    document.dispatchEvent(new CustomEvent("kiosk:language", { detail: { lang: next } }));
     renderToday();
     render();
     relocalise();

@@ -7,7 +7,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
 from db.engine import make_engine
-from db.migrate import current_revision, head_revision, upgrade
+from db.migrate import current_revision, head_revision, include_name, upgrade
 from db.models import Base
 
 
@@ -16,7 +16,8 @@ def test_migrations_at_head_match_the_models(tmp_path):
     upgrade(engine)
     assert current_revision(engine) == head_revision(engine)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        context = MigrationContext.configure(conn, opts={"include_name": include_name})
+        diff = compare_metadata(context, Base.metadata)
     assert diff == []
 
 

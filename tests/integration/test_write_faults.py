@@ -146,10 +146,13 @@ FAULTS = ("page_limit", "tmpfs_full", "read_only")
 def table_rows(database: Path) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table, read on a connection of its own."""
     with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+        # Ordinary tables only: the search index's FTS5 table and its shadow tables (some
+        # WITHOUT ROWID) follow title_search, which is compared.
         tables = [
             name
             for (name,) in db.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+                "SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table'"
+                " AND name NOT LIKE 'sqlite%' ORDER BY name"
             )
         ]
         return {t: db.execute(f'SELECT * FROM "{t}" ORDER BY rowid').fetchall() for t in tables}

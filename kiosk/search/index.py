@@ -1,0 +1,102 @@
+"""Write the search rows of titles (title_search, title_pinyin) from the titles table."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from db.models import PinyinField, Title, TitlePinyin, TitleSearch
+from kiosk.search.text import call_number_key, compact, pinyin_keys, token_text
+
+# Titles per round of statements: a big import re-indexes in a few statements per chunk.
+_CHUNK = 500
+
+
+def index_titles(session: Session, title_ids: Collection[int]) -> int:
+    """Recompute the search rows of the titles `title_ids` from their current values.
+
+    Ids of titles that no longer exist are skipped (their rows went with them: the search
+    tables cascade on delete). Returns how many titles were indexed. Caller commits.
+    """
+    indexed = 0
+    for chunk in _chunks(sorted(set(title_ids))):
+        rows = session.execute(
+            select(
+                Title.id,
+                Title.title,
+                Title.author,
+                Title.publisher,
+                Title.call_number,
+                Title.series,
+                Title.subjects,
+            ).where(Title.id.in_(chunk))
+        ).all()
+        session.execute(delete(TitleSearch).where(TitleSearch.title_id.in_(chunk)))
+        session.execute(delete(TitlePinyin).where(TitlePinyin.title_id.in_(chunk)))
+        if not rows:
+            continue
+        session.execute(insert(TitleSearch), [search_row(*row) for row in rows])
+        keys = [key for row in rows for key in pinyin_rows(row.id, row.title, row.author)]
+        if keys:
+            session.execute(insert(TitlePinyin), keys)
+        indexed += len(rows)
+    return indexed
+
+
+def index_missing(session: Session) -> int:
+    """Index every title that has no search row yet (new databases, titles added by hand).
+
+    Returns how many it indexed. Caller commits.
+    """
+    missing = session.scalars(
+        select(Title.id).outerjoin(TitleSearch).where(TitleSearch.title_id.is_(None))
+    ).all()
+    return index_titles(session, missing)
+
+
+def search_row(
+    title_id: int,
+    title: str,
+    author: str,
+    publisher: str,
+    call_number: str,
+    series: str = "",
+    subjects: str = "",
+) -> dict[str, Any]:
+    """The title_search row of one title."""
+    return {
+        "title_id": title_id,
+        "title_key": compact(title)[:500],
+        "call_key": call_number_key(call_number)[:64],
+        "terms": token_text((title, author, series, publisher, *subjects.split(";"))),
+    }
+
+
+def pinyin_rows(title_id: int, title: str, author: str) -> Iterator[dict[str, Any]]:
+    """The title_pinyin rows of one title: each distinct key once, its title reading first."""
+    seen: set[str] = set()
+    title_keys = pinyin_keys(title)
+    author_keys = pinyin_keys(author)
+    for field, keys in (
+        (PinyinField.TITLE_FULL, title_keys.full),
+        (PinyinField.TITLE_INITIALS, title_keys.initials),
+        (PinyinField.AUTHOR_FULL, author_keys.full),
+        (PinyinField.AUTHOR_INITIALS, author_keys.initials),
+    ):
+        for key in _new(keys, seen):
+            yield {"key": key, "title_id": title_id, "field": int(field)}
+
+
+def _new(keys: Iterable[str], seen: set[str]) -> Iterator[str]:
+    for key in keys:
+        if key not in seen:
+            seen.add(key)
+            yield key
+
+
+def _chunks(values: Sequence[int]) -> Iterator[Sequence[int]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
