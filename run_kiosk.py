@@ -94,13 +94,13 @@ def cmd_demo_data(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_import_students(settings: Settings, args: argparse.Namespace) -> int:
-    from kiosk.importing.students import cli_import_students
+    from kiosk.importing.roster import cli_import_roster
 
     refusal = _central_is_authority(settings, args)
     if refusal:
         return refusal
     factory = _import_session_factory(settings, args)
-    return cli_import_students(
+    return cli_import_roster(
         settings,
         Path(args.file),
         mark_missing_left=args.mark_missing_left,

@@ -20,7 +20,7 @@ from central.views.forms import UPLOAD_MAX_BYTES, ImportConfirmForm, ImportUploa
 from db.central_models import StaffRole
 from kiosk.importing.catalog import import_catalog
 from kiosk.importing.files import UnreadableFile
-from kiosk.importing.students import import_students
+from kiosk.importing.roster import import_roster
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def _run(data: bytes, options: dict[str, Any], *, dry_run: bool) -> tuple[Any, s
     svc = services()
     try:
         if options["kind"] == "students":
-            result: Any = import_students(
+            result: Any = import_roster(
                 svc.settings,
                 data,
                 options["name"],

@@ -15,12 +15,12 @@ from kiosk.services.opac_pin import hash_pin, verify_pin
 
 PatronOutcome = Literal["added", "updated", "unchanged", "card_in_use"]
 
-# Attributes a roster row may set; None in a StudentRow means "the file has no such column".
+# Attributes a roster row may set; None in a RosterRow means "the file has no such column".
 _OPTIONAL_FIELDS = ("class_name", "grade", "parent_name", "parent_phone", "parent_email")
 
 
 @dataclass(frozen=True)
-class StudentRow:
+class RosterRow:
     """One student as the school's list describes them, already validated and stripped.
 
     Optional fields are None when the file has no such column, so a list exported without
@@ -43,7 +43,7 @@ class StudentRow:
     birth_date: dt.date | None = None
 
 
-def upsert_patron(session: Session, row: StudentRow, now: dt.datetime) -> PatronOutcome:
+def upsert_patron(session: Session, row: RosterRow, now: dt.datetime) -> PatronOutcome:
     """Add the student `row` describes, or bring the patron with that student number up to date.
 
     Matching is by student number. A card barcode that already belongs to another patron is

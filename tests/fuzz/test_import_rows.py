@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kiosk.importing.catalog import cli_import_catalog
-from kiosk.importing.students import cli_import_students
+from kiosk.importing.roster import cli_import_roster
 from tests.fuzz.strategies import (
     STUDENT_HEADER,
     student_rows,
@@ -66,7 +66,7 @@ def test_student_rosters(settings, session_factory, engine, tmp_path):
 
     def run(file: Path) -> tuple[int, str]:
         out, err = io.StringIO(), io.StringIO()
-        code = cli_import_students(
+        code = cli_import_roster(
             settings,
             file,
             mark_missing_left=False,

@@ -16,15 +16,15 @@ from sqlalchemy import func, select
 from db.models import Item, Patron, Title
 from kiosk.app import create_app
 from kiosk.importing.catalog import cli_import_catalog
-from kiosk.importing.students import cli_import_students
+from kiosk.importing.roster import cli_import_roster
 from tests.conftest import make_settings
 
 PYMARC_DATA = Path(__file__).resolve().parents[1] / "data" / "pymarc"
 
 
-def import_students(settings, session_factory, path, **kwargs):
+def import_roster(settings, session_factory, path, **kwargs):
     out, err = io.StringIO(), io.StringIO()
-    code = cli_import_students(
+    code = cli_import_roster(
         settings,
         path,
         mark_missing_left=kwargs.pop("mark_missing_left", False),
@@ -93,7 +93,7 @@ def test_xlsx_roster_with_chinese_headers_and_numeric_card_numbers(
     settings, session_factory, tmp_path
 ):
     path = roster_workbook(tmp_path)
-    code, out, err = import_students(settings, session_factory, path)
+    code, out, err = import_roster(settings, session_factory, path)
     assert (code, err) == (0, "")
     assert "roster.xlsx: 4 rows read — 3 added, 0 updated, 0 unchanged, 1 rejected." in out
     assert "roster.xlsx line 6: 卡号 (card) contains spaces — row skipped" in out
@@ -105,7 +105,7 @@ def test_xlsx_roster_with_chinese_headers_and_numeric_card_numbers(
         "S2026003": ("20260003", "王䶮"),
     }
     before = database_state(settings, session_factory)
-    code, out, _ = import_students(settings, session_factory, path)
+    code, out, _ = import_roster(settings, session_factory, path)
     assert code == 0
     assert "0 added, 0 updated, 3 unchanged, 1 rejected." in out
     assert database_state(settings, session_factory) == before
@@ -113,9 +113,9 @@ def test_xlsx_roster_with_chinese_headers_and_numeric_card_numbers(
 
 def test_sheet_is_chosen_by_name_and_a_missing_one_is_named(settings, session_factory, tmp_path):
     path = roster_workbook(tmp_path)
-    code, out, _ = import_students(settings, session_factory, path, sheet="教师")
+    code, out, _ = import_roster(settings, session_factory, path, sheet="教师")
     assert code == 0 and "1 rows read — 1 added" in out
-    code, out, err = import_students(settings, session_factory, path, sheet="Sheet9")
+    code, out, err = import_roster(settings, session_factory, path, sheet="Sheet9")
     assert code == 2 and out == ""
     assert "roster.xlsx: has no sheet named 'Sheet9' (its sheets: 2026级、教师)" in err
 
@@ -243,7 +243,7 @@ def test_dry_run_writes_nothing_and_prints_the_table(settings, session_factory, 
     roster = roster_workbook(tmp_path)
     catalogue = catalog_workbook(tmp_path)
     before = database_state(settings, session_factory)
-    code, out, err = import_students(
+    code, out, err = import_roster(
         settings, session_factory, roster, dry_run=True, mark_missing_left=True
     )
     assert (code, err) == (0, "")
@@ -269,7 +269,7 @@ def test_dry_run_exits_2_when_nothing_would_import(settings, session_factory, tm
     path = tmp_path / "bad.csv"
     path.write_text("学号,卡号,姓名\nS1,2026 0001,甲\nS2,,乙\n", encoding="utf-8")
     before = database_state(settings, session_factory)
-    code, out, _ = import_students(settings, session_factory, path, dry_run=True)
+    code, out, _ = import_roster(settings, session_factory, path, dry_run=True)
     assert code == 2
     assert "0 would be added" in out and "2 rejected" in out
     assert database_state(settings, session_factory) == before

@@ -14,7 +14,7 @@ from db.engine import make_session_factory
 from db.models import Item, Patron, PatronStatus, Title
 from kiosk.services import catalog, roster
 from kiosk.services.catalog import CatalogEntry, CatalogTitle, Holding
-from kiosk.services.roster import StudentRow
+from kiosk.services.roster import RosterRow
 
 ITEM_PATTERN = re.compile(r"[A-Z]{0,3}\d{5,10}")
 
@@ -38,13 +38,13 @@ def _patron(session, number):
 
 
 def test_upsert_patron_adds_then_reports_unchanged_then_updated(session_factory, clock):
-    row = StudentRow("S1", "20260001", "张小明", class_name="三年级二班", grade="3")
+    row = RosterRow("S1", "20260001", "张小明", class_name="三年级二班", grade="3")
     with session_factory.begin() as s:
         assert roster.upsert_patron(s, row, clock()) == "added"
     with session_factory.begin() as s:
         assert roster.upsert_patron(s, row, clock()) == "unchanged"
     clock.advance(days=1)
-    moved = StudentRow("S1", "20260001", "张小明", class_name="四年级一班", grade="4")
+    moved = RosterRow("S1", "20260001", "张小明", class_name="四年级一班", grade="4")
     with session_factory.begin() as s:
         assert roster.upsert_patron(s, moved, clock()) == "updated"
     with session_factory() as s:
@@ -55,35 +55,35 @@ def test_upsert_patron_adds_then_reports_unchanged_then_updated(session_factory,
 
 def test_upsert_patron_refuses_a_card_that_belongs_to_someone_else(session_factory, clock):
     with session_factory.begin() as s:
-        roster.upsert_patron(s, StudentRow("S1", "20260001", "A"), clock())
-        roster.upsert_patron(s, StudentRow("S2", "20260002", "B"), clock())
+        roster.upsert_patron(s, RosterRow("S1", "20260001", "A"), clock())
+        roster.upsert_patron(s, RosterRow("S2", "20260002", "B"), clock())
     with session_factory.begin() as s:
-        assert roster.upsert_patron(s, StudentRow("S3", "20260001", "C"), clock()) == "card_in_use"
-        assert roster.upsert_patron(s, StudentRow("S2", "20260001", "B"), clock()) == "card_in_use"
+        assert roster.upsert_patron(s, RosterRow("S3", "20260001", "C"), clock()) == "card_in_use"
+        assert roster.upsert_patron(s, RosterRow("S2", "20260001", "B"), clock()) == "card_in_use"
     with session_factory() as s:
         assert _count(s, Patron) == 2
         assert _patron(s, "S2").card_barcode == "20260002"
 
 
 def test_columns_missing_from_the_file_keep_what_is_known(session_factory, clock):
-    full = StudentRow("S1", "C1", "A", "1班", "1", "家长", "13800000000", "p@example.cn")
+    full = RosterRow("S1", "C1", "A", "1班", "1", "家长", "13800000000", "p@example.cn")
     with session_factory.begin() as s:
         roster.upsert_patron(s, full, clock())
     with session_factory.begin() as s:
-        assert roster.upsert_patron(s, StudentRow("S1", "C1", "A"), clock()) == "unchanged"
+        assert roster.upsert_patron(s, RosterRow("S1", "C1", "A"), clock()) == "unchanged"
     with session_factory() as s:
         assert _patron(s, "S1").parent_email == "p@example.cn"
 
 
 def test_blocked_stays_blocked_and_left_comes_back(session_factory, clock):
     with session_factory.begin() as s:
-        roster.upsert_patron(s, StudentRow("S1", "C1", "A"), clock())
-        roster.upsert_patron(s, StudentRow("S2", "C2", "B"), clock())
+        roster.upsert_patron(s, RosterRow("S1", "C1", "A"), clock())
+        roster.upsert_patron(s, RosterRow("S2", "C2", "B"), clock())
         _patron(s, "S1").status = PatronStatus.BLOCKED
         _patron(s, "S2").status = PatronStatus.LEFT
     with session_factory.begin() as s:
-        assert roster.upsert_patron(s, StudentRow("S1", "C1", "A"), clock()) == "unchanged"
-        assert roster.upsert_patron(s, StudentRow("S2", "C2", "B"), clock()) == "updated"
+        assert roster.upsert_patron(s, RosterRow("S1", "C1", "A"), clock()) == "unchanged"
+        assert roster.upsert_patron(s, RosterRow("S2", "C2", "B"), clock()) == "updated"
     with session_factory() as s:
         assert _patron(s, "S1").status == "blocked"
         assert _patron(s, "S2").status == "active"
@@ -92,7 +92,7 @@ def test_blocked_stays_blocked_and_left_comes_back(session_factory, clock):
 def test_mark_missing_left_touches_only_active_patrons_not_seen(session_factory, clock):
     with session_factory.begin() as s:
         for n in ("S1", "S2", "S3", "S4"):
-            roster.upsert_patron(s, StudentRow(n, "C" + n, n), clock())
+            roster.upsert_patron(s, RosterRow(n, "C" + n, n), clock())
         _patron(s, "S4").status = PatronStatus.BLOCKED
     with session_factory.begin() as s:
         assert roster.mark_missing_left(s, {"S1"}, clock()) == 2

@@ -1,4 +1,4 @@
-"""import-students: read the school's student list (CSV or .xlsx) and bring the patron table up to date."""
+"""import-students: read the school's roster (CSV or .xlsx) and bring the patron table up to date."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from kiosk.importing.report import (
 from kiosk.importing.tables import read_table
 from kiosk.services import roster
 from kiosk.services.opac_pin import PIN_PATTERN
-from kiosk.services.roster import StudentRow
+from kiosk.services.roster import RosterRow
 
 log = logging.getLogger(__name__)
 
@@ -87,11 +87,11 @@ _DATE = re.compile(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?|(\d{4})(\d{2}
 @dataclass(frozen=True)
 class _Row:
     line: int
-    student: StudentRow
+    student: RosterRow
 
 
 @dataclass
-class StudentImport:
+class RosterImport:
     """What an import of a student list did, or (dry run) would do."""
 
     summary: Summary
@@ -118,7 +118,7 @@ class StudentImport:
         return outcome_table({"students": counts})
 
 
-def import_students(
+def import_roster(
     settings: Settings,
     data: bytes,
     name: str,
@@ -129,7 +129,7 @@ def import_students(
     sheet: str | None = None,
     err: TextIO = sys.stderr,
     progress: bool = False,
-) -> StudentImport:
+) -> RosterImport:
     """Import the student list `data` (CSV, or an .xlsx `sheet`) named `name`.
 
     Raises UnreadableFile when the file cannot be read at all (not a table, no header with
@@ -139,7 +139,7 @@ def import_students(
     against a list that was only half applied.
     """
     summary = Summary(name, "rows")
-    result = StudentImport(summary, dry_run, mark_missing_left)
+    result = RosterImport(summary, dry_run, mark_missing_left)
     table = read_table(data, name, _ALIASES, _REQUIRED, _DESCRIBE, sheet=sheet)
     rows, seen = _validate(table, summary, settings.barcodes.patron_pattern)
     summary.read = len(table.rows)
@@ -181,7 +181,7 @@ def import_students(
     return result
 
 
-def cli_import_students(
+def cli_import_roster(
     settings: Settings,
     path: Path,
     *,
@@ -193,7 +193,7 @@ def cli_import_students(
     dry_run: bool = False,
     sheet: str | None = None,
 ) -> int:
-    """Import the student list at `path` (see `import_students`); print the table; exit code.
+    """Import the student list at `path` (see `import_roster`); print the table; exit code.
 
     0: the file was read, every good row imported and every bad row listed. 2: the file
     cannot be read at all (missing, not a table, no header with 学号/卡号/姓名), or (dry
@@ -202,7 +202,7 @@ def cli_import_students(
     """
     name = path.name
     try:
-        result = import_students(
+        result = import_roster(
             settings,
             read_bytes(path),
             name,
@@ -284,7 +284,7 @@ def _validate(
         good.append(
             _Row(
                 line,
-                StudentRow(
+                RosterRow(
                     student_number=number,
                     card_barcode=card,
                     name=values["name"] or "",

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from db.models import Patron, PatronStatus
-from kiosk.importing.students import cli_import_students
+from kiosk.importing.roster import cli_import_roster
 
 HEADER_ZH = "学号,卡号,姓名,班级,年级,家长姓名,家长电话,家长邮箱\n"
 ROWS_ZH = [
@@ -27,7 +27,7 @@ def write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> Path
 
 def run(settings, session_factory, path: Path, *, mark_missing_left: bool = False):
     out, err = io.StringIO(), io.StringIO()
-    code = cli_import_students(
+    code = cli_import_roster(
         settings,
         path,
         mark_missing_left=mark_missing_left,
