@@ -10,8 +10,26 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.central_models import ExceptionStatus, SyncException
+from kiosk.clock import format_iso_time_or_none
 
 SYSTEM = "system"
+
+
+def event_details(
+    event_id: str,
+    event_kind: str,
+    loan_uuid: str | None,
+    body: dict[str, Any],
+    recorded_at: dt.datetime | None,
+) -> dict[str, Any]:
+    """What the librarian is shown of a kiosk event an exception is about (never a name)."""
+    return {
+        "event_id": event_id,
+        "event_kind": event_kind,
+        "loan_uuid": loan_uuid,
+        "item_barcode": body.get("item_barcode"),
+        "recorded_at": format_iso_time_or_none(recorded_at),
+    }
 
 
 def ensure_exception(

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from central import holds
-from central.conflicts import auto_resolve, ensure_exception
+from central.conflicts import auto_resolve, ensure_exception, event_details
 from central.events import IncomingEvent
 from db.central_models import CentralEvent, EventState, ExceptionKind, LoanFacts
 from db.models import Hold, HoldStatus, Item, ItemStatus, Loan, Patron
@@ -32,11 +32,7 @@ from kiosk.circulation.states import (
     hold_status_after,
     hold_statuses_for,
 )
-from kiosk.clock import format_iso_time
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else format_iso_time(value)
+from kiosk.clock import format_iso_time_or_none
 
 
 def double_checkout_key(earlier_uuid: str, later_uuid: str) -> str:
@@ -489,7 +485,7 @@ class Ledger:
                 "item_barcode": item.barcode if item else None,
                 "earlier": self._loan_summary(earlier),
                 "later": self._loan_summary(later),
-                "implicit_return_at": _iso(later.checked_out_at),
+                "implicit_return_at": format_iso_time_or_none(later.checked_out_at),
             },
             now=self.now,
         )
@@ -499,7 +495,7 @@ class Ledger:
         return {
             "loan_uuid": loan.uuid,
             "kiosk_id": loan.kiosk_id,
-            "checked_out_at": _iso(loan.checked_out_at),
+            "checked_out_at": format_iso_time_or_none(loan.checked_out_at),
             "student_number": patron.student_number if patron else None,
         }
 
@@ -511,12 +507,10 @@ class Ledger:
             subject=f"event:{event.event_id}",
             kiosks=(event.kiosk_id,),
             details={
-                "event_id": event.event_id,
-                "event_kind": event.kind,
-                "loan_uuid": event.loan_uuid,
-                "item_barcode": event.body.get("item_barcode"),
+                **event_details(
+                    event.event_id, event.kind, event.loan_uuid, event.body, event.recorded_at
+                ),
                 "student_number": event.body.get("student_number"),
-                "recorded_at": _iso(event.recorded_at),
             },
             now=self.now,
         )

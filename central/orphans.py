@@ -8,9 +8,9 @@ import json
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from central.conflicts import ensure_exception
+from central.conflicts import ensure_exception, event_details
 from db.central_models import CentralEvent, EventState, ExceptionKind
-from kiosk.clock import format_iso_time
+from kiosk.clock import format_iso_time_or_none
 
 ORPHAN_AFTER = dt.timedelta(days=3)
 
@@ -36,18 +36,10 @@ def flag_orphans(session: Session, now: dt.datetime) -> int:
             subject=f"loan:{row.loan_uuid}",
             kiosks=(row.kiosk_id,),
             details={
-                "event_id": row.event_id,
-                "event_kind": row.kind,
-                "loan_uuid": row.loan_uuid,
-                "item_barcode": body.get("item_barcode"),
-                "recorded_at": _iso(row.recorded_at),
-                "received_at": _iso(row.received_at),
+                **event_details(row.event_id, row.kind, row.loan_uuid, body, row.recorded_at),
+                "received_at": format_iso_time_or_none(row.received_at),
             },
             now=now,
         )
         count += 1
     return count
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else format_iso_time(value)

@@ -38,6 +38,11 @@ def parse_iso_time_or_none(value: object) -> dt.datetime | None:
         return None
 
 
+def format_iso_time_or_none(value: dt.datetime | None) -> str | None:
+    """`format_iso_time`, or None for a time not known (optional fields)."""
+    return None if value is None else format_iso_time(value)
+
+
 def format_iso_time(value: dt.datetime) -> str:
     """The one time format of event bodies, heartbeats and stored sync state: ISO 8601 in UTC."""
     if value.tzinfo is None:
