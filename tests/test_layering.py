@@ -170,6 +170,8 @@ LAYERS = [
             "kiosk.serving",
             "kiosk.jsonapi",
             "kiosk.services.demo",
+            # PIN hashing (stdlib only): the roster import writes hashes, the OPAC checks them.
+            "kiosk.services.opac_pin",
             "kiosk.throttle",
             "kiosk.search",
         },
