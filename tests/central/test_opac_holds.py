@@ -12,11 +12,10 @@ import pytest
 from sqlalchemy import select
 
 from central.app import create_central_app
-from db.central_models import ChangeLogEntry
 from db.models import Hold, Item, ItemStatus, Patron, Title
 from kiosk.services.demo import isbn13_for
 from kiosk.services.opac_pin import hash_pin
-from tests.central.conftest import CentralDB
+from tests.central.conftest import CentralDB, add_kiosk
 from tests.conftest import FakeClock, make_settings
 
 PIN = "482913"
@@ -79,11 +78,15 @@ def test_right_card_and_pin_place_a_hold_the_kiosks_will_pull(
     assert "窗边的小豆豆" in response.text
     assert "张小明" not in response.text and "小明" not in response.text
     assert holds_of(central_db, "S2026001") == ["waiting"]
+    # A kiosk's next pull carries the hold.
     with central_db.factory() as s:
         hold_uuid = s.scalars(
             select(Hold.uuid).join(Patron).where(Patron.student_number == "S2026001")
         ).one()
-        assert s.scalar(select(ChangeLogEntry).where(ChangeLogEntry.key == hold_uuid)) is not None
+    token = add_kiosk(central_db, "K-LIB-1", clock)
+    pulled = client.get("/sync/v1/pull?since=0", headers={"Authorization": f"Bearer {token}"})
+    assert pulled.status_code == 200
+    assert hold_uuid in pulled.text
     # Again: the rules answer, in words.
     again = reserve(client, title_id, "20260001", PIN)
     assert "你已经预约过这本书了" in again.text
@@ -137,6 +140,7 @@ def test_guessing_a_pin_is_throttled_per_card_and_per_address(
     assert "Too many tries" in throttled.text
     assert holds_of(central_db, "S2026001") == []
     # One address trying many cards: five wrong tries at one card, the sixth refused…
+    config["OPAC_HOLD_FAILURES_PER_CARD"] = "20 per day"
     statuses = [
         reserve(client, title_id, "20260002", f"11111{n}", addr="10.0.2.1").status_code
         for n in range(6)
