@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from central.app import create_central_app
 from db.models import Hold, Item, ItemStatus, Patron, Title
-from kiosk.services.demo import isbn13_for
+from kiosk.services.demo import BLOCKED_CARD, isbn13_for
 from kiosk.services.opac_pin import hash_pin
 from tests.central.conftest import CentralDB, add_kiosk
 from tests.conftest import FakeClock, make_settings
@@ -108,6 +108,24 @@ def test_wrong_pin_and_unknown_card_say_the_same_and_nothing_else(
             assert private not in response.text
     assert wrong_pin.text == other_student.text
     assert holds_of(central_db, "S2026001") == [] and holds_of(central_db, "S2026002") == []
+
+
+def test_the_hold_rules_answer_in_words_and_record_nothing(
+    tmp_path: Path, central_db: CentralDB, clock: FakeClock, title_id: int
+):
+    client = opac_client(tmp_path, central_db, clock)
+    with central_db.factory.begin() as s:
+        on_shelf = s.scalars(select(Title.id).where(Title.isbn13 == isbn13_for(1))).one()
+        blocked = s.scalars(select(Patron).where(Patron.card_barcode == BLOCKED_CARD)).one()
+        blocked.opac_pin_hash = hash_pin(PIN)
+    # 草房子 has copies on the shelf: go and take one; the page says where.
+    go_take = reserve(client, on_shelf, "20260001", PIN)
+    assert go_take.status_code == 200
+    assert "这本书现在就在书架上" in go_take.text and "I287.45/C12" in go_take.text
+    # A blocked card: see the librarian, whatever the book.
+    see_librarian = reserve(client, title_id, BLOCKED_CARD, PIN)
+    assert "请先找图书管理员" in see_librarian.text
+    assert holds_of(central_db, "S2026001") == [] and holds_of(central_db, "S2026009") == []
 
 
 def test_a_form_without_its_csrf_token_is_refused(
