@@ -304,32 +304,43 @@ class Desk:
             return reply | answer, change
         # A book: lend it to the signed-in student, or take it back.
         patron = svc.get_patron(db, current.patron_id) if current else None
-        if code.kind is BarcodeKind.ISBN:
-            title = svc.find_title_by_isbn(db, code.value)
-            if title is None:
-                return reply | _result_json(
-                    CirculationResult(Action.REFUSED, refusal=Refusal.UNKNOWN_BOOK)
-                ), None
-            if patron is not None:
-                result = svc.check_out_title(db, patron, title, self.policy, self.kiosk_id, now)
-            else:
-                result = svc.check_in_title(db, title, None, self.policy, self.kiosk_id, now)
-        else:
-            item = svc.find_item(db, code.value)
-            if item is None:
-                return reply | _result_json(
-                    CirculationResult(Action.REFUSED, refusal=Refusal.UNKNOWN_BOOK)
-                ), None
-            if patron is not None:
-                result = svc.check_out(db, patron, item, self.policy, self.kiosk_id, now)
-            else:
-                result = svc.check_in(db, item, self.policy, self.kiosk_id, now)
+        result = self._lend_or_take_back(db, code, patron, now)
+        if result is None:
+            unknown = CirculationResult(Action.REFUSED, refusal=Refusal.UNKNOWN_BOOK)
+            return reply | _result_json(unknown), None
         reply |= _result_json(result, self.policy.calendar)
         if current is not None and patron is not None:
             reply["patron"] = self._summary_json(
                 svc.patron_summary(db, patron, current.first_name, self.policy, now)
             )
         return reply, None
+
+    def _lend_or_take_back(
+        self,
+        db: sqlite3.Connection,
+        code: Classified,
+        patron: svc.PatronRecord | None,
+        now: dt.datetime,
+    ) -> CirculationResult | None:
+        """Lend the scanned book to `patron`, or take it back when nobody is signed in.
+
+        An ISBN names a title (the services pick the copy); any other code names one copy.
+        None: the kiosk has no such book.
+        """
+        policy, kiosk_id = self.policy, self.kiosk_id
+        if code.kind is BarcodeKind.ISBN:
+            title = svc.find_title_by_isbn(db, code.value)
+            if title is None:
+                return None
+            if patron is None:
+                return svc.check_in_title(db, title, None, policy, kiosk_id, now)
+            return svc.check_out_title(db, patron, title, policy, kiosk_id, now)
+        item = svc.find_item(db, code.value)
+        if item is None:
+            return None
+        if patron is None:
+            return svc.check_in(db, item, policy, kiosk_id, now)
+        return svc.check_out(db, patron, item, policy, kiosk_id, now)
 
     def _sign_in(
         self, db: sqlite3.Connection, card: str, current: SignedIn | None, now: dt.datetime
