@@ -66,8 +66,11 @@ class PtyScanner:
         # Raw mode, so the line discipline neither turns CR into LF nor echoes.
         tty.setraw(slave)
         self._fds = (master, slave)
-        self.link.unlink(missing_ok=True)
-        self.link.symlink_to(os.ttyname(slave))
+        # Swapped in by rename, so a scanner watching the link never finds it missing mid-plug.
+        new_link = self.link.with_name(self.link.name + ".new")
+        new_link.unlink(missing_ok=True)
+        new_link.symlink_to(os.ttyname(slave))
+        os.replace(new_link, self.link)
 
     def unplug(self) -> None:
         if self._fds is None:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
-import tty
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,51 +14,13 @@ import pytest
 import serial
 
 from hardware.serial_scanner import SerialPort, SerialScanner
+from tests.support import PtyScanner
 
 pytestmark = pytest.mark.timeout(30)
 
 WAIT_S = 5.0
 # Short enough that replugging is noticed quickly, long enough not to spin.
 RECONNECT_S = 0.05
-
-
-class FakeUsbScanner:
-    """A scanner on a pseudo-terminal, reached through a symlink like /dev/serial/by-id/...
-
-    Plugging makes a new pty and points the symlink at it; unplugging removes the link,
-    as udev does for a real device. Leaving it dangling would not do: the kernel hands
-    the freed /dev/pts number to the next pty opened anywhere on the machine, and the
-    scanner would connect to that stranger's terminal.
-    """
-
-    def __init__(self, link: Path) -> None:
-        self.link = link
-        self._fds: tuple[int, int] | None = None
-
-    def plug(self) -> None:
-        master, slave = os.openpty()
-        # Raw mode, so the line discipline neither turns CR into LF nor echoes.
-        tty.setraw(slave)
-        self._fds = (master, slave)
-        new_link = self.link.with_name(self.link.name + ".new")
-        new_link.unlink(missing_ok=True)
-        new_link.symlink_to(os.ttyname(slave))
-        os.replace(new_link, self.link)
-
-    def unplug(self) -> None:
-        assert self._fds is not None
-        self.link.unlink()
-        for fd in self._fds:
-            os.close(fd)
-        self._fds = None
-
-    def write(self, data: bytes) -> None:
-        assert self._fds is not None
-        os.write(self._fds[0], data)
-
-    @property
-    def plugged(self) -> bool:
-        return self._fds is not None
 
 
 class Recorder:
@@ -84,8 +44,8 @@ class Recorder:
 
 
 @pytest.fixture
-def device(tmp_path: Path) -> Iterator[FakeUsbScanner]:
-    fake = FakeUsbScanner(tmp_path / "scanner")
+def device(tmp_path: Path) -> Iterator[PtyScanner]:
+    fake = PtyScanner(tmp_path / "scanner")
     yield fake
     if fake.plugged:
         fake.unplug()
@@ -119,7 +79,7 @@ def scanner_threads() -> list[threading.Thread]:
 
 
 def test_reads_codes_over_a_pty(
-    device: FakeUsbScanner, recorder: Recorder, make_scanner: Callable[..., SerialScanner]
+    device: PtyScanner, recorder: Recorder, make_scanner: Callable[..., SerialScanner]
 ) -> None:
     device.plug()
     scanner = make_scanner(str(device.link))
@@ -143,7 +103,7 @@ def test_reads_codes_over_a_pty(
 
 
 def test_unplug_drops_the_partial_scan_and_replug_reconnects(
-    device: FakeUsbScanner, recorder: Recorder, make_scanner: Callable[..., SerialScanner]
+    device: PtyScanner, recorder: Recorder, make_scanner: Callable[..., SerialScanner]
 ) -> None:
     device.plug()
     scanner = make_scanner(str(device.link))
@@ -169,7 +129,7 @@ def test_unplug_drops_the_partial_scan_and_replug_reconnects(
 
 
 def test_waits_for_a_device_that_is_not_there_yet(
-    device: FakeUsbScanner, recorder: Recorder, make_scanner: Callable[..., SerialScanner]
+    device: PtyScanner, recorder: Recorder, make_scanner: Callable[..., SerialScanner]
 ) -> None:
     scanner = make_scanner(str(device.link))
     recorder.assert_quiet()
@@ -221,7 +181,7 @@ def test_loop_url_and_failing_callbacks_do_not_kill_the_thread(
 
 
 def test_stop_is_prompt_while_connected(
-    device: FakeUsbScanner, recorder: Recorder, make_scanner: Callable[..., SerialScanner]
+    device: PtyScanner, recorder: Recorder, make_scanner: Callable[..., SerialScanner]
 ) -> None:
     device.plug()
     # A long read timeout, so only cancelling the read can make stop() prompt.
@@ -236,7 +196,7 @@ def test_stop_is_prompt_while_connected(
 
 
 def test_stop_is_prompt_while_waiting_to_reconnect(
-    device: FakeUsbScanner, recorder: Recorder, make_scanner: Callable[..., SerialScanner]
+    device: PtyScanner, recorder: Recorder, make_scanner: Callable[..., SerialScanner]
 ) -> None:
     scanner = make_scanner(str(device.link), reconnect_delay_s=30.0)
     # Let the first attempt fail, so the thread is inside the reconnect wait.
@@ -250,7 +210,7 @@ def test_stop_is_prompt_while_waiting_to_reconnect(
 
 
 def test_start_twice_is_an_error(
-    device: FakeUsbScanner, make_scanner: Callable[..., SerialScanner]
+    device: PtyScanner, make_scanner: Callable[..., SerialScanner]
 ) -> None:
     scanner = make_scanner(str(device.link))
     with pytest.raises(RuntimeError):
