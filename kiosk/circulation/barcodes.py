@@ -281,6 +281,20 @@ def isbn_variants(isbn13: str) -> tuple[str, ...]:
     return (isbn13,)
 
 
+# A 统一书号 (unified book number, printed on Chinese books before ISBNs, to 1987): a class
+# number, a dot, the publisher's serial; written "10019·3152" with a middle dot, often typed
+# with a full stop or another dot.
+_UNIFIED_NUMBER = re.compile(
+    r"\s*(?:统一书号\s*[:：]?\s*)?([A-Z]?\d{3,6})\s*[·・．•‧.]\s*(\d{1,6})(?![\d.·])"
+)
+
+
+def to_unified_number(value: str) -> str | None:
+    """The 统一书号 in `value` written the one way ("10019·3152"), or None when there is none."""
+    match = _UNIFIED_NUMBER.match(value)
+    return f"{match.group(1)}·{match.group(2)}" if match else None
+
+
 def is_addon_only(raw: str) -> bool:
     """Whether `raw` is a lone 2- or 5-digit read: an EAN add-on scanned on its own.
 

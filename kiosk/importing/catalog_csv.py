@@ -7,12 +7,12 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from kiosk.circulation.barcodes import to_unified_number
 from kiosk.importing.catalog_records import (
     Reading,
     Source,
     add_holding,
     pick_isbns,
-    unified_number,
     year_in,
 )
 from kiosk.importing.files import CsvTable, normalize_header
@@ -83,8 +83,8 @@ def _group_rows(table: CsvTable) -> list[_Group | Source]:
         value = {f: table.value(cells, f) or "" for f in _HEADERS}
         isbn13 = None
         # Old catalogs put the 统一书号 of pre-1987 books in their 书号 (ISBN) column.
-        number = unified_number(value["unified_number"] or value["isbn"])
-        if value["isbn"] and unified_number(value["isbn"]) is None:
+        number = to_unified_number(value["unified_number"] or value["isbn"])
+        if value["isbn"] and to_unified_number(value["isbn"]) is None:
             isbn13, problem = _table_isbn(table, line, value["isbn"])
             if problem is not None:
                 found.append(Source(where, reason=problem))

@@ -11,14 +11,11 @@ from stdnum import isbn as stdnum_isbn
 from stdnum.exceptions import InvalidChecksum, ValidationError
 
 from db.models import Item, width_of
-from kiosk.circulation.barcodes import to_isbn13
+from kiosk.circulation.barcodes import to_isbn13, to_unified_number
 from kiosk.services.catalog import CatalogEntry, CatalogTitle, Holding
 
 # A 统一书号: a category and publisher number, a middle dot, the publisher's serial number
 # ("10019·3152", "R10186·123"); exports write the dot in several ways, or as a plain period.
-_UNIFIED_NUMBER = re.compile(
-    r"\s*(?:统一书号\s*[:：]?\s*)?([A-Z]?\d{3,6})\s*[·・．•‧.]\s*(\d{1,6})(?![\d.·])"
-)
 _ISBN_TOKEN = re.compile(r"[0-9][0-9Xx\- ]*[0-9Xx]|[0-9]")
 _YEAR = re.compile(r"(?<!\d)(1[0-9]{3}|20[0-9]{2})(?!\d)")
 # UNIMARC marks the part of a title that sorting skips ("The ", "Le ") with these controls.
@@ -134,18 +131,12 @@ def year_in(text: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def unified_number(value: str) -> str | None:
-    """The 统一书号 in `value` written the one way ("10019·3152"), or None when there is none."""
-    match = _UNIFIED_NUMBER.match(value)
-    return f"{match.group(1)}·{match.group(2)}" if match else None
-
-
 def split_unified(values: Sequence[str]) -> tuple[list[str], str | None]:
     """Take the 统一书号 out of an ISBN field's values: (the other values, the first found)."""
     others: list[str] = []
     found: str | None = None
     for value in values:
-        number = unified_number(value)
+        number = to_unified_number(value)
         if number is None:
             others.append(value)
         elif found is None:

@@ -29,6 +29,7 @@ from kiosk.search.text import (
     normalize,
     phrase,
     query_isbn13,
+    query_unified_number,
 )
 
 # Ranking tiers, best first: an exact title (or the ISBN), a title that starts with the query
@@ -107,7 +108,8 @@ def search_titles(session: Session, query: str, *, limit: int = 20) -> list[Titl
     """The titles `query` finds, best first, at most `limit` (1..MAX_LIMIT).
 
     `query` may be any part of a title, author, series, publisher or subject (Chinese of any
-    length, Latin words as typed, full-width or not), an ISBN in any form, the start of a call
+    length, Latin words as typed, full-width or not), an ISBN in any form, a 统一书号 (books
+    printed before ISBNs: "10019·3152", typed with a full stop or a space), the start of a call
     number, or pinyin (full, spaced or not, or initials) of the start of a title or author name.
     Candidates are ranked on what the index rows hold; only the `limit` best are read in full.
     """
@@ -122,6 +124,9 @@ def search_titles(session: Session, query: str, *, limit: int = 20) -> list[Titl
     isbn13 = query_isbn13(query)
     if isbn13 is not None:
         found.offer(db.execute(_BY_ISBN, {"isbn13": isbn13}), EXACT)
+    unified = query_unified_number(query)
+    if unified is not None:
+        found.offer(db.execute(_BY_UNIFIED_NUMBER, {"unified_number": unified}), EXACT)
     by_title = _range(key)
     found.offer(db.execute(_TITLE_PREFIX, by_title), PREFIX)
     found.offer(((i, k, a) for i, (k, a) in found.rows() if k == key), EXACT)
@@ -195,6 +200,11 @@ _BY_ISBN = (
     select(TitleSearch.title_id, TitleSearch.title_key, _ON_SHELF)
     .join(Title, Title.id == TitleSearch.title_id)
     .where(Title.isbn13 == bindparam("isbn13"))
+)
+_BY_UNIFIED_NUMBER = (
+    select(TitleSearch.title_id, TitleSearch.title_key, _ON_SHELF)
+    .join(Title, Title.id == TitleSearch.title_id)
+    .where(Title.unified_number == bindparam("unified_number"))
 )
 _TITLE_PREFIX = (
     select(TitleSearch.title_id, TitleSearch.title_key, _ON_SHELF)

@@ -8,7 +8,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from kiosk.circulation.barcodes import to_isbn13
+from kiosk.circulation.barcodes import to_isbn13, to_unified_number
 
 # Stands between the fields of one title in the token text, so that a phrase never runs from
 # the end of the title into the author. It is the token of U+0000, which no text contains.
@@ -123,6 +123,12 @@ def query_isbn13(query: str) -> str | None:
     if len(digits) in (15, 18) and digits.isdigit():
         return to_isbn13(digits[:13])
     return None
+
+
+def query_unified_number(query: str) -> str | None:
+    """The 统一书号 a query names ("10019·3152", "10019.3152" or "10019 3152"), or None."""
+    text = unicodedata.normalize("NFKC", query).strip().upper()
+    return to_unified_number(text) or to_unified_number(re.sub(r"\s+", "·", text))
 
 
 def looks_like_call_number(key: str) -> bool:

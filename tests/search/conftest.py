@@ -39,7 +39,11 @@ CATALOG = [
     ("红楼梦", "曹雪芹", "人民文学出版社", "I242.47/1", None, 1, 0),
     ("没头脑和不高兴", "任溶溶", "浙江少年儿童出版社", "I287.5/1", None, 1, 0),
     ("天才在左疯子在右", "高铭", "北京联合出版公司", "C912.6/1", None, 1, 0),
+    ("十万个为什么", "少年儿童出版社", "少年儿童出版社", "Z228.1/1", None, 1, 0),
 ]
+
+# Books printed before ISBNs carry a 统一书号.
+UNIFIED_NUMBERS = {"十万个为什么": "R10024·3001"}
 
 # Series and subject headings of a few of them: (series, subjects).
 SERIES_AND_SUBJECTS = {
@@ -81,7 +85,16 @@ def seed_catalog(factory: SessionFactory) -> dict[tuple[str, str], int]:
         )
         series, subjects = SERIES_AND_SUBJECTS.get(title, ("", ""))
         record = CatalogTitle(
-            title, isbn13, author, publisher, None, call, "clc", series=series, subjects=subjects
+            title,
+            isbn13,
+            author,
+            publisher,
+            None,
+            call,
+            "clc",
+            series=series,
+            subjects=subjects,
+            unified_number=UNIFIED_NUMBERS.get(title),
         )
         entries.append(CatalogEntry(record, holdings))
     with factory.begin() as session:
