@@ -18,16 +18,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from kiosk.config import Settings
 from kiosk.importing.catalog_csv import read_catalog_table
 from kiosk.importing.catalog_records import Reading, Source
-from kiosk.importing.files import UnreadableFile, read_bytes
+from kiosk.importing.files import UnreadableFile
 from kiosk.importing.marc import END_OF_RECORD, looks_like_marc_leader, read_iso2709, read_marcxml
 from kiosk.importing.report import (
-    EXIT_BAD_INPUT,
-    EXIT_FAILED,
-    EXIT_OK,
     Progress,
     Summary,
     database_problem,
+    dry_run_banner,
+    exit_code,
+    import_file,
     outcome_table,
+    print_outcome,
     progress_bar,
 )
 from kiosk.importing.tables import is_workbook
@@ -156,28 +157,25 @@ def cli_import_catalog(
     written. 1: the database refused a chunk; the chunks before it stay imported.
     """
     name = path.name
-    try:
-        result = import_catalog(
+    result = import_file(
+        path,
+        lambda data, file_name: import_catalog(
             settings,
-            read_bytes(path),
-            name,
+            data,
+            file_name,
             session_factory=session_factory,
             dry_run=dry_run,
             sheet=sheet,
             err=err,
             progress=progress,
-        )
-    except UnreadableFile as exc:
-        print(f"{exc} — nothing imported.", file=err)
-        return EXIT_BAD_INPUT
-    if result.failure is not None:
-        print(result.failure, file=err)
-        return EXIT_FAILED
+        ),
+        err,
+    )
+    if isinstance(result, int):
+        return result
     summary = result.summary
     formats = ", ".join(f"{k} ×{v}" for k, v in sorted(result.formats.items()))
-    would = "would be " if dry_run else ""
-    if dry_run:
-        print("Dry run: nothing was written. This is what the import would do.", file=out)
+    would = dry_run_banner(dry_run, out)
     print(
         f"{name} ({result.kind}{': ' + formats if formats else ''}): "
         f"{summary.read} {summary.unit} read — titles: {summary.added} {would}added, "
@@ -185,10 +183,7 @@ def cli_import_catalog(
         f"{result.items_added} items {would}added; {summary.rejected} rejected.",
         file=out,
     )
-    for line in result.table():
-        print(line, file=out)
-    for line in summary.listing():
-        print(line, file=out)
+    print_outcome(result, out)
     if result.labels and dry_run:
         print(f"{len(result.labels)} copies would get a made-up accession barcode.", file=out)
     elif result.labels:
@@ -199,9 +194,7 @@ def cli_import_catalog(
         )
         for barcode, title, where in result.labels:
             print(f"  {barcode}  {title}  ({where})", file=out)
-    if dry_run and result.importable == 0:
-        return EXIT_BAD_INPUT
-    return EXIT_OK
+    return exit_code(result, dry_run)
 
 
 def _chunks(

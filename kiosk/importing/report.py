@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, Protocol
+from pathlib import Path
+from typing import IO, Protocol, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
 # tqdm ships no type information (and types-tqdm is not a dependency).
 from tqdm import tqdm  # type: ignore[import-untyped]
+
+from kiosk.importing.files import UnreadableFile, read_bytes
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -103,3 +107,53 @@ def progress_bar(total: int, err: IO[str], enabled: bool, unit: str) -> Progress
     show = enabled and err.isatty()
     bar: Progress = tqdm(total=total, file=err, disable=not show, unit=unit, leave=False)
     return bar
+
+
+class ImportOutcome(Protocol):
+    """What an import of a file did, or (dry run) would do: `import_roster`, `import_catalog`."""
+
+    summary: Summary
+    # Set when the database refused the write.
+    failure: str | None
+
+    @property
+    def importable(self) -> int: ...
+
+    def table(self) -> list[str]: ...
+
+
+Outcome = TypeVar("Outcome", bound=ImportOutcome)
+
+
+def import_file(path: Path, load: Callable[[bytes, str], Outcome], err: IO[str]) -> Outcome | int:
+    """Run `load` on the file at `path`; or say why not and return the exit code (2 or 1)."""
+    try:
+        result = load(read_bytes(path), path.name)
+    except UnreadableFile as exc:
+        print(f"{exc} — nothing imported.", file=err)
+        return EXIT_BAD_INPUT
+    if result.failure is not None:
+        print(result.failure, file=err)
+        return EXIT_FAILED
+    return result
+
+
+def dry_run_banner(dry_run: bool, out: IO[str]) -> str:
+    """Say that a dry run writes nothing; return the "would be " its counts are worded with."""
+    if not dry_run:
+        return ""
+    print("Dry run: nothing was written. This is what the import would do.", file=out)
+    return "would be "
+
+
+def print_outcome(result: ImportOutcome, out: IO[str]) -> None:
+    """The outcome table, then the rows or records that were left out and why."""
+    for line in result.table():
+        print(line, file=out)
+    for line in result.summary.listing():
+        print(line, file=out)
+
+
+def exit_code(result: ImportOutcome, dry_run: bool) -> int:
+    """0, or 2 for a dry run of a file of which nothing could be imported."""
+    return EXIT_BAD_INPUT if dry_run and result.importable == 0 else EXIT_OK

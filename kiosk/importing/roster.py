@@ -15,14 +15,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Patron, PatronStatus, width_of
 from kiosk.config import Settings
-from kiosk.importing.files import CsvTable, UnreadableFile, normalize_header, read_bytes
+from kiosk.importing.files import CsvTable, normalize_header
 from kiosk.importing.report import (
-    EXIT_BAD_INPUT,
-    EXIT_FAILED,
-    EXIT_OK,
     Summary,
     database_problem,
+    dry_run_banner,
+    exit_code,
+    import_file,
     outcome_table,
+    print_outcome,
     progress_bar,
 )
 from kiosk.importing.tables import read_table
@@ -201,28 +202,25 @@ def cli_import_roster(
     import; nothing is written either.
     """
     name = path.name
-    try:
-        result = import_roster(
+    result = import_file(
+        path,
+        lambda data, file_name: import_roster(
             settings,
-            read_bytes(path),
-            name,
+            data,
+            file_name,
             mark_missing_left=mark_missing_left,
             session_factory=session_factory,
             dry_run=dry_run,
             sheet=sheet,
             err=err,
             progress=progress,
-        )
-    except UnreadableFile as exc:
-        print(f"{exc} — nothing imported.", file=err)
-        return EXIT_BAD_INPUT
-    if result.failure is not None:
-        print(result.failure, file=err)
-        return EXIT_FAILED
+        ),
+        err,
+    )
+    if isinstance(result, int):
+        return result
     summary = result.summary
-    would = "would be " if dry_run else ""
-    if dry_run:
-        print("Dry run: nothing was written. This is what the import would do.", file=out)
+    would = dry_run_banner(dry_run, out)
     print(
         f"{name}: {summary.read} rows read — {summary.added} {would}added, "
         f"{summary.updated} {would}updated, {summary.unchanged} unchanged, "
@@ -234,13 +232,8 @@ def cli_import_roster(
             f"{result.marked_left} active students not in the file {would}marked as left.",
             file=out,
         )
-    for line in result.table():
-        print(line, file=out)
-    for line in summary.listing():
-        print(line, file=out)
-    if dry_run and result.importable == 0:
-        return EXIT_BAD_INPUT
-    return EXIT_OK
+    print_outcome(result, out)
+    return exit_code(result, dry_run)
 
 
 def _validate(
