@@ -6,9 +6,11 @@ import io
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import sessionmaker
 
 from db.models import Patron, PatronStatus
+from kiosk.importing.catalog import cli_import_catalog
 from kiosk.importing.roster import cli_import_roster
 
 HEADER_ZH = "学号,卡号,姓名,班级,年级,家长姓名,家长电话,家长邮箱\n"
@@ -292,3 +294,35 @@ def test_opac_pin_and_birth_date_columns(settings, session_factory, tmp_path):
     bad_date = text.replace("2016-09-01", "2016-13-01")
     code, out, _ = run(settings, session_factory, write(tmp_path, "s2.csv", bad_date))
     assert "line 2: 出生日期 (birth_date) is not a date like 2015-09-01" in out
+
+
+@pytest.mark.parametrize("command", ["import-students", "import-catalog"])
+def test_a_database_that_refuses_the_write_exits_1_and_says_so(command, settings, engine, tmp_path):
+    read_only = create_engine(f"sqlite:///file:{settings.database.path}?mode=ro&uri=true")
+    factory = sessionmaker(read_only)
+    out, err = io.StringIO(), io.StringIO()
+    if command == "import-students":
+        path = write(tmp_path, "students.csv", HEADER_ZH + ROWS_ZH[0] + "\n")
+        code = cli_import_roster(
+            settings,
+            path,
+            mark_missing_left=False,
+            session_factory=factory,
+            out=out,
+            err=err,
+            progress=False,
+        )
+    else:
+        path = write(tmp_path, "books.csv", "isbn,title\n9787020002207,红楼梦\n")
+        code = cli_import_catalog(
+            settings, path, session_factory=factory, out=out, err=err, progress=False
+        )
+    read_only.dispose()
+    assert code == 1
+    assert out.getvalue() == ""
+    assert err.getvalue().startswith(
+        f"{path.name}: the database refused the import (attempt to write a readonly database)"
+    )
+    with engine.connect() as db:
+        assert db.exec_driver_sql("SELECT count(*) FROM patrons").scalar() == 0
+        assert db.exec_driver_sql("SELECT count(*) FROM titles").scalar() == 0
