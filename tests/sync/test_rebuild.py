@@ -23,7 +23,7 @@ from kiosk.services import outbox
 from kiosk.sync.salvage import salvage_outbox
 from tests.conftest import ROOT
 from tests.damage import damage_table
-from tests.sync.test_fault_matrix import Central, Kiosk, check_invariants, run_kiosk_cmd, wait_for
+from tests.sync.fault_harness import Central, Kiosk, check_invariants, run_kiosk_cmd, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
