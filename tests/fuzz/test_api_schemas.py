@@ -101,8 +101,9 @@ def kiosk_fingerprint(database: str) -> Callable[[], str]:
             ]
             for table in tables:
                 hasher.update(table.encode())
-                for row in db.execute(f'SELECT * FROM "{table}" ORDER BY rowid'):
-                    hasher.update(repr(row).encode())
+                # Sorted here, not by rowid: the search index's FTS5 tables have none.
+                for row in sorted(repr(r) for r in db.execute(f'SELECT * FROM "{table}"')):
+                    hasher.update(row.encode())
             return hasher.hexdigest()
         finally:
             db.close()
