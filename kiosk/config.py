@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from db.files import FileProblem, read_secret_file
+from kiosk.circulation.schoolyear import MonthDay, SchoolCalendar
 from kiosk.streams import MAX_EVENT_STREAMS, THREADS_KEPT_FOR_REQUESTS
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -141,6 +142,23 @@ class OpacSettings:
     identify_by: str = "pin"
 
 
+# What decides the class ranking (书香班级); central/reports/classes.py computes each of them.
+RANKING_MEASURES = ("loans_per_student", "loans", "borrowers", "share_borrowed")
+
+
+@dataclass(frozen=True)
+class SchoolSettings:
+    """The school year and its two terms, for reports ("this term", "the same period last year")."""
+
+    year_start: MonthDay = SchoolCalendar().year_start
+    term1: tuple[MonthDay, MonthDay] = SchoolCalendar().terms[0]
+    term2: tuple[MonthDay, MonthDay] = SchoolCalendar().terms[1]
+    ranking_measure: str = "loans_per_student"
+
+    def calendar(self) -> SchoolCalendar:
+        return SchoolCalendar(year_start=self.year_start, terms=(self.term1, self.term2))
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything in config.toml; `path` is the file it came from."""
@@ -155,6 +173,7 @@ class Settings:
     sync: SyncSettings = field(default_factory=SyncSettings)
     central: CentralSettings = field(default_factory=CentralSettings)
     opac: OpacSettings = field(default_factory=OpacSettings)
+    school: SchoolSettings = field(default_factory=SchoolSettings)
 
 
 # --- parsing -----------------------------------------------------------------------------------
@@ -285,6 +304,23 @@ def _dates(value: Any, base: Path) -> tuple[dt.date, ...]:
     return tuple(sorted(set(out)))
 
 
+def _month_day(value: Any, base: Path) -> MonthDay:
+    text = _str(nonempty=True)(value, base)
+    month_day = MonthDay.parse(text)
+    if month_day is None:
+        raise _Invalid(f'must be a day of the year like "09-01" (month-day), not {text!r}')
+    return month_day
+
+
+def _month_days(value: Any, base: Path) -> tuple[MonthDay, MonthDay]:
+    text = _str(nonempty=True)(value, base)
+    first, sep, last = text.partition("..")
+    days = (MonthDay.parse(first), MonthDay.parse(last))
+    if not sep or days[0] is None or days[1] is None:
+        raise _Invalid(f'must be a first and last day like "09-01..01-20", not {text!r}')
+    return days[0], days[1]
+
+
 def _url(value: Any, base: Path) -> str:
     text = _str()(value, base)
     if text and not re.match(r"^https?://[^\s/]+", text):
@@ -369,6 +405,12 @@ _SCHEMA: dict[str, dict[str, Parser]] = {
         "proxy_hops": _int(0, 5),
     },
     "opac": {"holds": _bool, "identify_by": _str(choices=("pin", "birth_date"))},
+    "school": {
+        "year_start": _month_day,
+        "term1": _month_days,
+        "term2": _month_days,
+        "ranking_measure": _str(choices=RANKING_MEASURES),
+    },
 }
 
 _SECTION_CLASSES: dict[str, type[Any]] = {
@@ -381,6 +423,7 @@ _SECTION_CLASSES: dict[str, type[Any]] = {
     "sync": SyncSettings,
     "central": CentralSettings,
     "opac": OpacSettings,
+    "school": SchoolSettings,
 }
 
 
@@ -429,6 +472,7 @@ def _cross_checks(sections: dict[str, Any]) -> list[str]:
     if circ.closes_at <= circ.opens_at:
         problems.append("circulation.closes_at: must be later than circulation.opens_at")
     problems += _server_checks(sections["server"])
+    problems += [f"school.{p}" for p in sections["school"].calendar().problems()]
     return problems
 
 

@@ -122,3 +122,26 @@ def test_check_config_exits_2_and_lists_problems(tmp_path):
     assert result.returncode == 2
     assert "kiosk.language" in result.stderr
     assert "server.threads" in result.stderr
+
+
+def test_school_year_settings(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        '[school]\nyear_start = "08-25"\nterm1 = "08-25..01-15"\nterm2 = "02-15..07-05"\n'
+    )
+    calendar = load_settings(cfg).school.calendar()
+    assert calendar.term(2026, 1).start == dt.date(2026, 8, 25)
+    assert calendar.term(2026, 2).last_day == dt.date(2027, 7, 5)
+    cfg.write_text(
+        '[school]\nyear_start = "02-30"\nterm1 = "09-01"\nterm2 = "02-20..09-15"\n'
+        'ranking_measure = "fastest"\n'
+    )
+    with pytest.raises(ConfigError) as exc:
+        load_settings(cfg)
+    problems = "\n".join(exc.value.problems)
+    assert "school.year_start: must be a day of the year" in problems
+    assert "school.term1: must be a first and last day" in problems
+    assert "school.ranking_measure: must be one of" in problems
+    cfg.write_text('[school]\nterm2 = "02-20..09-15"\n')
+    with pytest.raises(ConfigError, match=r"school\.term2: ends after the school year"):
+        load_settings(cfg)

@@ -69,7 +69,8 @@ LAYERS = [
     layer("kiosk/clock.py"),
     layer("kiosk/events.py"),
     # Secret files are read (and their problems worded) by db.files, which is stdlib only.
-    layer("kiosk/config.py", {"db.files", "kiosk.streams"}),
+    # The school year's dates are parsed and checked by the pure rules that use them.
+    layer("kiosk/config.py", {"db.files", "kiosk.streams", "kiosk.circulation.schoolyear"}),
     layer("kiosk/streams.py"),
     layer("kiosk/remote.py"),
     layer("kiosk/errorlog.py"),
