@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import ipaddress
+import itertools
 import re
 import tomllib
 import zoneinfo
@@ -160,6 +161,37 @@ class SchoolSettings:
 
 
 @dataclass(frozen=True)
+class ChaseSettings:
+    """The overdue chase (催还): stage thresholds in days overdue (kiosk/circulation/overdue.py)."""
+
+    # False: only the library's open days count as days overdue (weekends, holidays in
+    # circulation.closed_dates do not).
+    count_closed_days: bool = False
+    kiosk_reminder_days: int = 1
+    class_list_days: int = 7
+    parents_days: int = 14
+    long_overdue_days: int = 42
+    # Library time of the central's daily chase, run once the ledger has applied the night's
+    # pushes; None: no scheduled run (the `chase` command or the console's button only).
+    send_at: dt.time | None = None
+    # How to bring a book back, in the parents' notice.
+    return_hint: str = "请让孩子把书还到学校图书馆（自助借还机或图书管理员处）。"
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """The SMTP server the parents' notices go through; no host: no e-mail is sent."""
+
+    host: str = ""
+    port: int = 587
+    starttls: bool = True
+    user: str = ""
+    password_file: Path | None = None
+    from_address: str = ""
+    timeout_s: float = 30.0
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything in config.toml; `path` is the file it came from."""
 
@@ -174,6 +206,8 @@ class Settings:
     central: CentralSettings = field(default_factory=CentralSettings)
     opac: OpacSettings = field(default_factory=OpacSettings)
     school: SchoolSettings = field(default_factory=SchoolSettings)
+    chase: ChaseSettings = field(default_factory=ChaseSettings)
+    mail: MailSettings = field(default_factory=MailSettings)
 
 
 # --- parsing -----------------------------------------------------------------------------------
@@ -257,6 +291,19 @@ def _clock(value: Any, base: Path) -> dt.time:
         return dt.time.fromisoformat(text)
     except ValueError:
         raise _Invalid(f'must be a time of day like "08:00", not {text!r}') from None
+
+
+def _optional_clock(value: Any, base: Path) -> dt.time | None:
+    if value == "":
+        return None
+    return _clock(value, base)
+
+
+def _email(value: Any, base: Path) -> str:
+    text = _str()(value, base).strip()
+    if text and not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", text):
+        raise _Invalid(f'must be an e-mail address like "library@school.edu.cn", not {text!r}')
+    return str(text)
 
 
 def _timezone(value: Any, base: Path) -> str:
@@ -410,6 +457,23 @@ _SCHEMA: dict[str, dict[str, Parser]] = {
         "term1": _month_days,
         "term2": _month_days,
         "ranking_measure": _str(choices=RANKING_MEASURES),
+    "chase": {
+        "count_closed_days": _bool,
+        "kiosk_reminder_days": _int(1, 3650),
+        "class_list_days": _int(1, 3650),
+        "parents_days": _int(1, 3650),
+        "long_overdue_days": _int(1, 3650),
+        "send_at": _optional_clock,
+        "return_hint": _str(nonempty=True),
+    },
+    "mail": {
+        "host": _str(),
+        "port": _int(1, 65535),
+        "starttls": _bool,
+        "user": _str(),
+        "password_file": _optional_path,
+        "from_address": _email,
+        "timeout_s": _float(1.0, 600.0),
     },
 }
 
@@ -424,6 +488,8 @@ _SECTION_CLASSES: dict[str, type[Any]] = {
     "central": CentralSettings,
     "opac": OpacSettings,
     "school": SchoolSettings,
+    "chase": ChaseSettings,
+    "mail": MailSettings,
 }
 
 
@@ -473,6 +539,22 @@ def _cross_checks(sections: dict[str, Any]) -> list[str]:
         problems.append("circulation.closes_at: must be later than circulation.opens_at")
     problems += _server_checks(sections["server"])
     problems += [f"school.{p}" for p in sections["school"].calendar().problems()]
+    problems += _chase_checks(sections["chase"], sections["mail"])
+    return problems
+
+
+def _chase_checks(chase: ChaseSettings, mail: MailSettings) -> list[str]:
+    keys = ("kiosk_reminder_days", "class_list_days", "parents_days", "long_overdue_days")
+    problems = [
+        f"chase.{later}: must be at least chase.{earlier} ({getattr(chase, earlier)}), "
+        f"not {getattr(chase, later)}"
+        for earlier, later in itertools.pairwise(keys)
+        if getattr(chase, later) < getattr(chase, earlier)
+    ]
+    if mail.host and not mail.from_address:
+        problems.append("mail.from_address: required when mail.host is set")
+    if mail.user and mail.password_file is None:
+        problems.append("mail.password_file: required when mail.user is set")
     return problems
 
 
@@ -560,5 +642,6 @@ def secret_files(settings: Settings) -> list[tuple[str, Path]]:
         ("sync.token_file", settings.sync.token_file),
         ("central.monitor_token_file", settings.central.monitor_token_file),
         ("central.secret_key_file", settings.central.secret_key_file),
+        ("mail.password_file", settings.mail.password_file),
     ]
     return [(key, path) for key, path in named if path is not None]

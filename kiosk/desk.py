@@ -28,12 +28,13 @@ from kiosk.circulation.barcodes import BarcodeKind, BarcodeRules, Classified, cl
 from kiosk.circulation.calendar import OpeningCalendar
 from kiosk.circulation.holds import shelf_expires_at
 from kiosk.circulation.names import greeting_name
+from kiosk.circulation.overdue import shows_kiosk_reminder
 from kiosk.circulation.rules import LoanPolicy, Refusal, decide_patron
 from kiosk.clock import Clock, utc_now
 from kiosk.config import Settings
 from kiosk.events import BarcodeScanned, EventBus, ScanProcessed, SessionEnded, Subscription
 from kiosk.health import WriteHealth, WriteMonitor, probe_write
-from kiosk.policies import hold_policy, opening_calendar
+from kiosk.policies import chase_policy, hold_policy, opening_calendar
 from kiosk.services import circulation as svc
 from kiosk.services.circulation import Action, CirculationResult
 
@@ -95,6 +96,7 @@ def loan_policy(settings: Settings) -> LoanPolicy:
         renew_within_days=c.renew_within_days,
         block_when_overdue=c.block_when_overdue,
         calendar=opening_calendar(settings),
+        count_closed_days=settings.chase.count_closed_days,
     )
 
 
@@ -118,6 +120,7 @@ class Desk:
         self.rules = barcode_rules(settings)
         self.policy = loan_policy(settings)
         self.hold_policy = hold_policy(settings)
+        self.chase_policy = chase_policy(settings)
         self.idle_timeout = dt.timedelta(seconds=settings.kiosk.idle_timeout_s)
         self.kiosk_id = settings.kiosk.id
         # One scan at a time: a kiosk has one queue of students, and order matters.
@@ -471,6 +474,7 @@ class Desk:
                     "due_at": line.due_at.isoformat(),
                     "due_date": cal.local_date(line.due_at).isoformat(),
                     "days_overdue": line.days_overdue,
+                    "remind": shows_kiosk_reminder(self.chase_policy, line.days_overdue),
                     "renewals": line.renewals,
                 }
                 for line in summary.loans

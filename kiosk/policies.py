@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kiosk.circulation.calendar import OpeningCalendar
 from kiosk.circulation.holds import HoldPolicy
+from kiosk.circulation.overdue import ChasePolicy
 from kiosk.config import Settings
 
 
@@ -20,5 +21,18 @@ def hold_policy(settings: Settings) -> HoldPolicy:
     return HoldPolicy(
         max_holds=settings.circulation.max_holds,
         shelf_days=settings.circulation.hold_shelf_days,
+        calendar=opening_calendar(settings),
+    )
+
+
+def chase_policy(settings: Settings) -> ChasePolicy:
+    """The overdue chase's stage thresholds and day counting (`[chase]`), on the opening calendar."""
+    c = settings.chase
+    return ChasePolicy(
+        kiosk_reminder_days=c.kiosk_reminder_days,
+        class_list_days=c.class_list_days,
+        parents_days=c.parents_days,
+        long_overdue_days=c.long_overdue_days,
+        count_closed_days=c.count_closed_days,
         calendar=opening_calendar(settings),
     )

@@ -145,3 +145,47 @@ def test_school_year_settings(tmp_path):
     cfg.write_text('[school]\nterm2 = "02-20..09-15"\n')
     with pytest.raises(ConfigError, match=r"school\.term2: ends after the school year"):
         load_settings(cfg)
+
+
+def test_chase_and_mail_problems_are_named_by_dotted_key(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text(
+        """
+[chase]
+count_closed_days = "no"
+class_list_days = 20
+parents_days = 10
+send_at = "7 o'clock"
+[mail]
+host = "smtp.school.edu.cn"
+user = "library"
+from_address = "not an address"
+""",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    problems = info.value.problems
+    assert {problem.split(":")[0] for problem in problems} == {
+        "chase.count_closed_days",
+        "chase.parents_days",
+        "chase.send_at",
+        "mail.from_address",
+        "mail.password_file",
+    }
+    assert "chase.parents_days: must be at least chase.class_list_days (20), not 10" in problems
+
+
+def test_chase_defaults(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text("", encoding="utf-8")
+    settings = load_settings(path)
+    chase = settings.chase
+    assert not chase.count_closed_days and chase.send_at is None
+    assert (
+        chase.kiosk_reminder_days
+        <= chase.class_list_days
+        <= chase.parents_days
+        <= chase.long_overdue_days
+    )
+    assert settings.mail.host == ""

@@ -84,9 +84,3 @@ class OpeningCalendar:
         due_day = self.next_open_day(self.local_date(now) + dt.timedelta(days=loan_days))
         local = dt.datetime.combine(due_day, self.closes_at, tzinfo=self.zone)
         return local.astimezone(dt.UTC)
-
-    def days_overdue(self, due_at: dt.datetime, now: dt.datetime) -> int:
-        """Whole calendar days past the due date (0 when not overdue)."""
-        if now <= due_at:
-            return 0
-        return max(0, (self.local_date(now) - self.local_date(due_at)).days)

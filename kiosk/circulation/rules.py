@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from kiosk.circulation.calendar import OpeningCalendar
+from kiosk.circulation.overdue import days_overdue
 from kiosk.circulation.states import ItemStatus
 
 
@@ -61,6 +62,8 @@ class LoanPolicy:
     renew_within_days: int = 3
     block_when_overdue: bool = True
     calendar: OpeningCalendar = field(default_factory=OpeningCalendar)
+    # How days overdue are counted, the same way as the chase counts them (`[chase]`).
+    count_closed_days: bool = False
 
 
 @dataclass(frozen=True)
@@ -196,7 +199,11 @@ def decide_checkin(
         if item_status == ItemStatus.ON_HOLD_SHELF:
             destination = Destination.HOLD_SHELF
         return CheckinDecision(returned=False, destination=destination, refusal=Refusal.NOT_ON_LOAN)
-    overdue = policy.calendar.days_overdue(due_at, now) if due_at is not None else 0
+    overdue = (
+        days_overdue(policy.calendar, due_at, now, count_closed_days=policy.count_closed_days)
+        if due_at is not None
+        else 0
+    )
     destination = Destination.HOLD_SHELF if title_has_waiting_hold else Destination.RETURN_BOX
     return CheckinDecision(returned=True, destination=destination, days_overdue=overdue)
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from db.models import HoldStatus, ItemStatus, PatronStatus
 from kiosk.circulation import rules
+from kiosk.circulation.overdue import days_overdue
 from kiosk.circulation.rules import (
     CheckoutOutcome,
     CopyRef,
@@ -491,7 +492,9 @@ def patron_summary(
                 item_barcode=row["barcode"],
                 title=row["title"],
                 due_at=due_at,
-                days_overdue=policy.calendar.days_overdue(due_at, now),
+                days_overdue=days_overdue(
+                    policy.calendar, due_at, now, count_closed_days=policy.count_closed_days
+                ),
                 renewals=row["renewals"],
             )
         )

@@ -356,6 +356,13 @@ function startKiosk(cfg) {
         n: loan.days_overdue,
       })));
     }
+    // The chase's reminder ([chase] kiosk_reminder_days): the sentence the student reads.
+    if (loan.remind) {
+      li.append(make("p", "loan-reminder", t(countKey("overdue_reminder", loan.days_overdue), {
+        title: loan.title,
+        n: loan.days_overdue,
+      })));
+    }
     return li;
   }
 

@@ -140,6 +140,9 @@ _SCREEN: dict[str, str] = {
     "returned": N_("Returned"),
     "overdue_one": N_("1 day overdue"),
     "overdue_other": N_("{n} days overdue"),
+    # The chase's kiosk reminder ([chase] kiosk_reminder_days), one sentence per late book.
+    "overdue_reminder_one": N_("“{title}” is 1 day late. Please bring it back soon."),
+    "overdue_reminder_other": N_("“{title}” is {n} days late. Please bring it back soon."),
     "to_return_box": N_("Put it in the return box."),
     "to_hold_shelf": N_("Put it on the hold shelf — another student is waiting for it."),
     "to_librarian": N_("Please give it to the librarian."),
