@@ -457,6 +457,7 @@ _SCHEMA: dict[str, dict[str, Parser]] = {
         "term1": _month_days,
         "term2": _month_days,
         "ranking_measure": _str(choices=RANKING_MEASURES),
+    },
     "chase": {
         "count_closed_days": _bool,
         "kiosk_reminder_days": _int(1, 3650),
