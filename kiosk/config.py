@@ -149,8 +149,12 @@ RANKING_MEASURES = ("loans_per_student", "loans", "borrowers", "share_borrowed")
 
 @dataclass(frozen=True)
 class SchoolSettings:
-    """The school year and its two terms, for reports ("this term", "the same period last year")."""
+    """The school: its name on printed papers (receipts, labels, notices), and the school year
+    with its two terms, for reports ("this term", "the same period last year")."""
 
+    # The full name heads receipts and notices; the short one fits a label. Empty: kiosk.name.
+    name: str = ""
+    short_name: str = ""
     year_start: MonthDay = SchoolCalendar().year_start
     term1: tuple[MonthDay, MonthDay] = SchoolCalendar().terms[0]
     term2: tuple[MonthDay, MonthDay] = SchoolCalendar().terms[1]
@@ -158,6 +162,14 @@ class SchoolSettings:
 
     def calendar(self) -> SchoolCalendar:
         return SchoolCalendar(year_start=self.year_start, terms=(self.term1, self.term2))
+
+
+def school_name(settings: Settings, *, short: bool = False) -> str:
+    """The school's name for printed papers: `school.short_name` when `short` and set, else
+    `school.name`, else the kiosk's name."""
+    if short and settings.school.short_name:
+        return settings.school.short_name
+    return settings.school.name or settings.kiosk.name
 
 
 @dataclass(frozen=True)
@@ -453,6 +465,8 @@ _SCHEMA: dict[str, dict[str, Parser]] = {
     },
     "opac": {"holds": _bool, "identify_by": _str(choices=("pin", "birth_date"))},
     "school": {
+        "name": _str(),
+        "short_name": _str(),
         "year_start": _month_day,
         "term1": _month_days,
         "term2": _month_days,

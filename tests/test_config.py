@@ -189,3 +189,20 @@ def test_chase_defaults(tmp_path):
         <= chase.long_overdue_days
     )
     assert settings.mail.host == ""
+
+
+def test_school_name_on_printed_papers_falls_back_to_the_kiosk_name(tmp_path):
+    from kiosk.config import school_name
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[kiosk]\nname = "实验小学图书馆"\n', encoding="utf-8")
+    settings = load_settings(cfg)
+    assert school_name(settings) == "实验小学图书馆"
+    assert school_name(settings, short=True) == "实验小学图书馆"
+    cfg.write_text('[school]\nname = "北京市实验小学"\nshort_name = "实验小学"\n', encoding="utf-8")
+    settings = load_settings(cfg)
+    assert school_name(settings) == "北京市实验小学"
+    assert school_name(settings, short=True) == "实验小学"
+    cfg.write_text("[school]\nname = 3\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"school\.name: must be text"):
+        load_settings(cfg)
