@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from kiosk.circulation.calendar import OpeningCalendar
 from kiosk.circulation.overdue import days_overdue
-from kiosk.circulation.states import ItemStatus
+from kiosk.circulation.states import NOT_LENDABLE, ItemStatus
 
 
 class Refusal(enum.StrEnum):
@@ -144,7 +144,7 @@ def decide_checkout(
     1. a copy already on loan to this same patron is not a refusal: offer renew or return;
     2. patron: unknown card, left the school, blocked;
     3. patron: overdue books (when the policy blocks on them), then the loan limit;
-    4. item: lost or withdrawn, on loan to someone else, on the hold shelf for someone else,
+    4. item: lost, withdrawn or in repair, on loan to someone else, on the hold shelf for someone else,
        or the last copies on the shelf are promised to students waiting for this title.
     Patron checks run before item checks: "see the librarian about your account" beats
     "this book can't be borrowed".
@@ -166,7 +166,7 @@ def decide_checkout(
 
 
 def _item_refusal(item: ItemState) -> Refusal | None:
-    if item.status in (ItemStatus.LOST, ItemStatus.WITHDRAWN):
+    if item.status in NOT_LENDABLE:
         return Refusal.NOT_LOANABLE
     if item.on_loan_to == "other":
         return Refusal.ON_LOAN_TO_OTHER
@@ -188,11 +188,12 @@ def decide_checkin(
 ) -> CheckinDecision:
     """Decide what returning a copy means and where it goes.
 
-    Order: a copy marked lost or withdrawn goes to the librarian (it was found); a copy that
+    Order: a copy marked lost, withdrawn or in repair goes to the librarian (it was found, or
+    must not go back on the shelf); a copy that
     was not on loan is "already returned"; otherwise it is returned, to the hold shelf when
     someone is waiting for the title, else to the return box, with the days it was overdue.
     """
-    if item_status in (ItemStatus.LOST, ItemStatus.WITHDRAWN):
+    if item_status in NOT_LENDABLE:
         return CheckinDecision(returned=on_loan, destination=Destination.LIBRARIAN)
     if not on_loan:
         destination = Destination.HOLD_SHELF if title_has_waiting_hold else Destination.RETURN_BOX

@@ -104,6 +104,14 @@ CHECKOUT_CASES = [
         Refusal.NOT_LOANABLE,
     ),
     (
+        "copy in repair",
+        OK_PATRON,
+        ItemState(status="in_repair"),
+        POLICY,
+        CheckoutOutcome.REFUSE,
+        Refusal.NOT_LOANABLE,
+    ),
+    (
         "on loan to other",
         OK_PATRON,
         ItemState(status="on_loan", on_loan_to="other"),
@@ -280,6 +288,8 @@ CHECKIN_CASES = [
     ),
     ("lost copy found", False, "lost", None, False, False, Destination.LIBRARIAN, 0, None),
     ("lost copy on loan", True, "lost", NOW, False, True, Destination.LIBRARIAN, 0, None),
+    ("copy in repair", False, "in_repair", None, True, False, Destination.LIBRARIAN, 0, None),
+    ("withdrawn copy", False, "withdrawn", None, False, False, Destination.LIBRARIAN, 0, None),
 ]
 
 

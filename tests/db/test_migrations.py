@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from db.engine import make_engine
-from db.migrate import current_revision, head_revision, include_name, upgrade
+from db.migrate import alembic_config, current_revision, head_revision, include_name, upgrade
 from db.models import Base
 
 
@@ -84,3 +87,46 @@ def test_existing_holds_get_the_same_uuid_on_every_database(tmp_path):
         with engine.connect() as conn:
             uuids.append(conn.execute(text("SELECT uuid FROM holds WHERE id = 7")).scalar())
     assert uuids[0] is not None and uuids[0] == uuids[1]
+
+
+def test_in_repair_status_added_to_a_database_with_loans_and_holds(tmp_path):
+    """0007 loosens items' CHECK in place on SQLite: loans and holds keep their copies."""
+    engine = make_engine(tmp_path / "m.sqlite3")
+    script = ScriptDirectory.from_config(alembic_config(engine))
+    before = script.get_revision("0007_item_in_repair").down_revision
+    assert isinstance(before, str)
+    upgrade(engine, before)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO titles (id, title, author, publisher, call_number, classification)"
+                " VALUES (1, '草房子', '', '', '', '')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO items (id, barcode, title_id, location, status)"
+                " VALUES (1, 'SX1', 1, '', 'on_loan')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO patrons (id, student_number, card_barcode, name, class_name, grade,"
+                " status, block_reason, parent_name, parent_phone, parent_email, opac_pin_hash)"
+                " VALUES (1, 's1', 'c1', '李华', '', '', 'active', '', '', '', '', '')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO loans (id, uuid, item_id, patron_id, checked_out_at, due_at,"
+                " renewals, kiosk_id) VALUES (1, 'u1', 1, 1, '2026-11-02', '2026-11-16', 0, 'k')"
+            )
+        )
+    upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE items SET status = 'in_repair' WHERE id = 1"))
+        assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+        assert conn.execute(text("PRAGMA foreign_key_check")).all() == []
+        assert conn.execute(text("SELECT count(*) FROM loans")).scalar() == 1
+    with pytest.raises(IntegrityError, match="ck_items_status"), engine.begin() as conn:
+        conn.execute(text("UPDATE items SET status = 'misplaced' WHERE id = 1"))
