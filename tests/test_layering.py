@@ -175,6 +175,8 @@ LAYERS = [
             "kiosk.services.opac_pin",
             "kiosk.throttle",
             "kiosk.search",
+            # Copies added at the console get barcodes made up as the catalog import makes them.
+            "kiosk.services.catalog",
         },
         ANYTHING,
     ),
