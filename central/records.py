@@ -24,7 +24,7 @@ from db.models import (
     width_of,
 )
 from kiosk.circulation.barcodes import BarcodeKind, BarcodeRules, classify
-from kiosk.circulation.calendar import OpeningCalendar
+from kiosk.circulation.overdue import ChasePolicy, loan_days_overdue
 from kiosk.search.index import index_titles
 from kiosk.search.query import StudentHit, TitleHit, search_students, search_titles
 from kiosk.search.text import compact, query_isbn13
@@ -229,12 +229,12 @@ def _loan_lines() -> Select[*tuple[Any, ...]]:
 
 
 def _lines(
-    session: Session, stmt: Select[*tuple[Any, ...]], calendar: OpeningCalendar, now: dt.datetime
+    session: Session, stmt: Select[*tuple[Any, ...]], policy: ChasePolicy, now: dt.datetime
 ) -> list[LoanLine]:
     lines = []
     for row in session.execute(stmt).mappings():
         open_loan = row["returned_at"] is None
-        overdue = calendar.days_overdue(row["due_at"], now) if open_loan else 0
+        overdue = loan_days_overdue(policy, row["due_at"], now) if open_loan else 0
         lines.append(LoanLine(**row, days_overdue=overdue))
     return lines
 
@@ -243,7 +243,7 @@ def _history(
     session: Session,
     condition: ColumnElement[bool],
     page: int,
-    calendar: OpeningCalendar,
+    policy: ChasePolicy,
     now: dt.datetime,
 ) -> HistoryPage:
     total = session.scalar(select(func.count(Loan.id)).where(condition)) or 0
@@ -256,7 +256,7 @@ def _history(
         .limit(HISTORY_PAGE)
         .offset((page - 1) * HISTORY_PAGE)
     )
-    return HistoryPage(_lines(session, stmt, calendar, now), page, pages, total)
+    return HistoryPage(_lines(session, stmt, policy, now), page, pages, total)
 
 
 def _hold_lines(session: Session, condition: ColumnElement[bool]) -> list[HoldLine]:
@@ -286,7 +286,7 @@ def _hold_lines(session: Session, condition: ColumnElement[bool]) -> list[HoldLi
 def patron_record(
     session: Session,
     patron_id: int,
-    calendar: OpeningCalendar,
+    policy: ChasePolicy,
     now: dt.datetime,
     *,
     history_page: int = 1,
@@ -299,12 +299,12 @@ def patron_record(
     current = _loan_lines().where(Loan.patron_id == patron_id, Loan.returned_at.is_(None))
     return PatronRecord(
         patron=patron,
-        loans=_lines(session, current.order_by(Loan.due_at, Loan.id), calendar, now),
+        loans=_lines(session, current.order_by(Loan.due_at, Loan.id), policy, now),
         history=_history(
             session,
             (Loan.patron_id == patron_id) & Loan.returned_at.is_not(None),
             history_page,
-            calendar,
+            policy,
             now,
         ),
         holds=_hold_lines(session, Hold.patron_id == patron_id),
@@ -328,7 +328,7 @@ class ItemRecord:
 def item_record(
     session: Session,
     item_id: int,
-    calendar: OpeningCalendar,
+    policy: ChasePolicy,
     now: dt.datetime,
     *,
     history_page: int = 1,
@@ -341,7 +341,7 @@ def item_record(
     open_loan = _lines(
         session,
         _loan_lines().where(Loan.item_id == item_id, Loan.returned_at.is_(None)),
-        calendar,
+        policy,
         now,
     )
     holds = _hold_lines(session, Hold.item_id == item_id)
@@ -350,7 +350,7 @@ def item_record(
         title=item.title,
         loan=open_loan[0] if open_loan else None,
         hold=next((h for h in holds if h.status == HoldStatus.READY), None),
-        history=_history(session, Loan.item_id == item_id, history_page, calendar, now),
+        history=_history(session, Loan.item_id == item_id, history_page, policy, now),
     )
 
 
@@ -381,7 +381,7 @@ class TitleRecord:
 
 
 def title_record(
-    session: Session, title_id: int, calendar: OpeningCalendar, now: dt.datetime
+    session: Session, title_id: int, policy: ChasePolicy, now: dt.datetime
 ) -> TitleRecord | None:
     """A title with its copies (and who has each) and its open holds in queue order."""
     title = session.get(Title, title_id)
@@ -406,7 +406,7 @@ def title_record(
     copies = [
         CopyLine(
             **row,
-            days_overdue=calendar.days_overdue(row["due_at"], now) if row["due_at"] else 0,
+            days_overdue=loan_days_overdue(policy, row["due_at"], now) if row["due_at"] else 0,
         )
         for row in rows.mappings()
     ]

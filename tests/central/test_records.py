@@ -12,13 +12,13 @@ from central import records
 from central.records import Contact, CopyChanges, EditOutcome, RecordKind, RecordRef
 from db.models import Item, Patron, PatronStatus, Title
 from kiosk.circulation.barcodes import BarcodeRules
-from kiosk.circulation.calendar import OpeningCalendar
+from kiosk.circulation.overdue import ChasePolicy
 from kiosk.search.query import search_titles
 from kiosk.services.demo import isbn13_for
 from tests.central.conftest import CentralDB, SimKiosk
 from tests.conftest import FakeClock
 
-CALENDAR = OpeningCalendar()
+POLICY = ChasePolicy()
 RULES = BarcodeRules(item_pattern=r"[A-Z]{1,4}\d{4,10}")
 
 
@@ -107,7 +107,7 @@ def test_patron_record_shows_loans_overdue_history_and_holds(
     now = start + dt.timedelta(days=16, hours=6)
     with central_db.factory() as s:
         li = _id(s, Patron, student_number="S2026002")
-        record = records.patron_record(s, li, CALENDAR, now)
+        record = records.patron_record(s, li, POLICY, now)
         assert record is not None
         assert [(line.title, line.barcode) for line in record.loans] == [("青铜葵花", "SX00004")]
         assert record.loans[0].days_overdue == 2 and record.overdue == 1
@@ -115,10 +115,10 @@ def test_patron_record_shows_loans_overdue_history_and_holds(
         assert record.history.total == 1 and record.history.pages == 1
         assert record.history.loans[0].returned_at == start + dt.timedelta(days=2)
         chen = _id(s, Patron, student_number="S2026005")
-        waiting = records.patron_record(s, chen, CALENDAR, now)
+        waiting = records.patron_record(s, chen, POLICY, now)
         assert waiting is not None
         assert [(h.title, h.status) for h in waiting.holds] == [("青铜葵花", "waiting")]
-        assert records.patron_record(s, 999_999, CALENDAR, now) is None
+        assert records.patron_record(s, 999_999, POLICY, now) is None
 
 
 def test_history_is_paged_newest_first(
@@ -132,10 +132,10 @@ def test_history_is_paged_newest_first(
     assert k.push().status_code == 200
     with central_db.factory() as s:
         wang = _id(s, Patron, student_number="S2026003")
-        first = records.patron_record(s, wang, CALENDAR, at)
-        second = records.patron_record(s, wang, CALENDAR, at, history_page=2)
-        beyond = records.patron_record(s, wang, CALENDAR, at, history_page=99)
-        copy = records.item_record(s, _id(s, Item, barcode="SX00010"), CALENDAR, at)
+        first = records.patron_record(s, wang, POLICY, at)
+        second = records.patron_record(s, wang, POLICY, at, history_page=2)
+        beyond = records.patron_record(s, wang, POLICY, at, history_page=99)
+        copy = records.item_record(s, _id(s, Item, barcode="SX00010"), POLICY, at)
     assert first and second and beyond and copy
     assert first.history.pages == 2 and first.history.total == records.HISTORY_PAGE + 5
     times = [line.checked_out_at for line in [*first.history.loans, *second.history.loans]]
@@ -152,10 +152,10 @@ def test_item_and_title_records_say_where_each_copy_is(
     k.checkout("SX00002", "S2026001", clock())
     assert k.push().status_code == 200
     with central_db.factory() as s:
-        lent = records.item_record(s, _id(s, Item, barcode="SX00002"), CALENDAR, clock())
-        shelf = records.item_record(s, _id(s, Item, barcode="SX00003"), CALENDAR, clock())
-        book = records.title_record(s, _id(s, Title, title="草房子"), CALENDAR, clock())
-        held = records.title_record(s, _id(s, Title, title="青铜葵花"), CALENDAR, clock())
+        lent = records.item_record(s, _id(s, Item, barcode="SX00002"), POLICY, clock())
+        shelf = records.item_record(s, _id(s, Item, barcode="SX00003"), POLICY, clock())
+        book = records.title_record(s, _id(s, Title, title="草房子"), POLICY, clock())
+        held = records.title_record(s, _id(s, Title, title="青铜葵花"), POLICY, clock())
     assert lent and shelf and book and held
     assert lent.loan is not None and lent.loan.patron_name == "张小明"
     assert lent.item.status == "on_loan" and lent.title.call_number == "I287.45/C12"
