@@ -1,0 +1,103 @@
+"""The class ranking (书香班级): loans, borrowers and students per class for a period, ranked by the school's measure."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from central.reports.base import (
+    ClassGroup,
+    Column,
+    LibraryCalendar,
+    Report,
+    class_group,
+    period_json,
+    rank,
+    ratio,
+    share,
+)
+from db.models import Loan, Patron, PatronStatus
+from kiosk.circulation.schoolyear import Period
+
+COLUMNS = (
+    Column("rank", "名次", "Rank"),
+    Column("class", "班级", "Class", "text"),
+    Column("class_key", "班级代码", "Class key", "text"),
+    Column("loans", "借阅册次", "Loans"),
+    Column("borrowers", "借书人数", "Borrowers"),
+    Column("students", "学生人数", "Students"),
+    Column("loans_per_student", "人均册次", "Loans per student", "float"),
+    Column("share_borrowed", "借阅率", "Share who borrowed", "percent"),
+)
+
+
+def class_ranking(
+    session: Session, period: Period, calendar: LibraryCalendar, *, lang: str = "zh"
+) -> Report:
+    """Each class's loans in `period`, its distinct borrowers, its students on the roster now
+    (those who have left not counted), loans per student and the share who borrowed, ranked by
+    the school's measure (`[school] ranking_measure`); ties share a rank.
+
+    Students whose class text names no class are one row each per text, without a rank, so the
+    rows always add up to the school's totals (in `notes`).
+    """
+    start, end = calendar.bounds(period)
+    loans_by_pair = session.execute(
+        select(
+            Patron.grade,
+            Patron.class_name,
+            func.count(Loan.id),
+            func.count(func.distinct(Loan.patron_id)),
+        )
+        .join(Patron, Patron.id == Loan.patron_id)
+        .where(Loan.checked_out_at >= start, Loan.checked_out_at < end)
+        .group_by(Patron.grade, Patron.class_name)
+    ).all()
+    students_by_pair = session.execute(
+        select(Patron.grade, Patron.class_name, func.count(Patron.id))
+        .where(Patron.status != PatronStatus.LEFT)
+        .group_by(Patron.grade, Patron.class_name)
+    ).all()
+    # A patron is in exactly one (grade, class_name) pair, so per-pair distinct borrowers add up.
+    totals: dict[ClassGroup, dict[str, int]] = defaultdict(
+        lambda: {"loans": 0, "borrowers": 0, "students": 0}
+    )
+    for grade, class_name, loans, borrowers in loans_by_pair:
+        figures = totals[class_group(grade or "", class_name or "")]
+        figures["loans"] += loans
+        figures["borrowers"] += borrowers
+    for grade, class_name, students in students_by_pair:
+        totals[class_group(grade or "", class_name or "")]["students"] += students
+    rows: list[dict[str, Any]] = []
+    for group in sorted(totals, key=lambda g: g.sort_key):
+        figures = totals[group]
+        rows.append(
+            {
+                "rank": None,
+                "class": group.label(lang),
+                "class_key": group.id,
+                "grade": group.grade,
+                "loans": figures["loans"],
+                "borrowers": figures["borrowers"],
+                "students": figures["students"],
+                "loans_per_student": ratio(figures["loans"], figures["students"]),
+                "share_borrowed": share(figures["borrowers"], figures["students"]),
+            }
+        )
+    rank([r for r in rows if r["grade"] is not None], calendar.ranking_measure)
+    rows.sort(key=lambda r: (r["rank"] is None, r["rank"] or 0, r["grade"] or 99, r["class_key"]))
+    school = {
+        "loans": sum(r["loans"] for r in rows),
+        "borrowers": sum(r["borrowers"] for r in rows),
+        "students": sum(r["students"] for r in rows),
+    }
+    return Report(
+        name="class-ranking",
+        columns=COLUMNS,
+        rows=rows,
+        period=period_json(period, lang),
+        notes={"measure": calendar.ranking_measure, "school": school},
+    )

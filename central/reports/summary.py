@@ -1,0 +1,103 @@
+"""The year-end summary (年度总结): a school year's figures beside the year before, for the annual report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from central.reports.base import Column, LibraryCalendar, Report, period_json, ratio, share
+from central.reports.books import popular_books
+from central.reports.circulation import VISITS_DEFINITION, circulation
+from central.reports.classes import class_ranking
+from db.models import Item, Loan, Title
+from kiosk.circulation.schoolyear import Period, change_percent, year_earlier
+
+COLUMNS = (
+    Column("label", "项目", "Figure", "text"),
+    Column("value", "本学年", "This school year", "float"),
+    Column("year_before", "上学年", "The year before", "float"),
+    Column("change_pct", "增减%", "Change %", "float"),
+)
+TOP = 10
+
+
+def _year_figures(session: Session, year: Period, calendar: LibraryCalendar) -> dict[str, float]:
+    start, end = calendar.bounds(year)
+    borrowers = session.scalar(
+        select(func.count(func.distinct(Loan.patron_id))).where(
+            Loan.checked_out_at >= start, Loan.checked_out_at < end
+        )
+    )
+    titles_added = session.scalar(
+        select(func.count(Title.id)).where(Title.created_at >= start, Title.created_at < end)
+    )
+    copies_added = session.scalar(
+        select(func.count(Item.id)).where(Item.created_at >= start, Item.created_at < end)
+    )
+    ranking = class_ranking(session, year, calendar)
+    students = int(ranking.notes["school"]["students"])
+    loans = int(ranking.notes["school"]["loans"])
+    return {
+        "borrowers": borrowers or 0,
+        "students": students,
+        "share_borrowed": share(borrowers or 0, students),
+        "loans_per_student": ratio(loans, students),
+        "titles_added": titles_added or 0,
+        "copies_added": copies_added or 0,
+    }
+
+
+_LABELS = {
+    "loans": ("借阅册次", "Loans"),
+    "visits": ("到馆人次", "Visits"),
+    "borrowers": ("借书学生人数", "Students who borrowed"),
+    "students": ("在册学生人数", "Students on the roster"),
+    "share_borrowed": ("借阅率", "Share who borrowed"),
+    "loans_per_student": ("人均借阅册次", "Loans per student"),
+    "titles_added": ("新增图书种数", "Titles added"),
+    "copies_added": ("新增图书册数", "Copies added"),
+}
+
+
+def year_summary(
+    session: Session, year: Period, calendar: LibraryCalendar, *, lang: str = "zh"
+) -> Report:
+    """The school year `year` beside the year before: loans, visits, borrowers, students, the
+    share who borrowed, loans per student, titles and copies added; with the year's circulation
+    by term and by grade, its top classes and its most borrowed books in `notes`.
+
+    Students on the roster are today's for both years (the roster keeps no history).
+    """
+    before = year_earlier(year, calendar.school)
+    by_term = circulation(session, year, "term", calendar, lang=lang)
+    now_figures = _year_figures(session, year, calendar)
+    before_figures = _year_figures(session, before, calendar)
+    total = by_term.notes["total"]
+    now_figures |= {"loans": total["loans"], "visits": total["visits"]}
+    before_figures |= {"loans": total["loans_year_before"], "visits": total["visits_year_before"]}
+    rows: list[dict[str, Any]] = []
+    for key, (zh, en) in _LABELS.items():
+        value, earlier = now_figures[key], before_figures[key]
+        is_count = isinstance(value, int) and key not in ("share_borrowed", "loans_per_student")
+        rows.append(
+            {
+                "figure": key,
+                "label": zh if lang == "zh" else en,
+                "value": value,
+                "year_before": earlier,
+                "change_pct": change_percent(int(value), int(earlier)) if is_count else None,
+            }
+        )
+    ranking = class_ranking(session, year, calendar, lang=lang)
+    notes = {
+        "year_before": period_json(before, lang),
+        "visits_definition": VISITS_DEFINITION[lang],
+        "by_term": by_term.rows,
+        "by_grade": total["by_grade"],
+        "by_source": total["by_source"],
+        "top_classes": [r for r in ranking.rows if r["rank"] is not None][:TOP],
+        "popular": popular_books(session, year, calendar, limit=TOP, lang=lang).rows,
+    }
+    return Report("year-summary", COLUMNS, rows, period_json(year, lang), notes)
