@@ -11,10 +11,12 @@ import tomllib
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
 from db.files import FileProblem, read_secret_file
+from kiosk.circulation.compensation import CompensationMode, CompensationPolicy, OnFound
 from kiosk.circulation.schoolyear import MonthDay, SchoolCalendar
 from kiosk.streams import MAX_EVENT_STREAMS, THREADS_KEPT_FOR_REQUESTS
 
@@ -204,6 +206,31 @@ class MailSettings:
 
 
 @dataclass(frozen=True)
+class CompensationSettings:
+    """Compensation for lost and damaged books (遗失赔偿; kiosk/circulation/compensation.py)."""
+
+    mode: str = CompensationMode.PRICE_FACTOR.value
+    factor: Decimal = Decimal(1)
+    damaged_factor: Decimal = Decimal("0.5")
+    minimum_yuan: Decimal = Decimal(10)
+    fixed_yuan: Decimal = Decimal(30)
+    # A book found after it was paid for: give the money back ("refund") or not ("keep").
+    on_found: str = OnFound.REFUND.value
+    # Refuse loans at the kiosk to a student with an open case (they are told to see the desk).
+    block_at_kiosk: bool = False
+
+    def policy(self) -> CompensationPolicy:
+        return CompensationPolicy(
+            mode=CompensationMode(self.mode),
+            factor=self.factor,
+            damaged_factor=self.damaged_factor,
+            minimum_fen=int(self.minimum_yuan * 100),
+            fixed_fen=int(self.fixed_yuan * 100),
+            on_found=OnFound(self.on_found),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything in config.toml; `path` is the file it came from."""
 
@@ -220,6 +247,7 @@ class Settings:
     school: SchoolSettings = field(default_factory=SchoolSettings)
     chase: ChaseSettings = field(default_factory=ChaseSettings)
     mail: MailSettings = field(default_factory=MailSettings)
+    compensation: CompensationSettings = field(default_factory=CompensationSettings)
 
 
 # --- parsing -----------------------------------------------------------------------------------
@@ -250,6 +278,22 @@ def _float(lo: float, hi: float) -> Parser:
         if not lo <= value <= hi:
             raise _Invalid(f"must be between {lo} and {hi}, not {value}")
         return float(value)
+
+    return parse
+
+
+def _decimal(lo: Decimal, hi: Decimal, *, places: int) -> Parser:
+    """A number read exactly (money and factors: 0.1 stays 0.1), with at most `places` decimals."""
+
+    def parse(value: Any, base: Path) -> Decimal:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _Invalid(f"must be a number, not {value!r}")
+        number = Decimal(str(value))
+        if not lo <= number <= hi:
+            raise _Invalid(f"must be between {lo} and {hi}, not {value}")
+        if number != number.quantize(Decimal(1).scaleb(-places)):
+            raise _Invalid(f"must have at most {places} decimals, not {value}")
+        return number
 
     return parse
 
@@ -490,6 +534,15 @@ _SCHEMA: dict[str, dict[str, Parser]] = {
         "from_address": _email,
         "timeout_s": _float(1.0, 600.0),
     },
+    "compensation": {
+        "mode": _str(choices=tuple(CompensationMode)),
+        "factor": _decimal(Decimal(0), Decimal(100), places=2),
+        "damaged_factor": _decimal(Decimal(0), Decimal(100), places=2),
+        "minimum_yuan": _decimal(Decimal(0), Decimal(100_000), places=2),
+        "fixed_yuan": _decimal(Decimal(0), Decimal(100_000), places=2),
+        "on_found": _str(choices=tuple(OnFound)),
+        "block_at_kiosk": _bool,
+    },
 }
 
 _SECTION_CLASSES: dict[str, type[Any]] = {
@@ -505,6 +558,7 @@ _SECTION_CLASSES: dict[str, type[Any]] = {
     "school": SchoolSettings,
     "chase": ChaseSettings,
     "mail": MailSettings,
+    "compensation": CompensationSettings,
 }
 
 

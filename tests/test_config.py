@@ -206,3 +206,36 @@ def test_school_name_on_printed_papers_falls_back_to_the_kiosk_name(tmp_path):
     cfg.write_text("[school]\nname = 3\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"school\.name: must be text"):
         load_settings(cfg)
+
+
+def test_compensation_policy_settings(tmp_path):
+    from decimal import Decimal
+
+    from kiosk.circulation.compensation import CompensationMode, OnFound
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        '[compensation]\nmode = "fixed"\nfactor = 1.1\nfixed_yuan = 25.5\non_found = "keep"\n'
+        "block_at_kiosk = true\n"
+    )
+    settings = load_settings(cfg).compensation
+    policy = settings.policy()
+    assert policy.mode is CompensationMode.FIXED
+    assert policy.factor == Decimal("1.1")
+    assert policy.fixed_fen == 2550
+    assert policy.minimum_fen == 1000
+    assert policy.on_found is OnFound.KEEP
+    assert settings.block_at_kiosk is True
+    cfg.write_text(
+        '[compensation]\nmode = "cheapest"\nfactor = -1\nminimum_yuan = 1.005\n'
+        'fixed_yuan = "30"\non_found = "never"\nblock_at_kiosk = "yes"\n'
+    )
+    with pytest.raises(ConfigError) as exc:
+        load_settings(cfg)
+    problems = "\n".join(exc.value.problems)
+    assert "compensation.mode: must be one of" in problems
+    assert "compensation.factor: must be between 0 and 100" in problems
+    assert "compensation.minimum_yuan: must have at most 2 decimals" in problems
+    assert "compensation.fixed_yuan: must be a number" in problems
+    assert "compensation.on_found: must be one of" in problems
+    assert "compensation.block_at_kiosk: must be true or false" in problems

@@ -70,7 +70,15 @@ LAYERS = [
     layer("kiosk/events.py"),
     # Secret files are read (and their problems worded) by db.files, which is stdlib only.
     # The school year's dates are parsed and checked by the pure rules that use them.
-    layer("kiosk/config.py", {"db.files", "kiosk.streams", "kiosk.circulation.schoolyear"}),
+    layer(
+        "kiosk/config.py",
+        {
+            "db.files",
+            "kiosk.streams",
+            "kiosk.circulation.schoolyear",
+            "kiosk.circulation.compensation",
+        },
+    ),
     layer("kiosk/streams.py"),
     layer("kiosk/remote.py"),
     layer("kiosk/errorlog.py"),
