@@ -138,12 +138,17 @@ def cmd_central(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_add_kiosk(settings: Settings, args: argparse.Namespace) -> int:
     from central.db import make_central_session_factory
+    from central.desk import CENTRAL_SOURCES
     from central.intake import register_kiosk
     from db.central_models import Kiosk
 
     kiosk_id = args.kiosk_id.strip()
     if not kiosk_id or len(kiosk_id) > 64:
         print("KIOSK_ID must be 1 to 64 characters.", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if kiosk_id in CENTRAL_SOURCES:
+        # The central records its own desk's events under these names (central.desk).
+        print(f"KIOSK_ID {kiosk_id!r} is reserved for the central's own events.", file=sys.stderr)
         return EXIT_BAD_INPUT
     token_file = Path(args.token_file) if args.token_file else None
     factory = make_central_session_factory(_engine(settings))

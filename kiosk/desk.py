@@ -29,12 +29,12 @@ from kiosk.circulation.calendar import OpeningCalendar
 from kiosk.circulation.holds import shelf_expires_at
 from kiosk.circulation.names import greeting_name
 from kiosk.circulation.overdue import shows_kiosk_reminder
-from kiosk.circulation.rules import LoanPolicy, Refusal, decide_patron
+from kiosk.circulation.rules import Refusal, decide_patron
 from kiosk.clock import Clock, utc_now
 from kiosk.config import Settings
 from kiosk.events import BarcodeScanned, EventBus, ScanProcessed, SessionEnded, Subscription
 from kiosk.health import WriteHealth, WriteMonitor, probe_write
-from kiosk.policies import chase_policy, hold_policy, opening_calendar
+from kiosk.policies import chase_policy, hold_policy, loan_policy
 from kiosk.services import circulation as svc
 from kiosk.services.circulation import Action, CirculationResult
 
@@ -84,19 +84,6 @@ def barcode_rules(settings: Settings) -> BarcodeRules:
         prefix=settings.scanner.prefix,
         suffix=settings.scanner.suffix,
         max_length=settings.barcodes.max_length,
-    )
-
-
-def loan_policy(settings: Settings) -> LoanPolicy:
-    c = settings.circulation
-    return LoanPolicy(
-        loan_days=c.loan_days,
-        max_loans=c.max_loans,
-        max_renewals=c.max_renewals,
-        renew_within_days=c.renew_within_days,
-        block_when_overdue=c.block_when_overdue,
-        calendar=opening_calendar(settings),
-        count_closed_days=settings.chase.count_closed_days,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from kiosk.circulation.calendar import OpeningCalendar
 from kiosk.circulation.holds import HoldPolicy
 from kiosk.circulation.overdue import ChasePolicy
+from kiosk.circulation.rules import LoanPolicy
 from kiosk.config import Settings
 
 
@@ -35,4 +36,19 @@ def chase_policy(settings: Settings) -> ChasePolicy:
         long_overdue_days=c.long_overdue_days,
         count_closed_days=c.count_closed_days,
         calendar=opening_calendar(settings),
+    )
+
+
+def loan_policy(settings: Settings) -> LoanPolicy:
+    """The loan rules' settings (`[circulation]`), on the opening calendar: the kiosk's and the
+    central desk's loans follow the same ones."""
+    c = settings.circulation
+    return LoanPolicy(
+        loan_days=c.loan_days,
+        max_loans=c.max_loans,
+        max_renewals=c.max_renewals,
+        renew_within_days=c.renew_within_days,
+        block_when_overdue=c.block_when_overdue,
+        calendar=opening_calendar(settings),
+        count_closed_days=settings.chase.count_closed_days,
     )

@@ -1,0 +1,491 @@
+"""The desk at the central: lend, return and renew by the kiosk's rules, recorded through the ledger.
+
+A librarian's desk is a kiosk that happens to sit inside the central: its loans, returns and
+renewals are decided by the same pure rules (kiosk.circulation) from the same kind of
+snapshot, then written as ordinary events of the source "desk" and applied by the same
+`central.ledger.Ledger` that applies pushed events. So the change log carries the result
+(kiosks learn it on their next pull), a kiosk that lent the same copy offline meets a desk
+loan as it would any kiosk's (one double_checkout exception), and the event history holds
+the desk's work beside the kiosks'. Functions take a session; caller commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from central.changes import lock_change_counter
+from central.events import IncomingEvent
+from central.intake import PAYLOAD_JSON
+from central.ledger import Ledger
+from db.central_models import CentralEvent, EventState
+from db.models import Hold, HoldStatus, Item, ItemStatus, Loan, Patron, Title
+from kiosk.circulation import rules
+from kiosk.circulation.rules import (
+    CheckoutOutcome,
+    CopyRef,
+    Destination,
+    ItemState,
+    LoanPolicy,
+    OpenLoanRef,
+    PatronStanding,
+    Refusal,
+)
+from kiosk.circulation.states import CopyEvent, HoldEvent, copy_status_after, hold_status_after
+from kiosk.clock import format_iso_time
+
+DESK_SOURCE = "desk"
+# Where events that happen at the central itself come from: the desk, and the console's own
+# corrections (settling an exception). Each is stored as its own kiosk id and epoch, numbered
+# from 1, so no kiosk may be registered under one of these names (central-add-kiosk refuses).
+CENTRAL_SOURCES = frozenset({DESK_SOURCE, "console"})
+
+
+# --- recording an event that happened at the central -------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    """An event recorded at the central: its id, position and the state the ledger gave it."""
+
+    event_id: str
+    kind: str
+    source: str
+    sequence: int
+    state: str
+
+
+def record_central_event(
+    session: Session,
+    kind: str,
+    fields: Mapping[str, Any],
+    now: dt.datetime,
+    *,
+    source: str = DESK_SOURCE,
+) -> RecordedEvent:
+    """Record an event of `kind` that happened at the central at `now`, applied at once.
+
+    The event is written as a kiosk named `source` would push it (`fields` are the kind's
+    fields from central.events.REQUIRED_FIELDS; datetimes are written in the one event time
+    format), stored among the kiosks' events at the next position of `source`, and applied by
+    the ledger in this transaction. Takes the ledger lock first (as the applier does), held
+    until the caller commits, so it never interleaves with the applier or another desk.
+    Raises `central.events.MalformedEvent` when `fields` lack what `kind` needs: a bug in the
+    caller, not an outcome. Caller commits.
+    """
+    if source not in CENTRAL_SOURCES:
+        raise ValueError(f"{source!r} is not a central source")
+    lock_change_counter(session)
+    last = session.scalar(
+        select(func.max(CentralEvent.sequence)).where(
+            CentralEvent.kiosk_id == source, CentralEvent.epoch == source
+        )
+    )
+    body: dict[str, Any] = {
+        "event_id": str(uuid.uuid4()),
+        "kind": kind,
+        "kiosk_id": source,
+        "epoch": source,
+        "sequence": (last or 0) + 1,
+        "recorded_at": format_iso_time(now),
+    }
+    for key, value in fields.items():
+        body[key] = format_iso_time(value) if isinstance(value, dt.datetime) else value
+    event = IncomingEvent.parse(body)
+    state = Ledger(session, now).apply_all([event])[event.event_id]
+    session.add(
+        CentralEvent(
+            event_id=event.event_id,
+            kiosk_id=source,
+            epoch=source,
+            sequence=event.sequence,
+            kind=kind,
+            loan_uuid=event.loan_uuid,
+            payload=PAYLOAD_JSON.encode(body),
+            recorded_at=now,
+            received_at=now,
+            state=state,
+            time_doubtful=False,
+            applied_at=now if state == EventState.APPLIED else None,
+        )
+    )
+    session.flush()
+    return RecordedEvent(event.event_id, kind, source, event.sequence, state)
+
+
+# --- what a desk action did --------------------------------------------------------------------
+
+
+class DeskAction(enum.StrEnum):
+    CHECKED_OUT = "checked_out"
+    RETURNED = "returned"
+    RENEWED = "renewed"
+    # The scanned copy is already this student's: the desk offers renew or return.
+    RENEW_OR_RETURN = "renew_or_return"
+    # A copy taken from the open shelf for the first student waiting for its title.
+    SET_ASIDE = "set_aside"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class HeldFor:
+    """The student a copy on the hold shelf waits for (shown at the desk, never logged)."""
+
+    patron_id: int
+    name: str
+    class_name: str
+
+
+@dataclass(frozen=True)
+class DeskResult:
+    action: DeskAction
+    refusal: Refusal | None = None
+    title: str | None = None
+    item_barcode: str | None = None
+    due_at: dt.datetime | None = None
+    destination: Destination | None = None
+    days_overdue: int = 0
+    loan_uuid: str | None = None
+    renewable_on: dt.date | None = None
+    held_for: HeldFor | None = None
+
+    @property
+    def changed(self) -> bool:
+        """Whether the action recorded anything (what the audit log is for)."""
+        return self.action in (
+            DeskAction.CHECKED_OUT,
+            DeskAction.RETURNED,
+            DeskAction.RENEWED,
+            DeskAction.SET_ASIDE,
+        )
+
+
+def _result(action: DeskAction, item: Item, **details: Any) -> DeskResult:
+    return DeskResult(action, title=item.title.title, item_barcode=item.barcode, **details)
+
+
+# --- snapshots for the rules (what kiosk.services.circulation reads on a kiosk) ----------------
+
+
+def patron_standing(session: Session, patron: Patron, now: dt.datetime) -> PatronStanding:
+    """The rules' view of `patron`: status, open loans and how many are overdue at `now`."""
+    open_loans, overdue = session.execute(
+        select(func.count(Loan.id), func.count(Loan.id).filter(Loan.due_at < now)).where(
+            Loan.patron_id == patron.id, Loan.returned_at.is_(None)
+        )
+    ).one()
+    return PatronStanding(
+        known=True, status=patron.status, open_loans=open_loans, overdue_loans=overdue
+    )
+
+
+def open_loan_of(session: Session, item_id: int) -> Loan | None:
+    """The copy's open loan (the ledger leaves at most one; the latest if ever two)."""
+    return session.scalar(
+        select(Loan)
+        .where(Loan.item_id == item_id, Loan.returned_at.is_(None))
+        .order_by(Loan.checked_out_at.desc(), Loan.uuid.desc())
+        .limit(1)
+    )
+
+
+def _ready_hold_for(session: Session, item: Item) -> Hold | None:
+    """The ready hold the copy is set aside for, when it is on the hold shelf."""
+    if item.status != ItemStatus.ON_HOLD_SHELF:
+        return None
+    return session.scalar(
+        select(Hold)
+        .where(
+            Hold.item_id == item.id,
+            Hold.title_id == item.title_id,
+            Hold.status == HoldStatus.READY,
+        )
+        .limit(1)
+    )
+
+
+def _waiting_by_others(session: Session, title_id: int, patron_id: int) -> int:
+    return (
+        session.scalar(
+            select(func.count(Hold.id)).where(
+                Hold.title_id == title_id,
+                Hold.status == HoldStatus.WAITING,
+                Hold.patron_id != patron_id,
+            )
+        )
+        or 0
+    )
+
+
+def _item_state(session: Session, item: Item, patron: Patron) -> tuple[ItemState, Loan | None]:
+    loan = open_loan_of(session, item.id)
+    on_loan_to = None if loan is None else ("self" if loan.patron_id == patron.id else "other")
+    ready = _ready_hold_for(session, item)
+    held_for = None if ready is None else ("self" if ready.patron_id == patron.id else "other")
+    on_shelf = (
+        session.scalar(
+            select(func.count(Item.id)).where(
+                Item.title_id == item.title_id, Item.status == ItemStatus.AVAILABLE
+            )
+        )
+        or 0
+    )
+    state = ItemState(
+        status=item.status,
+        on_loan_to=on_loan_to,
+        held_for=held_for,
+        waiting_holds_by_others=_waiting_by_others(session, item.title_id, patron.id),
+        copies_on_shelf=on_shelf,
+    )
+    return state, loan
+
+
+def first_in_line(session: Session, title_id: int) -> Hold | None:
+    """The waiting hold a returned copy of the title goes to (kiosk.circulation.holds.next_in_line
+    orders the queue: placed first, then by uuid)."""
+    return session.scalar(
+        select(Hold)
+        .where(Hold.title_id == title_id, Hold.status == HoldStatus.WAITING)
+        .order_by(Hold.placed_at, Hold.uuid)
+        .limit(1)
+    )
+
+
+def _held_for(session: Session, hold: Hold) -> HeldFor:
+    patron = session.get(Patron, hold.patron_id)
+    assert patron is not None, "a hold's student exists (foreign key)"
+    return HeldFor(patron.id, patron.name, patron.class_name)
+
+
+# --- lending -----------------------------------------------------------------------------------
+
+
+def check_out(
+    session: Session, patron: Patron, item: Item, policy: LoanPolicy, now: dt.datetime
+) -> DeskResult:
+    """Lend `item` to `patron` at the desk if the rules allow, through the ledger. Caller commits.
+
+    A copy this student already has is not lent again: the result offers renew or return,
+    with the renewal's refusal when renewing would not be allowed (as the kiosk screen does).
+    """
+    state, loan = _item_state(session, item, patron)
+    standing = patron_standing(session, patron, now)
+    decision = rules.decide_checkout(standing, state, policy, now)
+    if decision.outcome is CheckoutOutcome.RENEW_OR_RETURN and loan is not None:
+        renewal = _decide_renewal(session, standing, loan, item, policy, now)
+        return _result(
+            DeskAction.RENEW_OR_RETURN,
+            item,
+            refusal=renewal.refusal,
+            due_at=loan.due_at,
+            renewable_on=renewal.renewable_on,
+            loan_uuid=loan.uuid,
+        )
+    if not decision.allowed or decision.due_at is None:
+        return _result(DeskAction.REFUSED, item, refusal=decision.refusal)
+    loan_uuid = str(uuid.uuid4())
+    # The ledger fulfils the student's own hold on the title, as for a kiosk's checkout.
+    record_central_event(
+        session,
+        "checkout",
+        {
+            "loan_uuid": loan_uuid,
+            "item_barcode": item.barcode,
+            "isbn13": item.title.isbn13,
+            "student_number": patron.student_number,
+            "checked_out_at": now,
+            "due_at": decision.due_at,
+        },
+        now,
+    )
+    return _result(DeskAction.CHECKED_OUT, item, due_at=decision.due_at, loan_uuid=loan_uuid)
+
+
+def check_out_title(
+    session: Session, patron: Patron, title: Title, policy: LoanPolicy, now: dt.datetime
+) -> DeskResult:
+    """Lend a copy of `title` scanned by its ISBN: the student's own copy offers renew/return;
+    else the copy on the hold shelf for them, else one on the open shelf. Caller commits."""
+    copies = list(session.scalars(select(Item).where(Item.title_id == title.id).order_by(Item.id)))
+    for copy in copies:
+        loan = open_loan_of(session, copy.id)
+        if loan is not None and loan.patron_id == patron.id:
+            return check_out(session, patron, copy, policy, now)
+    refs = []
+    for copy in copies:
+        ready = _ready_hold_for(session, copy)
+        mine = None if ready is None else ("self" if ready.patron_id == patron.id else "other")
+        refs.append(CopyRef(copy.id, copy.status, mine))
+    chosen = rules.choose_copy(refs)
+    if chosen is not None:
+        return check_out(
+            session, patron, next(c for c in copies if c.id == chosen.item_id), policy, now
+        )
+    # No copy can be lent; the student's own standing still comes first.
+    refusal = rules.decide_patron(patron_standing(session, patron, now))
+    if refusal is None:
+        on_hold_shelf = any(c.status == ItemStatus.ON_HOLD_SHELF for c in copies)
+        refusal = Refusal.HELD_FOR_OTHER if on_hold_shelf else Refusal.NO_COPY_AVAILABLE
+    return DeskResult(DeskAction.REFUSED, refusal=refusal, title=title.title)
+
+
+# --- returning ---------------------------------------------------------------------------------
+
+
+def check_in(session: Session, item: Item, policy: LoanPolicy, now: dt.datetime) -> DeskResult:
+    """Take back `item` at the desk and say where it goes. Caller commits.
+
+    On loan: the return goes through the ledger; when a student waits for the title the copy
+    is set aside for the first in line (`held_for` names them). Not on loan: a copy from the
+    open shelf that a student waits for (the hold-shelf list's "to pull") is set aside for
+    them; anything else is refused as not on loan, saying where the copy belongs.
+    """
+    loan = open_loan_of(session, item.id)
+    waiting = first_in_line(session, item.title_id)
+    decision = rules.decide_checkin(
+        on_loan=loan is not None,
+        item_status=item.status,
+        due_at=loan.due_at if loan is not None else None,
+        title_has_waiting_hold=waiting is not None,
+        policy=policy,
+        now=now,
+    )
+    if loan is None:
+        if waiting is not None and item.status == ItemStatus.AVAILABLE:
+            set_aside(session, waiting, item, now)
+            return _result(
+                DeskAction.SET_ASIDE,
+                item,
+                destination=Destination.HOLD_SHELF,
+                held_for=_held_for(session, waiting),
+            )
+        ready = _ready_hold_for(session, item)
+        return _result(
+            DeskAction.REFUSED,
+            item,
+            refusal=decision.refusal,
+            destination=decision.destination,
+            held_for=_held_for(session, ready) if ready is not None else None,
+        )
+    hold = waiting if decision.destination is Destination.HOLD_SHELF else None
+    record_central_event(
+        session,
+        "checkin",
+        {
+            "loan_uuid": loan.uuid,
+            "item_barcode": item.barcode,
+            "returned_at": now,
+            "hold_uuid": hold.uuid if hold is not None else None,
+        },
+        now,
+    )
+    return _result(
+        DeskAction.RETURNED,
+        item,
+        due_at=loan.due_at,
+        destination=decision.destination,
+        days_overdue=decision.days_overdue,
+        loan_uuid=loan.uuid,
+        held_for=_held_for(session, hold) if hold is not None else None,
+    )
+
+
+def check_in_title(
+    session: Session,
+    title: Title,
+    patron: Patron | None,
+    policy: LoanPolicy,
+    now: dt.datetime,
+) -> DeskResult:
+    """Take back a book scanned by its ISBN: the student's own copy first, else the only copy
+    out; several out asks for the copy's own barcode. Caller commits."""
+    rows = session.execute(
+        select(Loan.id, Loan.patron_id, Loan.item_id)
+        .join(Item, Item.id == Loan.item_id)
+        .where(Item.title_id == title.id, Loan.returned_at.is_(None))
+        .order_by(Loan.checked_out_at)
+    ).all()
+    resolved = rules.resolve_title_return(
+        [OpenLoanRef(loan_id, patron_id) for loan_id, patron_id, _ in rows],
+        patron.id if patron is not None else None,
+    )
+    if isinstance(resolved, Refusal):
+        return DeskResult(DeskAction.REFUSED, refusal=resolved, title=title.title)
+    item = session.get(Item, next(item_id for loan_id, _, item_id in rows if loan_id == resolved))
+    assert item is not None, "a loan's copy exists (foreign key)"
+    return check_in(session, item, policy, now)
+
+
+def set_aside(session: Session, hold: Hold, item: Item, now: dt.datetime) -> None:
+    """Put `item`, a copy from the open shelf, on the hold shelf for the waiting `hold`.
+
+    Written as the central's hold sweep writes holds (central.holds.pass_on): by the one state
+    table, recorded in the change log by the flush. Caller commits.
+    """
+    lock_change_counter(session)
+    hold.status = hold_status_after(hold.status, HoldEvent.COPY_SET_ASIDE)
+    hold.item_id = item.id
+    hold.ready_at = now
+    item.status = copy_status_after(item.status, CopyEvent.RETURNED_TO_HOLD_SHELF)
+    session.flush()
+
+
+# --- renewing ----------------------------------------------------------------------------------
+
+
+def _decide_renewal(
+    session: Session,
+    standing: PatronStanding,
+    loan: Loan,
+    item: Item,
+    policy: LoanPolicy,
+    now: dt.datetime,
+) -> rules.RenewalDecision:
+    return rules.decide_renewal(
+        standing,
+        renewals=loan.renewals,
+        due_at=loan.due_at,
+        waiting_holds_by_others=_waiting_by_others(session, item.title_id, loan.patron_id),
+        policy=policy,
+        now=now,
+    )
+
+
+def renew(
+    session: Session, patron: Patron, item: Item, policy: LoanPolicy, now: dt.datetime
+) -> DeskResult:
+    """Renew `patron`'s loan of `item` if the rules allow, through the ledger. Caller commits."""
+    loan = open_loan_of(session, item.id)
+    if loan is None or loan.patron_id != patron.id:
+        return _result(DeskAction.REFUSED, item, refusal=Refusal.NOT_ON_LOAN)
+    decision = _decide_renewal(
+        session, patron_standing(session, patron, now), loan, item, policy, now
+    )
+    if not decision.allowed or decision.due_at is None:
+        return _result(
+            DeskAction.REFUSED,
+            item,
+            refusal=decision.refusal,
+            due_at=loan.due_at,
+            renewable_on=decision.renewable_on,
+            loan_uuid=loan.uuid,
+        )
+    record_central_event(
+        session,
+        "renewal",
+        {
+            "loan_uuid": loan.uuid,
+            "item_barcode": item.barcode,
+            "due_at": decision.due_at,
+            "renewals": loan.renewals + 1,
+        },
+        now,
+    )
+    return _result(DeskAction.RENEWED, item, due_at=decision.due_at, loan_uuid=loan.uuid)
