@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from db.central_models import StaffRole
 from db.files import write_secret_file
 from kiosk.clock import utc_now
 from kiosk.config import Settings, read_secret
@@ -55,7 +56,12 @@ def register_commands(
         help="add a console user, set a new password, or disable/enable one",
     )
     add_user.add_argument("username", metavar="NAME")
-    add_user.add_argument("--role", choices=("librarian", "admin"), default="librarian")
+    add_user.add_argument(
+        "--role",
+        choices=[role.value for role in StaffRole],
+        default=StaffRole.LIBRARIAN.value,
+        help="admin: users and kiosks; librarian: everything else; helper: the desk and search",
+    )
     add_user.add_argument("--password-file", help="read the password from this file")
     add_user.add_argument(
         "--if-missing", action="store_true", help="do nothing if the user already exists"

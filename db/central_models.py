@@ -24,6 +24,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from db.models import Base, Loan, UTCDateTime
 
 __all__ = [
+    "AuditEntry",
     "CentralEvent",
     "ChangeCounter",
     "ChangeLogEntry",
@@ -69,8 +70,12 @@ class ExceptionStatus(enum.StrEnum):
 
 
 class StaffRole(enum.StrEnum):
+    """A console user's role; what each may do is central.permissions.ROLE_PERMISSIONS."""
+
     LIBRARIAN = "librarian"
     ADMIN = "admin"
+    # A trained student helper (学生图管员) at the desk.
+    HELPER = "helper"
 
 
 def _values(e: type[enum.StrEnum]) -> str:
@@ -264,7 +269,7 @@ class SyncRun(Base):
 
 
 class StaffUser(Base):
-    """A librarian or administrator who may sign in to the console."""
+    """A librarian, administrator or student helper who may sign in to the console."""
 
     __tablename__ = "central_staff_users"
     __table_args__ = (CheckConstraint(f"role IN ({_values(StaffRole)})", name="role"),)
@@ -292,6 +297,32 @@ class ConsoleSession(Base):
     )
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class AuditEntry(Base):
+    """One change a person made in the console: who, in which role, when, from where, what.
+
+    `username` and `role` are copied, not referenced, so the log still reads right after a
+    user is renamed, changes role or is removed. `detail` never holds a card number.
+    """
+
+    __tablename__ = "central_audit_log"
+    __table_args__ = (
+        Index("ix_central_audit_log_at", "at"),
+        Index("ix_central_audit_log_username_at", "username", "at"),
+        Index("ix_central_audit_log_action_at", "action", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    username: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(64))
+    # Dotted: "loan.checkout", "item.lost", "user.sign_in", "exception.resolve", …
+    action: Mapped[str] = mapped_column(String(64))
+    # What was acted on, as "kind:id" ("item:SX00001", "exception:7").
+    subject: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
 
 
 # The ledger looks up a copy's loans in checkout order (the loan before and after a new one);

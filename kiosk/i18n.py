@@ -1,4 +1,4 @@
-"""The kiosk's gettext catalogs: compile them when stale and hand out translations by language.
+"""Gettext catalogs (the kiosk's, and the console's union of files): compile when stale, load.
 
 Flask-free on purpose: the event stream renders sentences after Flask has torn its request
 down, where Flask-Babel would quietly fall back to English.
@@ -12,6 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -47,12 +48,74 @@ def compile_catalogs(directory: Path = TRANSLATIONS_DIR) -> list[Path]:
     return written
 
 
+def compile_merged_catalogs(directory: Path, domain: str) -> list[Path]:
+    """Compile every `<lang>/LC_MESSAGES/*.po` of `directory` into one `<domain>.mo` per language.
+
+    Several teams each keep their own .po file and the app loads their union. Returns the .mo
+    files written (only where a .po is newer than the .mo, or a .po was added or removed). When
+    two files translate the same msgid differently, the first file in name order wins and the
+    clash is logged.
+    """
+    written = []
+    for folder in sorted({p.parent for p in directory.glob("*/LC_MESSAGES/*.po")}):
+        po_paths = sorted(folder.glob("*.po"))
+        mo_path = folder / f"{domain}.mo"
+        # Which files the .mo was made of: a .po added or removed also means a rebuild.
+        listing = folder / f"{domain}.mo.sources"
+        names = "\n".join(p.name for p in po_paths)
+        if (
+            mo_path.exists()
+            and _read_text(listing) == names
+            and all(mo_path.stat().st_mtime >= p.stat().st_mtime for p in po_paths)
+        ):
+            continue
+        try:
+            _write_mo(_merged(po_paths, folder.parent.name), mo_path)
+            listing.write_text(names, encoding="utf-8")
+        except OSError as exc:
+            log.warning("cannot compile the catalogs in %s (%s)", folder, exc)
+            continue
+        written.append(mo_path)
+    return written
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+
+
+def _merged(po_paths: list[Path], locale: str) -> Catalog:
+    merged = Catalog(locale=locale)
+    for po_path in po_paths:
+        with po_path.open("rb") as fh:
+            catalog = read_po(fh, locale=locale)
+        for message in catalog:
+            if not message.id:
+                continue  # the header
+            held = merged.get(message.id, message.context)
+            if held is None:
+                merged[message.id] = message
+            elif held.string != message.string:
+                log.warning(
+                    "%s translates %r differently from an earlier catalog; the first one is used",
+                    po_path.name,
+                    message.id,
+                )
+    return merged
+
+
 def _compile(po_path: Path, mo_path: Path) -> None:
     with po_path.open("rb") as fh:
         catalog = read_po(fh, locale=po_path.parents[1].name)
+    _write_mo(catalog, mo_path)
+
+
+def _write_mo(catalog: Catalog, mo_path: Path) -> None:
     # Write beside the target and rename, so a second process starting at the same moment
     # never loads a half-written catalog.
-    fd, tmp_name = tempfile.mkstemp(dir=po_path.parent, suffix=".mo.tmp")
+    fd, tmp_name = tempfile.mkstemp(dir=mo_path.parent, suffix=".mo.tmp")
     try:
         with os.fdopen(fd, "wb") as out:
             write_mo(out, catalog)

@@ -178,6 +178,8 @@ LAYERS = [
             "kiosk.policies",
             "kiosk.serving",
             "kiosk.jsonapi",
+            # The console's catalog is compiled the way the kiosk's is.
+            "kiosk.i18n",
             "kiosk.services.demo",
             # PIN hashing (stdlib only): the roster import writes hashes, the OPAC checks them.
             "kiosk.services.opac_pin",

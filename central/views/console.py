@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from functools import wraps
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from flask import (
     Blueprint,
@@ -22,7 +21,7 @@ from flask import (
     url_for,
 )
 from flask_limiter import RequestLimit
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -31,7 +30,6 @@ from central.auth import (
     ABSOLUTE_TIMEOUT,
     SESSION_KEY,
     check_credentials,
-    console_session_user,
     end_console_session,
     start_console_session,
 )
@@ -39,8 +37,10 @@ from central.changes import lock_change_counter
 from central.conflicts import list_exceptions, resolve
 from central.context import get_db, services
 from central.monitor import BACKLOG_MARGIN_S, kiosk_row, kiosk_rows, recent_runs, stats
+from central.permissions import Permission
 from central.views import wording
 from central.views.forms import LoginForm, ResolveForm
+from central.views.guard import audit, audit_as, current_user, login_required, requires
 from db.central_models import CentralEvent, ExceptionStatus, Kiosk, SyncException
 from kiosk.search.query import MAX_QUERY_CHARS, search_students, search_titles
 from kiosk.throttle import FailureLimit, client_address, limit_failures, make_limiter, wait_s
@@ -117,48 +117,11 @@ def _sign_in_throttled(limit: RequestLimit) -> Response:
 
 
 @bp.before_request
-def _load_user_and_check_csrf() -> Any:
-    g.user = None
-    token = session.get(SESSION_KEY)
-    if token is not None:
-        db = get_db()
-        g.user = console_session_user(db, token, services().clock())
-        db.commit()
-        if g.user is None:
-            session.pop(SESSION_KEY, None)
-            flash(wording.SESSION_ENDED)
+def _check_csrf() -> None:
+    # The signed-in user is loaded for every console blueprint by central.views.guard.
     if request.method == "POST":
         csrf: CSRFProtect = current_app.extensions["csrf"]
         csrf.protect()
-    return None
-
-
-@bp.errorhandler(CSRFError)
-def _form_refused(error: CSRFError) -> tuple[str, int]:
-    log.info("console form refused: %s", error.description)
-    reason = wording.CSRF_REASONS.get(str(error.description), wording.CSRF_REASON_OTHER)
-    page = render_template(
-        "central/form_refused.html",
-        title=wording.FORM_REFUSED_TITLE,
-        reason=reason,
-        hint=wording.FORM_REFUSED_HINT,
-    )
-    return page, 400
-
-
-@bp.app_context_processor
-def _template_helpers() -> dict[str, Any]:
-    return {"current_user": g.get("user")}
-
-
-def login_required(view: F) -> F:
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if g.get("user") is None:
-            return redirect(url_for("console.login", next=request.path))
-        return view(*args, **kwargs)
-
-    return cast(F, wrapper)
 
 
 def _safe_next(target: str | None) -> str:
@@ -186,6 +149,7 @@ def login() -> Any:
         ), 401
     end_console_session(db, session.get(SESSION_KEY))
     token = start_console_session(db, user, now)
+    audit_as(user, "user.sign_in", f"user:{user.username}")
     db.commit()
     # A fresh cookie (and CSRF token) at sign-in: nothing from before carries over.
     session.clear()
@@ -198,6 +162,9 @@ def login() -> Any:
 def logout() -> BaseResponse:
     db = get_db()
     end_console_session(db, session.get(SESSION_KEY))
+    user = current_user()
+    if user is not None:
+        audit_as(user, "user.sign_out", f"user:{user.username}")
     db.commit()
     session.clear()
     flash(wording.SIGNED_OUT)
@@ -258,7 +225,7 @@ def exceptions() -> str:
 
 
 @bp.post("/exceptions/<int:exception_id>/resolve")
-@login_required
+@requires(Permission.RESOLVE_EXCEPTIONS)
 def resolve_exception(exception_id: int) -> BaseResponse:
     form = ResolveForm()
     if not form.validate():
@@ -268,6 +235,9 @@ def resolve_exception(exception_id: int) -> BaseResponse:
     exc = resolve(db, exception_id, g.user.username, form.note.data or "", services().clock())
     if exc is None:
         abort(404)
+    audit(
+        "exception.resolve", f"exception:{exception_id}", {"kind": exc.kind, "note": exc.resolution}
+    )
     db.commit()
     log.info("exception %s resolved by user id %s", exception_id, g.user.id)
     flash("Exception marked as resolved.")
@@ -275,7 +245,7 @@ def resolve_exception(exception_id: int) -> BaseResponse:
 
 
 @bp.post("/exceptions/<int:exception_id>/retry")
-@login_required
+@requires(Permission.RESOLVE_EXCEPTIONS)
 def retry_exception(exception_id: int) -> BaseResponse:
     """Apply an unknown-student/item or orphan event again, after the roster or catalog changed."""
     db = get_db()
@@ -295,6 +265,7 @@ def retry_exception(exception_id: int) -> BaseResponse:
         return redirect(url_for("console.exceptions"))
     lock_change_counter(db)
     state = retry_event(db, row, services().clock())
+    audit("exception.retry", f"exception:{exception_id}", {"kind": exc.kind, "outcome": state})
     db.commit()
     flash(
         "The event was applied."
@@ -305,7 +276,7 @@ def retry_exception(exception_id: int) -> BaseResponse:
 
 
 @bp.get("/search")
-@login_required
+@requires(Permission.SEARCH)
 def search() -> str:
     """The console's search box: titles and students (the same engine as the kiosk's)."""
     query = request.args.get("q", "")[:MAX_QUERY_CHARS].strip()

@@ -10,14 +10,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flask import abort, g, render_template, request
+from flask import g, render_template, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from central.context import services
+from central.context import get_db, services
+from central.permissions import Permission
 from central.views import wording
-from central.views.console import bp, login_required
+from central.views.console import bp
 from central.views.forms import UPLOAD_MAX_BYTES, ImportConfirmForm, ImportUploadForm
-from db.central_models import StaffRole
+from central.views.guard import audit, requires
 from kiosk.importing.catalog import import_catalog
 from kiosk.importing.files import UnreadableFile
 from kiosk.importing.roster import import_roster
@@ -28,26 +29,18 @@ log = logging.getLogger(__name__)
 # names, so only this process's user may read them, and the confirmation deletes them.
 UPLOAD_FOLDER = Path(tempfile.gettempdir()) / "shuxiang-imports"
 _KEEP_S = 24 * 3600
-_ROLES = {StaffRole.ADMIN.value, StaffRole.LIBRARIAN.value}
-
-
-def _may_import() -> None:
-    if g.user.role not in _ROLES:
-        abort(403, wording.IMPORT_ROLE_REQUIRED)
 
 
 @bp.get("/imports")
-@login_required
+@requires(Permission.IMPORT)
 def imports() -> Any:
-    _may_import()
     return render_template("central/imports.html", form=ImportUploadForm())
 
 
 @bp.post("/imports")
-@login_required
+@requires(Permission.IMPORT)
 def import_dry_run() -> Any:
     """Keep the file, import it in a rolled-back dry run, show the table and a confirm button."""
-    _may_import()
     form = ImportUploadForm()
     if not form.validate_on_submit():
         return render_template("central/imports.html", form=form), 400
@@ -74,10 +67,9 @@ def import_dry_run() -> Any:
 
 
 @bp.post("/imports/confirm")
-@login_required
+@requires(Permission.IMPORT)
 def import_confirm() -> Any:
     """Import the file the dry run was shown for, for real; show the result with every rejection."""
-    _may_import()
     form = ImportConfirmForm()
     loaded = _load(form.upload.data) if form.validate_on_submit() else None
     if loaded is None:
@@ -89,6 +81,18 @@ def import_confirm() -> Any:
     if error is not None:
         return render_template("central/imports.html", form=ImportUploadForm(), error=error), 400
     _discard(form.upload.data)
+    summary = result.summary
+    audit(
+        f"import.{options['kind']}",
+        f"file:{options['name']}",
+        {
+            "read": summary.read,
+            "added": summary.added,
+            "updated": summary.updated,
+            "rejected": summary.rejected,
+        },
+    )
+    get_db().commit()
     log.info("console import of a %s file by user id %s", options["kind"], g.user.id)
     return render_template("central/import_result.html", result=result, options=options)
 

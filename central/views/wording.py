@@ -49,7 +49,6 @@ IMPORT_UPLOAD_GONE = (
     "找不到上传的文件，请重新上传 · The uploaded file is gone (already imported, or the server "
     "restarted): upload it again."
 )
-IMPORT_ROLE_REQUIRED = "只有管理员和图书管理员可以导入 · Only admins and librarians may import."
 
 
 def import_file_too_big(max_bytes: int) -> str:
