@@ -371,12 +371,20 @@ def build_parser() -> argparse.ArgumentParser:
     catalog.add_argument("--central", action="store_true", help="write to the central database")
     # The browser launcher, the sync and the central server add their own commands.
     import central.cli
+    import central.reports.cli
     import kiosk.browser
     import kiosk.staffgate
     import kiosk.sync.cli
     import kiosk.sync.salvage
 
-    for module in (kiosk.browser, kiosk.sync.cli, kiosk.sync.salvage, kiosk.staffgate, central.cli):
+    for module in (
+        kiosk.browser,
+        kiosk.sync.cli,
+        kiosk.sync.salvage,
+        kiosk.staffgate,
+        central.cli,
+        central.reports.cli,
+    ):
         module.register_commands(sub, common, COMMANDS)
     return parser
 

@@ -154,3 +154,18 @@ def rank(rows: Iterable[dict[str, Any]], measure: str) -> None:
             current = position
             previous = row[measure]
         row["rank"] = current
+
+
+# Each report's name on pages, files and papers.
+REPORT_TITLES = {
+    "class-ranking": ("书香班级排行", "Class ranking"),
+    "popular": ("好书借阅排行榜", "Popular books"),
+    "new-books": ("新书通报", "New books"),
+    "circulation": ("借阅册次与到馆人次", "Loans and visits"),
+    "year-summary": ("年度借阅总结", "Year-end summary"),
+}
+
+
+def report_title(name: str, lang: str) -> str:
+    zh, en = REPORT_TITLES[name]
+    return zh if lang == "zh" else en

@@ -10,15 +10,17 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
 
-from central.reports.base import Report
+from central.pdf import CJK_FAMILY, cjk_document
+from central.reports.base import Report, report_title
 
-FORMATS = ("csv", "xlsx", "json")
+FORMATS = ("csv", "xlsx", "json", "pdf")
 # A cell starting with one of these is read as a formula (or DDE) by Excel, WPS and LibreOffice.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "json": "application/json",
+    "pdf": "application/pdf",
 }
 
 
@@ -83,11 +85,38 @@ def to_json(report: Report) -> bytes:
     return json.dumps(report.as_json(), ensure_ascii=False, indent=1).encode("utf-8")
 
 
-def render(report: Report, fmt: str, lang: str = "zh") -> bytes:
+def to_pdf(report: Report, lang: str = "zh", school: str = "") -> bytes:
+    """The report as an A4 paper: the school, the report's name and period, then its table."""
+    headings, rows = table(report, lang)
+    wide = len(headings) > 6
+    pdf = cjk_document(orientation="landscape" if wide else "portrait")
+    pdf.set_auto_page_break(True, margin=12)
+    pdf.add_page()
+    pdf.set_font(CJK_FAMILY, "B", 15)
+    pdf.cell(
+        0, 9, f"{school} {report_title(report.name, lang)}".strip(), new_x="LMARGIN", new_y="NEXT"
+    )
+    pdf.set_font(CJK_FAMILY, "", 10)
+    pdf.cell(0, 7, str(report.period.get("label", "")), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+    pdf.set_font(CJK_FAMILY, "", 9)
+    with pdf.table(first_row_as_headings=True, line_height=6) as paper:
+        for cells in [headings, *rows]:
+            line = paper.row()
+            for value in cells:
+                # The apostrophe that guards a spreadsheet is not needed on paper.
+                text = str(value)
+                line.cell(text[1:] if text.startswith("'") and text[1:2] in "=+-@" else text)
+    return bytes(pdf.output())
+
+
+def render(report: Report, fmt: str, lang: str = "zh", school: str = "") -> bytes:
     if fmt == "csv":
         return to_csv(report, lang)
     if fmt == "xlsx":
         return to_xlsx(report, lang)
     if fmt == "json":
         return to_json(report)
+    if fmt == "pdf":
+        return to_pdf(report, lang, school)
     raise ValueError(f"format must be one of {FORMATS}, not {fmt!r}")
