@@ -1,7 +1,7 @@
 """console: the helper role (学生图管员) and the audit log of what staff changed
 
 Revision ID: 0007_console_roles_audit
-Revises: 0003_title_search
+Revises: 0007_item_in_repair
 Create Date: 2026-11-30
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import db.models
 
 revision = "0007_console_roles_audit"
-down_revision = "0003_title_search"
+down_revision = "0007_item_in_repair"
 branch_labels = None
 depends_on = None
 
