@@ -130,3 +130,37 @@ def test_in_repair_status_added_to_a_database_with_loans_and_holds(tmp_path):
         assert conn.execute(text("SELECT count(*) FROM loans")).scalar() == 1
     with pytest.raises(IntegrityError, match="ck_items_status"), engine.begin() as conn:
         conn.execute(text("UPDATE items SET status = 'misplaced' WHERE id = 1"))
+
+
+def test_helper_role_added_with_users_and_their_sessions_kept(tmp_path):
+    """0007_console_roles_audit widens the role CHECK in place: nobody is signed out."""
+    engine = make_engine(tmp_path / "m.sqlite3")
+    script = ScriptDirectory.from_config(alembic_config(engine))
+    before = script.get_revision("0007_console_roles_audit").down_revision
+    assert isinstance(before, str)
+    upgrade(engine, before)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO central_staff_users (id, username, password_hash, role, disabled,"
+                " created_at) VALUES (1, 'liu', 'x', 'librarian', 0, '2026-11-30')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO central_console_sessions (token_sha256, user_id, created_at,"
+                " last_seen_at) VALUES ('t', 1, '2026-11-30', '2026-11-30')"
+            )
+        )
+    upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO central_staff_users (id, username, password_hash, role, disabled,"
+                " created_at) VALUES (2, 'xiaoming', 'x', 'helper', 0, '2026-11-30')"
+            )
+        )
+        assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+        assert conn.execute(text("SELECT count(*) FROM central_console_sessions")).scalar() == 1
+    with pytest.raises(IntegrityError, match="ck_central_staff_users_role"), engine.begin() as conn:
+        conn.execute(text("UPDATE central_staff_users SET role = 'reader' WHERE id = 1"))

@@ -38,19 +38,40 @@ def upgrade() -> None:
         batch.create_index("ix_central_audit_log_at", ["at"], unique=False)
         batch.create_index("ix_central_audit_log_username_at", ["username", "at"], unique=False)
         batch.create_index("ix_central_audit_log_action_at", ["action", "at"], unique=False)
-    # On SQLite this copies the users table; dropping the old copy ends every console session
-    # (their rows cascade), so staff sign in again once after the upgrade.
-    with op.batch_alter_table("central_staff_users") as batch:
-        batch.drop_constraint(op.f("ck_central_staff_users_role"), type_="check")
-        batch.create_check_constraint("role", sa.text(NEW_ROLES))
+    _replace_role_check(OLD_ROLES, NEW_ROLES)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("central_staff_users") as batch:
-        batch.drop_constraint(op.f("ck_central_staff_users_role"), type_="check")
-        batch.create_check_constraint("role", sa.text(OLD_ROLES))
+    # A helper has no place in the old roles: they can no longer sign in, as the least of them.
+    op.execute("DELETE FROM central_staff_users WHERE role = 'helper'")
+    _replace_role_check(NEW_ROLES, OLD_ROLES)
     with op.batch_alter_table("central_audit_log") as batch:
         batch.drop_index("ix_central_audit_log_action_at")
         batch.drop_index("ix_central_audit_log_username_at")
         batch.drop_index("ix_central_audit_log_at")
     op.drop_table("central_audit_log")
+
+
+def _replace_role_check(old: str, new: str) -> None:
+    bind = op.get_bind()
+    if bind.dialect.name != "sqlite":
+        op.drop_constraint(op.f("ck_central_staff_users_role"), "central_staff_users", type_="check")
+        op.create_check_constraint("role", "central_staff_users", sa.text(new))
+        return
+    # As 0007_item_in_repair does for items: recreating the table (batch mode) would drop the
+    # old one under foreign keys, and the console sessions referring to it would cascade away.
+    # A CHECK constraint changes nothing stored, so SQLite's documented way applies
+    # (lang_altertable.html, "Making Other Kinds Of Table Schema Changes").
+    table_sql = bind.exec_driver_sql(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'central_staff_users'"
+    ).scalar_one()
+    if table_sql.count(old) != 1:
+        raise RuntimeError(f"central_staff_users' CHECK is not the expected {old!r}: {table_sql}")
+    version = bind.exec_driver_sql("PRAGMA schema_version").scalar_one()
+    bind.exec_driver_sql("PRAGMA writable_schema = ON")
+    bind.exec_driver_sql(
+        "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'central_staff_users'",
+        (table_sql.replace(old, new),),
+    )
+    bind.exec_driver_sql(f"PRAGMA schema_version = {int(version) + 1}")
+    bind.exec_driver_sql("PRAGMA writable_schema = OFF")
