@@ -370,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     catalog.add_argument("file")
     catalog.add_argument("--central", action="store_true", help="write to the central database")
     # The browser launcher, the sync and the central server add their own commands.
+    import central.chase_cli
     import central.cli
     import central.reports.cli
     import kiosk.browser
@@ -384,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
         kiosk.staffgate,
         central.cli,
         central.reports.cli,
+        central.chase_cli,
     ):
         module.register_commands(sub, common, COMMANDS)
     return parser

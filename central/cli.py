@@ -130,10 +130,15 @@ def cmd_central(settings: Settings, args: argparse.Namespace) -> int:
         hold_policy=hold_policy(settings),
     )
     worker.start()
+    stoppers = [worker.stop]
+    if settings.chase.send_at is not None:
+        from central.chase_schedule import start_chase_schedule
+
+        stoppers.insert(0, start_chase_schedule(settings, svc.session_factory, svc.clock))
     host, port = settings.central.host, settings.central.port
     print(f"Shuxiang central serving on http://{host}:{port}/", flush=True)
     serve_until_stopped(
-        app, host=host, port=port, threads=settings.central.threads, stoppers=[worker.stop]
+        app, host=host, port=port, threads=settings.central.threads, stoppers=stoppers
     )
     engine.dispose()
     return EXIT_OK

@@ -23,6 +23,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from db.models import Base, Loan, UTCDateTime
 
+# The chase's stages and channels are domain facts defined once with their rules.
+from kiosk.circulation.overdue import Channel, Stage
+
 __all__ = [
     "AuditEntry",
     "CentralEvent",
@@ -35,6 +38,8 @@ __all__ = [
     "Kiosk",
     "KioskEpoch",
     "LoanFacts",
+    "NoticeStatus",
+    "OverdueNotice",
     "StaffRole",
     "StaffUser",
     "SyncException",
@@ -323,6 +328,47 @@ class AuditEntry(Base):
     # What was acted on, as "kind:id" ("item:SX00001", "exception:7").
     subject: Mapped[str] = mapped_column(String(200))
     detail: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+
+
+class NoticeStatus(enum.StrEnum):
+    # Claimed and committed before the message leaves, so a crash can never send it twice.
+    SENDING = "sending"
+    SENT = "sent"
+    # The server refused it or was unreachable: the next chase tries again.
+    FAILED = "failed"
+
+
+class OverdueNotice(Base):
+    """One notice of the overdue chase (kiosk/circulation/overdue.py): one per loan and stage.
+
+    `recipient` is where it went: the parent's e-mail address or phone, or the class for a
+    printed 催还单, never the student's card number.
+    """
+
+    __tablename__ = "central_overdue_notices"
+    __table_args__ = (
+        # Nothing is sent twice for the same stage: the database itself refuses a second row.
+        UniqueConstraint("loan_uuid", "stage", name="uq_central_overdue_notices_loan_uuid_stage"),
+        CheckConstraint(f"stage IN ({_values(Stage)})", name="stage"),
+        CheckConstraint(f"channel IN ({_values(Channel)})", name="channel"),
+        CheckConstraint(f"status IN ({_values(NoticeStatus)})", name="status"),
+        Index("ix_central_overdue_notices_batch", "batch"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loan_uuid: Mapped[str] = mapped_column(ForeignKey("loans.uuid"))
+    stage: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(8))
+    recipient: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(8), default=NoticeStatus.SENDING)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # The days overdue the notice said, as counted when it was made.
+    days_overdue: Mapped[int] = mapped_column(Integer)
+    # One chase run, print or export: what the console's SMS download and the log group by.
+    batch: Mapped[str] = mapped_column(String(36))
+    # The console user, or "chase" for the command and the scheduled run.
+    by_username: Mapped[str] = mapped_column(String(64))
+    error: Mapped[str] = mapped_column(Text, default="")
 
 
 # The ledger looks up a copy's loans in checkout order (the loan before and after a new one);

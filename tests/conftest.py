@@ -17,7 +17,8 @@ from kiosk.config import Settings, parse_settings
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
-pytest_plugins = ["tests.pgserver"]
+# A real SMTP server (aiosmtpd) for the chase's tests: the `smtp` fixture.
+pytest_plugins = ["tests.pgserver", "tests.central.smtp_server"]
 
 
 class FakeClock:

@@ -85,7 +85,11 @@ LAYERS = [
     layer("kiosk/i18n.py", third_party={"babel"}),
     layer("hardware", {"hardware"}, {"serial", "evdev"}),
     # db stores the circulation states, defined once with their transitions.
-    layer("db", {"db", "kiosk.circulation.states"}, {"sqlalchemy", "alembic"}),
+    layer(
+        "db",
+        {"db", "kiosk.circulation.states", "kiosk.circulation.overdue"},
+        {"sqlalchemy", "alembic"},
+    ),
     layer(
         "kiosk/services",
         {"kiosk.services", "kiosk.circulation", "kiosk.clock", "kiosk.search", "db"},
