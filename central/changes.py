@@ -185,6 +185,8 @@ def _patron_data(p: Patron) -> dict[str, Any]:
         "grade": p.grade,
         "status": p.status,
         "block_reason": p.block_reason,
+        # Lost or damaged books not yet settled: kiosks may refuse loans while above 0.
+        "open_compensation_cases": p.open_compensation_cases,
     }
 
 

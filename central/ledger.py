@@ -42,6 +42,16 @@ def double_checkout_key(earlier_uuid: str, later_uuid: str) -> str:
 LoanKey = tuple[dt.datetime, str]
 
 
+def loan_end(facts: LoanFacts) -> tuple[dt.datetime | None, str | None]:
+    """When a loan ended by its own facts, and at which kiosk: the return a kiosk (or the desk)
+    recorded, or the moment the copy was marked lost while on loan (no kiosk: a loan lost counts
+    as a loan, never as a return), whichever came first."""
+    end, kiosk = facts.explicit_returned_at, facts.explicit_returned_kiosk_id
+    if facts.lost_at is not None and (end is None or facts.lost_at < end):
+        return facts.lost_at, None
+    return end, (kiosk if end is not None else None)
+
+
 @dataclass
 class Ledger:
     """Applies events inside the caller's transaction. Caller holds the ledger lock and commits.
@@ -429,7 +439,7 @@ class Ledger:
     def _settle(self, loan: Loan, successor: Loan | None, item: Item | None = None) -> None:
         """Set when `loan` ended, from its own return and the start of the copy's next loan."""
         facts = self._facts_of(loan)
-        end = facts.explicit_returned_at
+        end, end_kiosk = loan_end(facts)
         previous_closer = facts.closed_by_loan_uuid
         if successor is not None and (end is None or successor.checked_out_at < end):
             loan.returned_at = successor.checked_out_at
@@ -438,7 +448,7 @@ class Ledger:
             self._double_checkout(loan, successor)
         else:
             loan.returned_at = end
-            loan.returned_kiosk_id = facts.explicit_returned_kiosk_id if end else None
+            loan.returned_kiosk_id = end_kiosk
             facts.closed_by_loan_uuid = None
         if previous_closer and previous_closer != facts.closed_by_loan_uuid:
             auto_resolve(

@@ -21,7 +21,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from db.models import Base, Loan, UTCDateTime
+from db.models import Base, Item, Loan, Patron, Title, UTCDateTime
+from kiosk.circulation.compensation import CaseReason, CaseStatus
 
 # The chase's stages and channels are domain facts defined once with their rules.
 from kiosk.circulation.overdue import Channel, Stage
@@ -31,6 +32,7 @@ __all__ = [
     "CentralEvent",
     "ChangeCounter",
     "ChangeLogEntry",
+    "CompensationCase",
     "ConsoleSession",
     "EventState",
     "ExceptionKind",
@@ -219,6 +221,9 @@ class LoanFacts(Base):
     explicit_returned_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     explicit_returned_kiosk_id: Mapped[str | None] = mapped_column(String(64))
     closed_by_loan_uuid: Mapped[str | None] = mapped_column(String(36))
+    # When a librarian marked the copy lost while this loan was open: the loan ended then, as
+    # lost (kiosk.circulation.states.LoanEffect), unless a kiosk recorded an earlier return.
+    lost_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     time_doubtful: Mapped[bool] = mapped_column(Boolean, default=False)
 
     # Declared so a flush inserts the loan before its facts.
@@ -369,6 +374,45 @@ class OverdueNotice(Base):
     # The console user, or "chase" for the command and the scheduled run.
     by_username: Mapped[str] = mapped_column(String(64))
     error: Mapped[str] = mapped_column(Text, default="")
+
+
+class CompensationCase(Base):
+    """A lost or damaged book a student owes for (遗失赔偿), and how it was settled."""
+
+    __tablename__ = "central_compensation_cases"
+    __table_args__ = (
+        CheckConstraint(f"reason IN ({_values(CaseReason)})", name="reason"),
+        CheckConstraint(f"status IN ({_values(CaseStatus)})", name="status"),
+        CheckConstraint("amount_fen >= 0", name="amount_fen"),
+        Index("ix_central_compensation_cases_patron_id_status", "patron_id", "status"),
+        Index("ix_central_compensation_cases_item_id", "item_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patron_id: Mapped[int] = mapped_column(ForeignKey("patrons.id"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    title_id: Mapped[int] = mapped_column(ForeignKey("titles.id"))
+    # The loan the copy was lost or damaged on.
+    loan_uuid: Mapped[str | None] = mapped_column(String(36))
+    reason: Mapped[str] = mapped_column(String(16))
+    amount_fen: Mapped[int] = mapped_column(Integer)
+    # The price the amount was worked out from (None: not known), what it was based on
+    # (kiosk.circulation.compensation.AmountBasis) and the rule in words: the policy may change.
+    price_fen: Mapped[int | None] = mapped_column(Integer)
+    basis: Mapped[str] = mapped_column(String(16))
+    policy: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default=CaseStatus.OPEN)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    settled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    settled_by: Mapped[str | None] = mapped_column(String(64))
+    # When the book turned up again (marked found), which reverses the case as the policy says.
+    found_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    patron: Mapped[Patron] = relationship()
+    item: Mapped[Item] = relationship()
+    title: Mapped[Title] = relationship()
 
 
 # The ledger looks up a copy's loans in checkout order (the loan before and after a new one);

@@ -113,6 +113,9 @@ class Patron(Base):
     # a PIN, stored only as a salted hash, or the birth date. Never sent to kiosks.
     opac_pin_hash: Mapped[str] = mapped_column(String(200), default="")
     birth_date: Mapped[dt.date | None] = mapped_column(Date)
+    # Compensation cases (遗失赔偿) still open for this student, kept by the central and sent
+    # to kiosks, which refuse loans while it is above 0 when [compensation] block_at_kiosk.
+    open_compensation_cases: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
     loans: Mapped[list[Loan]] = relationship(back_populates="patron")
@@ -140,6 +143,9 @@ class Title(Base):
     # record: found by the search, not shown on the kiosk.
     series: Mapped[str] = mapped_column(String(300), default="", server_default="")
     subjects: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    # The list price in fen as the catalogue gives it (MARC 020$c, CNMARC 010$d, a price
+    # column); what a lost copy costs under the compensation policy. NULL: not known.
+    price_fen: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 

@@ -87,7 +87,12 @@ LAYERS = [
     # db stores the circulation states, defined once with their transitions.
     layer(
         "db",
-        {"db", "kiosk.circulation.states", "kiosk.circulation.overdue"},
+        {
+            "db",
+            "kiosk.circulation.states",
+            "kiosk.circulation.overdue",
+            "kiosk.circulation.compensation",
+        },
         {"sqlalchemy", "alembic"},
     ),
     layer(

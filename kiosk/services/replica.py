@@ -149,6 +149,8 @@ def _apply_patron(
     patron.grade = _text(data, "grade")
     patron.status = status
     patron.block_reason = _text(data, "block_reason")
+    # Absent from an older central's pull: nothing owed as far as this kiosk knows.
+    patron.open_compensation_cases = _count(data, "open_compensation_cases")
     session.flush()
     return "applied"
 
@@ -377,6 +379,15 @@ def _close_other_open_loan(session: Session, item_id: int, loan_uuid: str, at: d
 
 
 # --- helpers -----------------------------------------------------------------------------------
+
+
+def _count(data: dict[str, Any], key: str) -> int:
+    value = data.get(key, 0)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{key} must be a whole number, not {value!r}")
+    return value
 
 
 def _text(data: dict[str, Any], key: str, default: str = "") -> str:

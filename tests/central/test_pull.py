@@ -55,6 +55,7 @@ def test_full_pull_in_pages(central_db: CentralDB, library, make_kiosk):
         "grade",
         "status",
         "block_reason",
+        "open_compensation_cases",
     }
     item = next(c for c in changes if c["entity"] == "item")
     assert item["data"]["isbn13"] and item["data"]["title_key"] == item["data"]["isbn13"]
