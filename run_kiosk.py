@@ -372,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     # The browser launcher, the sync and the central server add their own commands.
     import central.chase_cli
     import central.cli
+    import central.label_cli
     import central.reports.cli
     import kiosk.browser
     import kiosk.staffgate
@@ -386,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
         central.cli,
         central.reports.cli,
         central.chase_cli,
+        central.label_cli,
     ):
         module.register_commands(sub, common, COMMANDS)
     return parser

@@ -194,7 +194,8 @@ LAYERS = [
             "kiosk.services.opac_pin",
             "kiosk.throttle",
             "kiosk.search",
-            # Copies added at the console get barcodes made up as the catalog import makes them.
+            # Copies added at the console get barcodes made up as the catalog import makes them;
+            # the labels find the copies whose barcodes were made up.
             "kiosk.services.catalog",
         },
         ANYTHING,

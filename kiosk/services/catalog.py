@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -133,6 +134,16 @@ def generated_barcode(isbn13: str, copy_number: int) -> str | None:
     if 2 <= copy_number <= _MAX_DETERMINISTIC_COPIES:
         return GENERATED_PREFIX + chr(ord("A") + copy_number - 1) + digits
     return None
+
+
+_GENERATED = re.compile(
+    rf"{GENERATED_PREFIX}[B-Z]?\d{{10}}|{GENERATED_COUNTER_PREFIX}\d{{{_COUNTER_DIGITS}}}", re.ASCII
+)
+
+
+def is_generated_barcode(barcode: str) -> bool:
+    """Whether `barcode` is one this import makes up (so no label in a book carries it yet)."""
+    return _GENERATED.fullmatch(barcode) is not None
 
 
 def upsert_entries(
