@@ -16,12 +16,14 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from central.applier import apply_received_from
+from central.i18n import local_date
 from central.mail import Letter, Mailer
 from db.central_models import NoticeStatus, OverdueNotice
 from db.engine import SessionFactory
@@ -368,8 +370,9 @@ def new_batch() -> str:
 
 
 def zh_date(day: dt.date) -> str:
-    """A date as a Chinese letter writes it: 2026年12月9日."""
-    return f"{day.year}年{day.month}月{day.day}日"
+    """A date as a Chinese letter writes it: 2026年12月9日 (the console's own wording of dates)."""
+    # A plain date is taken as it is, whatever the zone.
+    return local_date(day, ZoneInfo("UTC"), "zh")
 
 
 def parents_letter(row: OverdueRow, *, school: str, return_hint: str, today: dt.date) -> Letter:
@@ -465,14 +468,16 @@ def run_chase(
     by_username: str = SYSTEM_SENDER,
     dry_run: bool = False,
     record_sms: bool = False,
+    email: bool = True,
 ) -> ChaseOutcome:
     """Catch up the ledger, plan, then send the parents' e-mails (and record the SMS export
     when `record_sms`). Each step in its own transaction; no transaction is open while the
-    mail server is talked to. `dry_run` plans only: nothing is recorded or sent."""
+    mail server is talked to. `dry_run` plans only: nothing is recorded or sent. `email` False
+    leaves the e-mail stage for another run (the console's SMS export)."""
     ledger_events = 0 if dry_run else catch_up_ledger(factory, now)
     batch = new_batch()
     with factory() as session:
-        plan = plan_chase(session, policy, now, email=mailer.available)
+        plan = plan_chase(session, policy, now, email=email and mailer.available)
     outcome = ChaseOutcome(plan=plan, batch=batch, ledger_events=ledger_events)
     if dry_run:
         return outcome
