@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from central.changes import lock_change_counter
+from central.desk import DESK_SOURCE, open_loan_of, record_central_event
 from central.ledger import loan_end
 from db.central_models import CompensationCase, LoanFacts
 from db.models import Item, Loan, Patron
@@ -45,9 +46,6 @@ from kiosk.circulation.states import (
     desk_outcome,
 )
 
-# The source the desk's returns are recorded under (a loan's returned_kiosk_id).
-DESK_SOURCE = "desk"
-
 
 class DeskRefusal(enum.StrEnum):
     """Why a desk operation was not done; the console says each in words."""
@@ -68,11 +66,6 @@ class CopyChange:
     loan_uuid: str | None = None
     case: CompensationCase | None = None
     reversed_cases: tuple[CompensationCase, ...] = ()
-
-
-def open_loan_of(session: Session, item_id: int) -> Loan | None:
-    """The copy's open loan, if it has one."""
-    return session.scalar(select(Loan).where(Loan.item_id == item_id, Loan.returned_at.is_(None)))
 
 
 def change_copy(
@@ -101,7 +94,7 @@ def change_copy(
     loan = open_loan_of(session, item.id) if effect is not LoanEffect.NONE else None
     case = None
     if loan is not None:
-        _end_loan(session, loan, effect, at)
+        _end_loan(session, loan, item, effect, at)
         reason = CaseReason.LOST if effect is LoanEffect.CLOSED_AS_LOST else CaseReason.DAMAGED
         case = _open_case(session, loan, item, reason, at=at, by=by, policy=policy, note=note)
     item.status = after
@@ -119,16 +112,25 @@ def change_copy(
     )
 
 
-def _end_loan(session: Session, loan: Loan, effect: LoanEffect, at: dt.datetime) -> None:
+def _end_loan(
+    session: Session, loan: Loan, item: Item, effect: LoanEffect, at: dt.datetime
+) -> None:
+    if effect is LoanEffect.RETURNED:
+        # Handed in damaged: a return at the desk like any other (central.desk), so it counts
+        # as the desk's return wherever returns are counted.
+        record_central_event(
+            session,
+            "checkin",
+            {"loan_uuid": loan.uuid, "item_barcode": item.barcode, "returned_at": at},
+            at,
+            source=DESK_SOURCE,
+        )
+        return
     facts = session.get(LoanFacts, loan.uuid)
     if facts is None:
         facts = LoanFacts(loan_uuid=loan.uuid, time_doubtful=False)
         session.add(facts)
-    if effect is LoanEffect.CLOSED_AS_LOST:
-        facts.lost_at = at
-    elif facts.explicit_returned_at is None or at < facts.explicit_returned_at:
-        facts.explicit_returned_at = at
-        facts.explicit_returned_kiosk_id = DESK_SOURCE
+    facts.lost_at = at
     loan.returned_at, loan.returned_kiosk_id = loan_end(facts)
 
 
