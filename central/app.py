@@ -16,6 +16,7 @@ from central.context import CentralServices
 from central.db import make_central_session_factory
 from central.views import api, audit_log, console, guard, language, opac, opac_holds, sync
 from central.views import chase as chase_views
+from central.views import compensation as compensation_views
 from central.views import imports as _imports  # noqa: F401 - adds the import pages to the console
 from central.worker import PushPriority
 from db.engine import make_engine, make_read_session_factory
@@ -90,6 +91,7 @@ def create_central_app(
     app.register_blueprint(audit_log.bp)
     language.init_app(app)
     app.register_blueprint(chase_views.bp)
+    app.register_blueprint(compensation_views.bp)
     console.init_app(app)
     guard.init_app(app)
     opac_holds.init_app(app)
