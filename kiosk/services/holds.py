@@ -1,7 +1,8 @@
 """Place and cancel holds at the kiosk: load snapshots, ask the hold rules, change rows, write the outbox.
 
-Plain SQL on the desk's sqlite3 connection, inside the transaction the caller opened, like
-the rest of the desk's work (kiosk/services/circulation.py says why).
+They run on the desk's sqlite3 connection, inside the transaction the caller opened, like the
+rest of the desk's work (kiosk/services/circulation.py says why), with the statements
+`kiosk.services.statements` generates from the models.
 """
 
 from __future__ import annotations
@@ -22,27 +23,9 @@ from kiosk.circulation.states import (
     hold_status_after,
 )
 from kiosk.services import outbox
+from kiosk.services import statements as sql
 from kiosk.services.state import REPLICA_TITLE_PREFIX
 from kiosk.services.statements import from_db_time, to_db_time
-
-_LENDABLE = (ItemStatus.AVAILABLE.value, ItemStatus.ON_LOAN.value, ItemStatus.ON_HOLD_SHELF.value)
-
-# ?1 title id, ?2 patron id.
-_TITLE_STATE = f"""
-SELECT
-  (SELECT count(*) FROM items WHERE title_id = ?1 AND status IN {_LENDABLE!r}),
-  (SELECT count(*) FROM items WHERE title_id = ?1 AND status = 'available'),
-  (SELECT count(*) FROM holds WHERE title_id = ?1 AND status = 'waiting' AND patron_id != ?2),
-  (SELECT count(*) FROM loans l JOIN items i ON i.id = l.item_id
-     WHERE i.title_id = ?1 AND l.patron_id = ?2 AND l.returned_at IS NULL),
-  (SELECT count(*) FROM holds WHERE title_id = ?1 AND patron_id = ?2
-     AND status IN ('waiting', 'ready'))
-"""
-
-_HOLD_COLUMNS = (
-    "h.id, h.uuid, h.patron_id, h.status, h.placed_at, h.ready_at, h.item_id, "
-    "t.id, t.title, t.isbn13"
-)
 
 
 @dataclass(frozen=True)
@@ -78,52 +61,41 @@ class HoldResult:
     shelf: ShelfPlace | None = None
 
 
-def _line(row: tuple[object, ...]) -> HoldLine:
-    hold_id, uuid, patron_id, status, placed_at, ready_at, item_id, title_id, title, isbn = row
+def _line(row: sqlite3.Row) -> HoldLine:
     return HoldLine(
-        id=int(str(hold_id)),
-        uuid=str(uuid),
-        patron_id=int(str(patron_id)),
-        status=str(status),
-        placed_at=from_db_time(str(placed_at)),
-        ready_at=from_db_time(str(ready_at)) if ready_at else None,
-        item_id=int(str(item_id)) if item_id is not None else None,
-        title_id=int(str(title_id)),
-        title=str(title),
-        isbn13=str(isbn) if isbn else None,
+        id=row["id"],
+        uuid=row["uuid"],
+        patron_id=row["patron_id"],
+        status=row["status"],
+        placed_at=from_db_time(row["placed_at"]),
+        ready_at=from_db_time(row["ready_at"]) if row["ready_at"] else None,
+        item_id=row["item_id"],
+        title_id=row["title_id"],
+        title=row["title"],
+        isbn13=row["isbn13"] or None,
     )
 
 
 def patron_holds(db: sqlite3.Connection, patron_id: int) -> list[HoldLine]:
     """The student's waiting and ready holds: ready ones first (in the order set aside), then
     waiting ones in the order placed."""
-    rows = db.execute(
-        f"SELECT {_HOLD_COLUMNS} FROM holds h JOIN titles t ON t.id = h.title_id "
-        "WHERE h.patron_id = ? AND h.status IN ('waiting', 'ready') "
-        "ORDER BY h.status = 'waiting', coalesce(h.ready_at, h.placed_at), h.id",
-        (patron_id,),
-    ).fetchall()
-    return [_line(row) for row in rows]
+    return [_line(row) for row in sql.PATRON_HOLDS.all(db, patron_id=patron_id)]
 
 
 def _get_hold(db: sqlite3.Connection, hold_id: int) -> HoldLine | None:
-    row = db.execute(
-        f"SELECT {_HOLD_COLUMNS} FROM holds h JOIN titles t ON t.id = h.title_id WHERE h.id = ?",
-        (hold_id,),
-    ).fetchone()
+    row = sql.HOLD_BY_ID.first(db, hold_id=hold_id)
     return None if row is None else _line(row)
 
 
 def title_hold_state(db: sqlite3.Connection, title_id: int, patron_id: int) -> TitleHoldState:
-    lendable, on_shelf, waiting, on_loan, reserved = db.execute(
-        _TITLE_STATE, (title_id, patron_id)
-    ).fetchone()
+    row = sql.TITLE_HOLD_STATE.first(db, title_id=title_id, patron_id=patron_id)
+    assert row is not None, "a SELECT of counts has one row"
     return TitleHoldState(
-        copies_lendable=lendable,
-        copies_on_shelf=on_shelf,
-        waiting_by_others=waiting,
-        on_loan_to_self=on_loan > 0,
-        reserved_by_self=reserved > 0,
+        copies_lendable=row["copies_lendable"],
+        copies_on_shelf=row["copies_on_shelf"],
+        waiting_by_others=row["waiting_by_others"],
+        on_loan_to_self=row["on_loan_to_self"] > 0,
+        reserved_by_self=row["reserved_by_self"] > 0,
     )
 
 
@@ -131,16 +103,14 @@ def hold_standing(
     db: sqlite3.Connection, standing: PatronStanding, patron_id: int
 ) -> PatronStanding:
     """`standing` with the patron's waiting and ready holds counted in."""
-    (active,) = db.execute(
-        "SELECT count(*) FROM holds WHERE patron_id = ? AND status IN ('waiting', 'ready')",
-        (patron_id,),
-    ).fetchone()
+    row = sql.PATRON_ACTIVE_HOLDS.first(db, patron_id=patron_id)
+    assert row is not None, "a SELECT of a count has one row"
     return PatronStanding(
         known=standing.known,
         status=standing.status,
         open_loans=standing.open_loans,
         overdue_loans=standing.overdue_loans,
-        active_holds=active,
+        active_holds=row["active_holds"],
     )
 
 
@@ -148,11 +118,10 @@ def title_key(db: sqlite3.Connection, title_id: int, isbn13: str | None) -> str 
     """The central's key for a local title: its ISBN-13, or the "id:<central id>" it was pulled as."""
     if isbn13:
         return isbn13
-    row = db.execute(
-        "SELECT key FROM kiosk_state WHERE key LIKE ? AND value = ?",
-        (REPLICA_TITLE_PREFIX + "id:%", str(title_id)),
-    ).fetchone()
-    return str(row[0])[len(REPLICA_TITLE_PREFIX) :] if row else None
+    row = sql.REPLICA_KEY_OF_TITLE.first(
+        db, key_pattern=REPLICA_TITLE_PREFIX + "id:%", title_id_text=str(title_id)
+    )
+    return str(row["key"])[len(REPLICA_TITLE_PREFIX) :] if row else None
 
 
 def place_hold(
@@ -171,12 +140,10 @@ def place_hold(
     here. A refusal because a copy is on the shelf says where: the title's call number and
     the shelf of a copy that is there.
     """
-    title_row = db.execute(
-        "SELECT title, isbn13, call_number FROM titles WHERE id = ?", (title_id,)
-    ).fetchone()
+    title_row = sql.TITLE_FOR_HOLD.first(db, title_id=title_id)
     if title_row is None:
         return HoldResult(False, Refusal.UNKNOWN_BOOK)
-    title, isbn13, call_number = title_row
+    title, isbn13 = title_row["title"], title_row["isbn13"]
     decision = rules.decide_hold(
         hold_standing(db, standing, patron_id),
         title_hold_state(db, title_id, patron_id),
@@ -186,12 +153,9 @@ def place_hold(
     if not decision.allowed:
         shelf = None
         if decision.refusal is Refusal.COPY_ON_SHELF:
-            (location,) = db.execute(
-                "SELECT location FROM items WHERE title_id = ? AND status = 'available' "
-                "ORDER BY id LIMIT 1",
-                (title_id,),
-            ).fetchone()
-            shelf = ShelfPlace(call_number, location)
+            place = sql.SHELF_OF_TITLE.first(db, title_id=title_id)
+            assert place is not None, "the rules saw a copy on the shelf in this transaction"
+            shelf = ShelfPlace(title_row["call_number"], place["location"])
         return HoldResult(False, decision.refusal, title, shelf=shelf)
     key = title_key(db, title_id, isbn13)
     if key is None:
@@ -199,9 +163,8 @@ def place_hold(
         # not match the hold to anything.
         return HoldResult(False, Refusal.NOT_HOLDABLE, title)
     hold_uuid = new_uuid()
-    cursor = db.execute(
-        "INSERT INTO holds (uuid, title_id, patron_id, status, placed_at) VALUES (?, ?, ?, ?, ?)",
-        (hold_uuid, title_id, patron_id, HoldStatus.WAITING.value, to_db_time(now)),
+    cursor = sql.INSERT_HOLD.run(
+        db, uuid=hold_uuid, title_id=title_id, patron_id=patron_id, placed_at=to_db_time(now)
     )
     outbox.record_event(
         db,
@@ -240,7 +203,7 @@ def cancel_hold(
     if not hold_event_applies(hold.status, HoldEvent.CANCELLED):
         return HoldResult(False, Refusal.HOLD_NOT_FOUND, hold.title)
     new_state = hold_status_after(hold.status, HoldEvent.CANCELLED)
-    db.execute("UPDATE holds SET status = ? WHERE id = ?", (new_state.value, hold.id))
+    sql.SET_HOLD_STATUS.run(db, hold_id=hold.id, new_status=new_state.value)
     item_barcode = None
     if hold.status == HoldStatus.READY and hold.item_id is not None:
         item_barcode = pass_on_copy(db, hold.title_id, hold.item_id, now)
@@ -262,28 +225,29 @@ def cancel_hold(
 def pass_on_copy(db: sqlite3.Connection, title_id: int, item_id: int, now: dt.datetime) -> str:
     """A copy on the hold shelf whose hold ended: set it aside for the next in line, or put it
     back on the open shelf. Returns the copy's barcode. Caller commits."""
-    waiting = db.execute(
-        "SELECT id, uuid, placed_at FROM holds WHERE title_id = ? AND status = 'waiting'",
-        (title_id,),
-    ).fetchall()
-    queue = {uuid: hold_id for hold_id, uuid, _ in waiting}
-    chosen = rules.next_in_line([QueuedHold(u, from_db_time(p)) for _, u, p in waiting])
+    waiting = sql.WAITING_HOLDS.all(db, title_id=title_id)
+    queue = {row["uuid"]: row["id"] for row in waiting}
+    chosen = rules.next_in_line(
+        [QueuedHold(row["uuid"], from_db_time(row["placed_at"])) for row in waiting]
+    )
     if chosen is not None:
         ready = hold_status_after(HoldStatus.WAITING, HoldEvent.COPY_SET_ASIDE)
-        db.execute(
-            "UPDATE holds SET status = ?, item_id = ?, ready_at = ? WHERE id = ?",
-            (ready.value, item_id, to_db_time(now), queue[chosen.key]),
+        sql.SET_HOLD_READY.run(
+            db,
+            hold_id=queue[chosen.key],
+            new_status=ready.value,
+            item_id=item_id,
+            ready_at=to_db_time(now),
         )
         event = CopyEvent.RETURNED_TO_HOLD_SHELF
     else:
         event = CopyEvent.RETURNED_TO_SHELF
-    db.execute(
-        "UPDATE items SET status = ? WHERE id = ? AND status = ?",
-        (
-            copy_status_after(ItemStatus.ON_HOLD_SHELF, event).value,
-            item_id,
-            ItemStatus.ON_HOLD_SHELF.value,
-        ),
+    sql.MOVE_ITEM_STATUS.run(
+        db,
+        item_id=item_id,
+        old_status=ItemStatus.ON_HOLD_SHELF.value,
+        new_status=copy_status_after(ItemStatus.ON_HOLD_SHELF, event).value,
     )
-    (barcode,) = db.execute("SELECT barcode FROM items WHERE id = ?", (item_id,)).fetchone()
-    return str(barcode)
+    row = sql.ITEM_BARCODE.first(db, item_id=item_id)
+    assert row is not None, "the copy was just read in this transaction"
+    return str(row["barcode"])

@@ -24,6 +24,7 @@ from sqlalchemy import (
     cast,
     func,
     insert,
+    literal,
     literal_column,
     or_,
     select,
@@ -46,6 +47,7 @@ from db.models import (
     Patron,
     Title,
 )
+from kiosk.circulation.states import HoldEvent, hold_statuses_for
 
 DIALECT = sqlite.dialect(paramstyle="named")
 
@@ -316,6 +318,132 @@ SET_HOLD_READY = Statement(
         ready_at=bindparam("ready_at"),
     )
 )
+
+# --- holds (kiosk.services.holds) --------------------------------------------------------------
+
+
+def _any_of(column: Any, values: tuple[enum.Enum, ...]) -> Any:
+    """`column IN (...)` over enum values, each bound (a plain `in_` list would be expanded at
+    run time, which a once-compiled statement cannot do)."""
+    return column.in_([literal(value.value) for value in values])
+
+
+# A hold the student can still cancel or collect (waiting or ready), from the state table.
+ACTIVE_HOLD_STATUSES = hold_statuses_for(HoldEvent.CANCELLED)
+# Copies that lend at all: on the shelf, on loan or on the hold shelf (not lost or withdrawn).
+LENDABLE_ITEM_STATUSES = (ItemStatus.AVAILABLE, ItemStatus.ON_LOAN, ItemStatus.ON_HOLD_SHELF)
+
+# One hold with its title, as HoldLine's fields.
+_HOLD_LINE = select(
+    holds.c.id,
+    holds.c.uuid,
+    holds.c.patron_id,
+    holds.c.status,
+    holds.c.placed_at,
+    holds.c.ready_at,
+    holds.c.item_id,
+    titles.c.id.label("title_id"),
+    titles.c.title,
+    titles.c.isbn13,
+).select_from(holds.join(titles, titles.c.id == holds.c.title_id))
+HOLD_BY_ID = Statement(_HOLD_LINE.where(holds.c.id == bindparam("hold_id")))
+# Ready holds first (in the order set aside), then waiting ones in the order placed.
+PATRON_HOLDS = Statement(
+    _HOLD_LINE.where(
+        holds.c.patron_id == bindparam("patron_id"), _any_of(holds.c.status, ACTIVE_HOLD_STATUSES)
+    ).order_by(
+        holds.c.status == HoldStatus.WAITING,
+        func.coalesce(holds.c.ready_at, holds.c.placed_at),
+        holds.c.id,
+    )
+)
+PATRON_ACTIVE_HOLDS = Statement(
+    select(func.count().label("active_holds")).where(
+        holds.c.patron_id == bindparam("patron_id"), _any_of(holds.c.status, ACTIVE_HOLD_STATUSES)
+    )
+)
+
+
+def _count(from_: Any, *where: Any) -> Any:
+    return select(func.count()).select_from(from_).where(*where).scalar_subquery()
+
+
+_tl, _ti = loans.alias("tl"), items.alias("ti")
+# What the hold rules need to know about a title for :patron_id, as TitleHoldState's fields.
+TITLE_HOLD_STATE = Statement(
+    select(
+        _count(
+            items,
+            items.c.title_id == bindparam("title_id"),
+            _any_of(items.c.status, LENDABLE_ITEM_STATUSES),
+        ).label("copies_lendable"),
+        _count(
+            items,
+            items.c.title_id == bindparam("title_id"),
+            items.c.status == ItemStatus.AVAILABLE,
+        ).label("copies_on_shelf"),
+        _count(
+            holds,
+            holds.c.title_id == bindparam("title_id"),
+            holds.c.status == HoldStatus.WAITING,
+            holds.c.patron_id != bindparam("patron_id"),
+        ).label("waiting_by_others"),
+        _count(
+            _tl.join(_ti, _ti.c.id == _tl.c.item_id),
+            _ti.c.title_id == bindparam("title_id"),
+            _tl.c.patron_id == bindparam("patron_id"),
+            _tl.c.returned_at.is_(None),
+        ).label("on_loan_to_self"),
+        _count(
+            _w,
+            _w.c.title_id == bindparam("title_id"),
+            _w.c.patron_id == bindparam("patron_id"),
+            _any_of(_w.c.status, ACTIVE_HOLD_STATUSES),
+        ).label("reserved_by_self"),
+    )
+)
+TITLE_FOR_HOLD = Statement(
+    select(titles.c.title, titles.c.isbn13, titles.c.call_number).where(
+        titles.c.id == bindparam("title_id")
+    )
+)
+# The shelf of the first copy of a title that is on the open shelf.
+SHELF_OF_TITLE = Statement(
+    select(items.c.location)
+    .where(items.c.title_id == bindparam("title_id"), items.c.status == ItemStatus.AVAILABLE)
+    .order_by(items.c.id)
+    .limit(1)
+)
+# The kiosk_state key a pulled title without an ISBN was recorded under (REPLICA_TITLE_PREFIX
+# + "id:<central id>"), found by its local id.
+REPLICA_KEY_OF_TITLE = Statement(
+    select(kiosk_state.c.key).where(
+        kiosk_state.c.key.like(bindparam("key_pattern")),
+        kiosk_state.c.value == bindparam("title_id_text"),
+    )
+)
+INSERT_HOLD = Statement(
+    insert(holds).values(
+        uuid=bindparam("uuid"),
+        title_id=bindparam("title_id"),
+        patron_id=bindparam("patron_id"),
+        status=HoldStatus.WAITING,
+        placed_at=bindparam("placed_at"),
+    )
+)
+# A title's queue: its waiting holds (the rules pick the next in line).
+WAITING_HOLDS = Statement(
+    select(holds.c.id, holds.c.uuid, holds.c.placed_at).where(
+        holds.c.title_id == bindparam("title_id"), holds.c.status == HoldStatus.WAITING
+    )
+)
+# A copy's status moves only from the one it was read in (another change may have moved it).
+MOVE_ITEM_STATUS = Statement(
+    update(items)
+    .where(items.c.id == bindparam("item_id"), items.c.status == bindparam("old_status"))
+    .values(status=bindparam("new_status"))
+)
+ITEM_BARCODE = Statement(select(items.c.barcode).where(items.c.id == bindparam("item_id")))
 
 # --- the outbox and the kiosk's state ------------------------------------------------------------
 

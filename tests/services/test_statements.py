@@ -1,4 +1,4 @@
-"""Drift test: the scan path's generated statements against the schema the migrations build.
+"""Drift test: the scan path's and the holds' generated statements against the migrated schema.
 
 Three ways a statement can drift from the schema, each checked for every statement in
 kiosk.services.statements, and each shown to catch a planted violation:
@@ -13,11 +13,12 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, bindparam, insert, literal_column, select
+from sqlalchemy import Column, bindparam, insert, literal, literal_column, select
 from sqlalchemy.sql import visitors
-from sqlalchemy.sql.elements import BinaryExpression, BindParameter
+from sqlalchemy.sql.elements import BinaryExpression, BindParameter, ClauseList, Grouping
 from sqlalchemy.sql.schema import CheckConstraint
 
 from db.models import Base, Item, Loan
@@ -70,14 +71,23 @@ def unknown_columns(stmt: Statement, db: sqlite3.Connection) -> str | None:
     return None
 
 
+def _bound_values(side: object) -> list[object]:
+    """The values bound on one side of a comparison: one, or each of an IN list's."""
+    if isinstance(side, BindParameter):
+        return [side.value] if side.value is not None else []
+    if isinstance(side, Grouping | ClauseList):
+        return [value for element in side.get_children() for value in _bound_values(element)]
+    return []
+
+
 def _compared_values(stmt: Statement) -> Iterator[tuple[Column[object], object]]:
     for node in visitors.iterate(stmt.statement):
         if isinstance(node, BinaryExpression):
             sides = (node.left, node.right)
             for column, other in (sides, sides[::-1]):
-                if isinstance(other, BindParameter) and other.value is not None:
+                for value in _bound_values(other):
                     for base in getattr(column, "base_columns", ()):
-                        yield base, other.value
+                        yield base, value
     table = getattr(stmt.statement, "table", None)
     if table is not None:
         # Values an INSERT or UPDATE writes: their bind parameters are named after the columns.
@@ -101,6 +111,13 @@ def test_statement_matches_the_migrated_schema(name: str, migrated: sqlite3.Conn
     assert missing_not_null_columns(stmt, migrated) == []
     assert unknown_columns(stmt, migrated) is None
     assert unknown_status_values(stmt) == []
+
+
+@pytest.mark.parametrize("module", ["kiosk/services/circulation.py", "kiosk/services/holds.py"])
+def test_the_desk_services_run_only_generated_statements(module: str):
+    # A hand-written query (db.execute("SELECT ...")) would escape every check above.
+    source = (Path(__file__).parents[2] / module).read_text(encoding="utf-8")
+    assert re.findall(r"\bdb\.execute\(|\bexecute\(\s*f?[\"']", source) == []
 
 
 def test_status_values_are_bound_never_written_into_the_sql():
@@ -144,3 +161,8 @@ def test_a_status_value_that_does_not_exist_is_caught():
     aliased = items.alias("c")
     planted = Statement(select(aliased.c.id).where(aliased.c.status == "on_shelf"))
     assert unknown_status_values(planted) == ["items.status = 'on_shelf'"]
+    # An IN list of bound values, as the holds' statements use for "waiting or ready".
+    planted = Statement(
+        select(items.c.id).where(items.c.status.in_([literal("available"), literal("shelved")]))
+    )
+    assert unknown_status_values(planted) == ["items.status = 'shelved'"]
