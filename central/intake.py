@@ -191,18 +191,16 @@ def push_batch(session: Session, kiosk: Kiosk, request: PushRequest, clock: Cloc
     kiosk.last_push_error = None
     kiosk.current_epoch = request.epoch
     finished = clock()
-    session.add(
-        SyncRun(
-            kiosk_id=kiosk.id,
-            started_at=started,
-            finished_at=finished,
-            outcome="ok",
-            epoch=request.epoch,
-            events_sent=len(events),
-            events_new=stored,
-            acked_through=epoch_row.acked_through,
-            message=f"{len(new) - stored} duplicate(s)" if len(new) > stored else "",
-        )
+    _record_run(
+        session,
+        kiosk.id,
+        "ok",
+        started,
+        finished,
+        epoch_row=epoch_row,
+        events_sent=len(events),
+        events_new=stored,
+        message=f"{len(new) - stored} duplicate(s)" if len(new) > stored else "",
     )
     session.flush()
     return PushResult(200, epoch_row.acked_through, stored, len(events) - stored, finished)
@@ -375,18 +373,15 @@ def _epoch_conflict(
     kiosk.pushes_conflict += 1
     kiosk.last_push_error = f"epoch conflict at sequence {clashes[0]}"
     finished = clock()
-    session.add(
-        SyncRun(
-            kiosk_id=kiosk.id,
-            started_at=started,
-            finished_at=finished,
-            outcome="epoch_conflict",
-            epoch=request.epoch,
-            events_sent=len(request.events),
-            events_new=0,
-            acked_through=epoch_row.acked_through,
-            message=f"{len(clashes)} position(s) already hold other events",
-        )
+    _record_run(
+        session,
+        kiosk.id,
+        "epoch_conflict",
+        started,
+        finished,
+        epoch_row=epoch_row,
+        events_sent=len(request.events),
+        message=f"{len(clashes)} position(s) already hold other events",
     )
     session.flush()
     return PushResult(409, epoch_row.acked_through, 0, 0, finished)
@@ -400,33 +395,43 @@ def record_rejected_push(session: Session, kiosk_id: str, reason: str, now: dt.d
     kiosk.pushes_rejected += 1
     kiosk.last_push_at = now
     kiosk.last_push_error = reason[:MAX_TEXT]
-    session.add(
-        SyncRun(
-            kiosk_id=kiosk_id,
-            started_at=now,
-            finished_at=now,
-            outcome="rejected",
-            events_sent=0,
-            events_new=0,
-            message=reason[:MAX_TEXT],
-        )
-    )
+    _record_run(session, kiosk_id, "rejected", now, now, message=reason[:MAX_TEXT])
 
 
 def record_pull(session: Session, kiosk_id: str, sent: int, now: dt.datetime) -> None:
     """Note a pull that carried changes in the kiosk's sync history. Caller commits."""
     if sent:
-        session.add(
-            SyncRun(
-                kiosk_id=kiosk_id,
-                started_at=now,
-                finished_at=now,
-                outcome="pull",
-                events_sent=0,
-                events_new=sent,
-                message=f"{sent} change(s) sent",
-            )
+        _record_run(
+            session, kiosk_id, "pull", now, now, events_new=sent, message=f"{sent} change(s) sent"
         )
+
+
+def _record_run(
+    session: Session,
+    kiosk_id: str,
+    outcome: str,
+    started: dt.datetime,
+    finished: dt.datetime,
+    *,
+    epoch_row: KioskEpoch | None = None,
+    events_sent: int = 0,
+    events_new: int = 0,
+    message: str = "",
+) -> None:
+    """One line of the kiosk's sync history; a push names its epoch and how far it is acked."""
+    session.add(
+        SyncRun(
+            kiosk_id=kiosk_id,
+            started_at=started,
+            finished_at=finished,
+            outcome=outcome,
+            epoch=epoch_row.epoch if epoch_row else None,
+            events_sent=events_sent,
+            events_new=events_new,
+            acked_through=epoch_row.acked_through if epoch_row else None,
+            message=message,
+        )
+    )
 
 
 # --- heartbeat -----------------------------------------------------------------------------------
