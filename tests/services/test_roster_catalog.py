@@ -219,7 +219,11 @@ def test_flush_listeners_see_every_new_row(engine, clock):
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(
-        st.tuples(st.sampled_from(["978", "979"]), st.integers(0, 10**9 - 1)),
+        st.one_of(
+            st.tuples(st.just("978"), st.integers(0, 10**9 - 1)),
+            # 979-0 is sheet music, not a book.
+            st.tuples(st.just("979"), st.integers(10**8, 10**9 - 1)),
+        ),
         min_size=2,
         max_size=20,
         unique=True,
@@ -229,8 +233,6 @@ def test_flush_listeners_see_every_new_row(engine, clock):
 def test_generated_barcodes_fit_the_pattern_and_never_repeat(books, copies):
     barcodes = []
     for prefix, body in books:
-        if prefix == "979" and body < 10**8:
-            body += 10**8  # 979-0 is sheet music, not a book
         isbn13 = _isbn13(f"{prefix}{body:09d}")
         barcodes += [catalog.generated_barcode(isbn13, n) for n in range(1, copies + 1)]
     assert all(b is not None and ITEM_PATTERN.fullmatch(b) for b in barcodes)
