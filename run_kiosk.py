@@ -374,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     import central.cli
     import central.label_cli
     import central.reports.cli
+    import central.rollover_cli
     import kiosk.browser
     import kiosk.staffgate
     import kiosk.sync.cli
@@ -387,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
         central.cli,
         central.reports.cli,
         central.chase_cli,
+        central.rollover_cli,
         central.label_cli,
     ):
         module.register_commands(sub, common, COMMANDS)

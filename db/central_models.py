@@ -42,6 +42,7 @@ __all__ = [
     "LoanFacts",
     "NoticeStatus",
     "OverdueNotice",
+    "Rollover",
     "StaffRole",
     "StaffUser",
     "SyncException",
@@ -413,6 +414,21 @@ class CompensationCase(Base):
     patron: Mapped[Patron] = relationship()
     item: Mapped[Item] = relationship()
     title: Mapped[Title] = relationship()
+
+
+class Rollover(Base):
+    """A school-year rollover done (central/rollover.py): at most one per school year."""
+
+    __tablename__ = "central_rollovers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The calendar year the prepared school year starts in (2027 for 2027-2028).
+    school_year: Mapped[int] = mapped_column(Integer, unique=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    by_username: Mapped[str] = mapped_column(String(64))
+    top_grade: Mapped[int] = mapped_column(Integer)
+    students_moved: Mapped[int] = mapped_column(Integer)
+    students_left: Mapped[int] = mapped_column(Integer)
 
 
 # The ledger looks up a copy's loans in checkout order (the loan before and after a new one);
