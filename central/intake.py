@@ -488,6 +488,9 @@ def record_heartbeat(session: Session, kiosk_id: str, body: Any, now: dt.datetim
     scanner = body.get("scanner_connected")
     if scanner is not None and not isinstance(scanner, bool):
         raise MalformedEvent("scanner_connected must be true, false or null")
+    db_ok = body.get("db_ok")
+    if db_ok is not None and not isinstance(db_ok, bool):
+        raise MalformedEvent("db_ok must be true, false or null")
     backlog = _opt_int(body, "backlog")
     # The push schedule (optional: older kiosks don't send it) comes as ages and delays,
     # turned into times here on the central's clock.
@@ -505,6 +508,7 @@ def record_heartbeat(session: Session, kiosk_id: str, body: Any, now: dt.datetim
     kiosk.reported_clock_at = clock
     kiosk.clock_offset_s = offset
     kiosk.scanner_connected = scanner
+    kiosk.db_ok = db_ok
     kiosk.backlog = backlog
     kiosk.reported_last_sync_at = parse_time(last_sync) if last_sync else None
     kiosk.reported_last_error = _opt_text(body, "last_error")

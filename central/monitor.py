@@ -39,6 +39,8 @@ class KioskRow:
     heartbeat_at: str | None
     heartbeat_age_s: float | None
     scanner_connected: bool | None
+    # False when the kiosk's own database refuses writes: it cannot lend or take back.
+    db_ok: bool | None
     backlog: int | None
     backlog_growing: bool
     # How long the oldest unpushed event has waited, and whether that is past due.
@@ -83,16 +85,21 @@ def kiosk_row(kiosk: Kiosk, now: dt.datetime, silent_after_s: int) -> KioskRow:
         reasons.append("backlog not pushed")
     if kiosk.clock_doubtful:
         reasons.append("clock off")
+    # Only a kiosk that can still talk to the central can say so; a silent one is "silent".
+    db_down = online and kiosk.db_ok is False
+    if db_down:
+        reasons.append("database not working")
     return KioskRow(
         kiosk_id=kiosk.id,
         name=kiosk.name,
         online=online,
         # A backlog that merely grows between pushes is how a kiosk works: no alarm.
-        alert=not online or overdue,
+        alert=not online or overdue or db_down,
         alert_reasons=reasons,
         heartbeat_at=_iso(kiosk.heartbeat_at),
         heartbeat_age_s=None if age is None else round(age, 1),
         scanner_connected=kiosk.scanner_connected,
+        db_ok=kiosk.db_ok,
         backlog=kiosk.backlog,
         backlog_growing=growing,
         backlog_age_s=backlog_age,

@@ -106,6 +106,8 @@ class Kiosk(Base):
     clock_offset_s: Mapped[float | None] = mapped_column(Float)
     clock_doubtful: Mapped[bool] = mapped_column(Boolean, default=False)
     scanner_connected: Mapped[bool | None] = mapped_column(Boolean)
+    # Whether the kiosk's last write to its own database worked (None: never reported).
+    db_ok: Mapped[bool | None] = mapped_column(Boolean)
     backlog: Mapped[int | None] = mapped_column(Integer)
     backlog_rising_count: Mapped[int] = mapped_column(Integer, default=0)
     reported_last_sync_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

@@ -45,6 +45,13 @@
     var status = cell(tr);
     span(status, k.online ? "online" : "offline", k.online ? "pill ok" : "pill bad");
     if (k.heartbeat_age_s !== null) { sub(status, Math.round(k.heartbeat_age_s) + " s ago"); }
+    if (k.db_ok === false) {
+      var db = document.createElement("div");
+      db.className = "warn";
+      db.dataset.db = "down";
+      db.textContent = "\u6570\u636e\u5e93\u6545\u969c \u00b7 database not working";
+      status.appendChild(db);
+    }
     var scanner = cell(tr);
     if (k.scanner_connected === null) { scanner.textContent = "\u2014"; }
     else if (k.scanner_connected) { scanner.textContent = "connected"; }

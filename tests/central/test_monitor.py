@@ -95,3 +95,43 @@ def test_heartbeat_schedule_fields_are_checked(make_kiosk, library, clock: FakeC
     assert k.heartbeat(clock(), next_push_in_s="soon").status_code == 400
     assert k.heartbeat(clock(), oldest_pending_age_s=-5).status_code == 400
     assert k.heartbeat(clock(), sync_interval_s=300).status_code == 200
+
+
+def _signed_in(client: FlaskClient, central_db: CentralDB, clock: FakeClock) -> None:
+    with central_db.factory.begin() as session:
+        add_user(session, "liu", PASSWORD, "librarian", clock())
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token is not None
+    login = {"username": "liu", "password": PASSWORD, "csrf_token": token.group(1)}
+    assert client.post("/login", data=login).status_code == 302
+
+
+def test_a_kiosk_whose_database_refuses_writes_shows_in_its_monitor_cells(
+    client: FlaskClient, central_db: CentralDB, make_kiosk, library, clock: FakeClock
+) -> None:
+    k: SimKiosk = make_kiosk("k1")
+    _signed_in(client, central_db, clock)
+    k.heartbeat(clock(), backlog=0)  # an older kiosk: no db_ok at all
+    row = _row(client, "k1")
+    assert row["db_ok"] is None and not row["alert"]
+    assert 'data-db="down"' not in client.get("/").get_data(as_text=True)
+
+    assert k.heartbeat(clock(), db_ok=False).status_code == 200
+    row = _row(client, "k1")
+    assert row["db_ok"] is False and row["alert"]
+    assert row["alert_reasons"] == ["database not working"]
+    html = client.get("/").get_data(as_text=True)
+    assert re.search(r'data-db="down">数据库故障 · database not working<', html)
+    assert 'class="alert"' in html
+
+    assert k.heartbeat(clock(), db_ok=True).status_code == 200
+    row = _row(client, "k1")
+    assert row["db_ok"] is True and not row["alert"]
+    assert 'data-db="down"' not in client.get("/").get_data(as_text=True)
+
+
+def test_heartbeat_db_ok_must_be_true_false_or_null(make_kiosk, library, clock: FakeClock) -> None:
+    k: SimKiosk = make_kiosk("k1")
+    assert k.heartbeat(clock(), db_ok="yes").status_code == 400
+    assert k.heartbeat(clock(), db_ok=None).status_code == 200
