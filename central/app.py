@@ -17,6 +17,7 @@ from central.db import make_central_session_factory
 from central.views import api, audit_log, console, guard, language, opac, opac_holds, sync
 from central.views import chase as chase_views
 from central.views import compensation as compensation_views
+from central.views import desk as desk_views
 from central.views import imports as _imports  # noqa: F401 - adds the import pages to the console
 from central.worker import PushPriority
 from db.engine import make_engine, make_read_session_factory
@@ -89,6 +90,7 @@ def create_central_app(
     app.register_blueprint(console.bp)
     app.register_blueprint(opac.bp)
     app.register_blueprint(audit_log.bp)
+    app.register_blueprint(desk_views.bp)
     language.init_app(app)
     app.register_blueprint(chase_views.bp)
     app.register_blueprint(compensation_views.bp)

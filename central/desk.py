@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from central import holds as central_holds
 from central.changes import lock_change_counter
 from central.events import IncomingEvent
 from central.intake import PAYLOAD_JSON
@@ -28,6 +29,8 @@ from central.ledger import Ledger
 from db.central_models import CentralEvent, EventState
 from db.models import Hold, HoldStatus, Item, ItemStatus, Loan, Patron, Title
 from kiosk.circulation import rules
+from kiosk.circulation.holds import HoldPolicy, shelf_expires_at
+from kiosk.circulation.overdue import days_overdue
 from kiosk.circulation.rules import (
     CheckoutOutcome,
     CopyRef,
@@ -489,3 +492,117 @@ def renew(
         now,
     )
     return _result(DeskAction.RENEWED, item, due_at=decision.due_at, loan_uuid=loan.uuid)
+
+
+# --- the student at the desk, and their holds --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoanLine:
+    loan_uuid: str
+    item_barcode: str
+    title: str
+    checked_out_at: dt.datetime
+    due_at: dt.datetime
+    days_overdue: int
+    renewals: int
+
+
+@dataclass(frozen=True)
+class HoldLine:
+    hold_id: int
+    title: str
+    status: str
+    placed_at: dt.datetime
+    # A ready hold's copy and the end of its time on the hold shelf.
+    item_barcode: str | None
+    expires_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class PatronAtDesk:
+    """What the desk shows of the student in front of it: their loans, holds and what is left."""
+
+    patron: Patron
+    loans: list[LoanLine]
+    holds: list[HoldLine]
+    may_borrow: int
+
+
+def patron_at_desk(
+    session: Session, patron: Patron, policy: LoanPolicy, hold_policy: HoldPolicy, now: dt.datetime
+) -> PatronAtDesk:
+    """The student's open loans (due first) and active holds (ready first)."""
+    loans = [
+        LoanLine(
+            loan.uuid,
+            barcode,
+            title,
+            loan.checked_out_at,
+            loan.due_at,
+            days_overdue(
+                policy.calendar, loan.due_at, now, count_closed_days=policy.count_closed_days
+            ),
+            loan.renewals,
+        )
+        for loan, barcode, title in session.execute(
+            select(Loan, Item.barcode, Title.title)
+            .join(Item, Item.id == Loan.item_id)
+            .join(Title, Title.id == Item.title_id)
+            .where(Loan.patron_id == patron.id, Loan.returned_at.is_(None))
+            .order_by(Loan.due_at, Loan.id)
+        )
+    ]
+    holds = []
+    for hold, title, barcode in session.execute(
+        select(Hold, Title.title, Item.barcode)
+        .join(Title, Title.id == Hold.title_id)
+        .outerjoin(Item, Item.id == Hold.item_id)
+        .where(Hold.patron_id == patron.id, Hold.status.in_(central_holds.ACTIVE))
+        # "ready" sorts before "waiting".
+        .order_by(Hold.status, Hold.placed_at)
+    ):
+        ready = hold.status == HoldStatus.READY and hold.ready_at is not None
+        holds.append(
+            HoldLine(
+                hold.id,
+                title,
+                hold.status,
+                hold.placed_at,
+                barcode if ready else None,
+                shelf_expires_at(hold.ready_at, hold_policy) if hold.ready_at and ready else None,
+            )
+        )
+    may_borrow = max(0, policy.max_loans - len(loans))
+    # Never promise books the rules will then refuse.
+    standing = PatronStanding(
+        known=True,
+        status=patron.status,
+        open_loans=len(loans),
+        overdue_loans=sum(1 for line in loans if line.due_at < now),
+    )
+    if rules.decide_patron(standing) is not None or (
+        policy.block_when_overdue and standing.overdue_loans
+    ):
+        may_borrow = 0
+    return PatronAtDesk(patron, loans, holds, may_borrow)
+
+
+def place_hold(
+    session: Session, patron: Patron, title: Title, policy: HoldPolicy, now: dt.datetime
+) -> central_holds.PlacedHold:
+    """Reserve `title` for `patron` at the console by the hold rules (central.holds.place_hold),
+    under the ledger lock as every writer of holds. Caller commits."""
+    lock_change_counter(session)
+    return central_holds.place_hold(session, patron, title, policy, now)
+
+
+def cancel_hold(session: Session, hold: Hold, now: dt.datetime) -> bool:
+    """Cancel `hold` at the console; a copy waiting on the hold shelf for it passes on to the
+    next in line. False when the hold had already ended. Caller commits."""
+    if hold.status not in central_holds.ACTIVE:
+        return False
+    lock_change_counter(session)
+    central_holds.record_cancelled(session, hold, now)
+    session.flush()
+    return True

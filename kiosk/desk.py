@@ -24,7 +24,7 @@ from db.engine import (
     write_transaction,
 )
 from db.faults import fault_name, is_storage_fault
-from kiosk.circulation.barcodes import BarcodeKind, BarcodeRules, Classified, classify, to_isbn13
+from kiosk.circulation.barcodes import BarcodeKind, Classified, classify, to_isbn13
 from kiosk.circulation.calendar import OpeningCalendar
 from kiosk.circulation.holds import shelf_expires_at
 from kiosk.circulation.names import greeting_name
@@ -34,7 +34,7 @@ from kiosk.clock import Clock, utc_now
 from kiosk.config import Settings
 from kiosk.events import BarcodeScanned, EventBus, ScanProcessed, SessionEnded, Subscription
 from kiosk.health import WriteHealth, WriteMonitor, probe_write
-from kiosk.policies import chase_policy, hold_policy, loan_policy
+from kiosk.policies import barcode_rules, chase_policy, hold_policy, loan_policy
 from kiosk.services import circulation as svc
 from kiosk.services.circulation import Action, CirculationResult
 
@@ -74,17 +74,6 @@ class _SignOut:
 # What a scan does to the kiosk session once its transaction has committed; None keeps the
 # signed-in student (if any) and counts the scan as their activity.
 _SessionChange = _SignIn | _SignOut | None
-
-
-def barcode_rules(settings: Settings) -> BarcodeRules:
-    return BarcodeRules(
-        patron_pattern=settings.barcodes.patron_pattern,
-        patron_check=settings.barcodes.patron_check,
-        item_pattern=settings.barcodes.item_pattern,
-        prefix=settings.scanner.prefix,
-        suffix=settings.scanner.suffix,
-        max_length=settings.barcodes.max_length,
-    )
 
 
 class Desk:

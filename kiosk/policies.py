@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kiosk.circulation.barcodes import BarcodeRules
 from kiosk.circulation.calendar import OpeningCalendar
 from kiosk.circulation.holds import HoldPolicy
 from kiosk.circulation.overdue import ChasePolicy
@@ -51,4 +52,17 @@ def loan_policy(settings: Settings) -> LoanPolicy:
         block_when_overdue=c.block_when_overdue,
         calendar=opening_calendar(settings),
         count_closed_days=settings.chase.count_closed_days,
+    )
+
+
+def barcode_rules(settings: Settings) -> BarcodeRules:
+    """How scans are told apart (`[barcodes]`, the scanner's prefix and suffix): the kiosk's
+    and the central desk's scans are classified alike."""
+    return BarcodeRules(
+        patron_pattern=settings.barcodes.patron_pattern,
+        patron_check=settings.barcodes.patron_check,
+        item_pattern=settings.barcodes.item_pattern,
+        prefix=settings.scanner.prefix,
+        suffix=settings.scanner.suffix,
+        max_length=settings.barcodes.max_length,
     )

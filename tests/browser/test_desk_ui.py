@@ -1,0 +1,169 @@
+"""The desk walked in real Chromium with the keyboard only, as a wedge scanner types: a helper lends
+two books, takes one back, reserves the other for a second student, returns it to the hold
+shelf, and the copy's time there runs out. Screenshots at 1366x768 and 1920x1080, zh and en."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from central.app import create_central_app
+from central.auth import add_user
+from central.db import make_central_session_factory, open_central_engine
+from central.worker import LedgerWorker
+from db.engine import SessionFactory
+from db.models import Hold, HoldStatus, Item, ItemStatus, Loan
+from kiosk.policies import hold_policy
+from kiosk.services.demo import seed_demo_library
+from tests.conftest import FakeClock, make_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+PASSWORD = "correct horse battery"
+SIZES = {"1366": {"width": 1366, "height": 768}, "1920": {"width": 1920, "height": 1080}}
+
+
+@dataclass
+class Central:
+    url: str
+    factory: SessionFactory
+    clock: FakeClock
+    settings: Any
+
+
+@pytest.fixture
+def central(tmp_path: Path) -> Iterator[Central]:
+    """The central app with the demo library on a real SQLite file, served by a thread."""
+    (tmp_path / "secret").write_text("browser-test-secret\n")
+    url = str(tmp_path / "central.sqlite3")
+    settings = make_settings(
+        tmp_path, central={"database_url": url, "secret_key_file": str(tmp_path / "secret")}
+    )
+    engine = open_central_engine(url)
+    factory = make_central_session_factory(engine)
+    clock = FakeClock()
+    with factory.begin() as s:
+        seed_demo_library(s, clock())
+        add_user(s, "xiaoming", PASSWORD, "helper", clock())
+        add_user(s, "liu", PASSWORD, "librarian", clock())
+    app = create_central_app(settings, engine=engine, clock=clock)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield Central(f"http://127.0.0.1:{server.server_port}", factory, clock, settings)
+    server.shutdown()
+    engine.dispose()
+
+
+def sign_in(page: Any, central: Central, username: str, path: str) -> None:
+    page.goto(f"{central.url}{path}")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{central.url}{path}")
+
+
+def wedge(page: Any, code: str) -> str:
+    """Type `code` and Enter wherever the focus is, as a keyboard-wedge scanner does; the text
+    of what the scan did."""
+    with page.expect_navigation():
+        page.keyboard.type(code)
+        page.keyboard.press("Enter")
+    # The scan field has the focus again, ready for the next scan.
+    assert page.evaluate("document.activeElement.id") == "desk-code"
+    return str(page.inner_text("#desk-result")) if page.query_selector("#desk-result") else ""
+
+
+def shots(page: Any, name: str) -> None:
+    """The page at both sizes, in Chinese and English (the language is switched and back)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    here = page.url
+    for lang in ("zh", "en"):
+        joiner = "&" if "?" in here else "?"
+        page.goto(f"{here}{joiner}lang={lang}")
+        for size, viewport in SIZES.items():
+            page.set_viewport_size(viewport)
+            page.screenshot(path=SCREENSHOTS / f"desk-{name}-{lang}-{size}.png", full_page=True)
+    page.goto(f"{here}{'&' if '?' in here else '?'}lang=zh")
+    page.set_viewport_size(SIZES["1366"])
+
+
+def item_status(central: Central, barcode: str) -> str:
+    with central.factory() as s:
+        return str(s.scalar(select(Item.status).where(Item.barcode == barcode)))
+
+
+def test_a_helper_at_the_desk_lends_returns_reserves_and_the_hold_expires(
+    page: Any, central: Central
+):
+    page.set_viewport_size(SIZES["1366"])
+    sign_in(page, central, "xiaoming", "/desk")
+    assert page.evaluate("document.activeElement.id") == "desk-code"
+
+    # 张小明's card, then two books: no mouse, only what the scanner types.
+    wedge(page, "20260001")
+    assert "张小明" in page.inner_text("#desk-patron-name")
+    assert wedge(page, "SX00001").startswith("已借出：《草房子》，还书日期：2026年12月9日。")
+    assert wedge(page, "SX00010").startswith("已借出：《窗边的小豆豆》")
+    assert "在借图书（2）" in page.inner_text(".desk-patron")
+    shots(page, "lent")
+
+    # Esc: the next student; a book scanned on its own comes back and goes to the shelf.
+    with page.expect_navigation():
+        page.keyboard.press("Escape")
+    assert page.query_selector(".desk-patron") is None
+    returned = wedge(page, "SX00001")
+    assert "草房子" in returned and "放回书架" in returned
+    assert item_status(central, "SX00001") == ItemStatus.AVAILABLE
+
+    # 李华 reserves 窗边的小豆豆, which 张小明 has.
+    wedge(page, "20260002")
+    page.fill("#desk-find", "窗边")
+    with page.expect_navigation():
+        page.press("#desk-find", "Enter")
+    with page.expect_navigation():
+        page.click(".desk-choices button")
+    assert "已预约" in page.inner_text(".desk-hold-outcome")
+    assert "窗边的小豆豆" in page.inner_text(".desk-holds")
+    shots(page, "reserved")
+
+    # 张小明 brings it back: it goes to the hold shelf for 李华.
+    with page.expect_navigation():
+        page.keyboard.press("Escape")
+    back = wedge(page, "SX00010")
+    assert "放到预约架：李华 (三年级二班)" in back
+    shots(page, "to-hold-shelf")
+    assert item_status(central, "SX00010") == ItemStatus.ON_HOLD_SHELF
+
+    page.goto(f"{central.url}/hold-shelf")
+    waiting = page.inner_text("table.hold-shelf >> nth=-1")
+    assert "SX00010" in waiting and "李华" in waiting
+    # 陈思远 waits for 青铜葵花 while its copies stand on the open shelf: pull one.
+    assert "青铜葵花" in page.inner_text("table.hold-shelf >> nth=0")
+    shots(page, "hold-shelf")
+
+    # Nobody comes for five open days; the sweep expires the hold and the copy is reshelved.
+    central.clock.advance(days=8)
+    LedgerWorker(
+        central.factory,
+        central.clock,
+        threading.Event(),
+        hold_policy=hold_policy(central.settings),
+    ).sweep_once()
+    with central.factory() as s:
+        hold = s.scalar(
+            select(Hold).join(Item, Item.id == Hold.item_id).where(Item.barcode == "SX00010")
+        )
+        assert hold is not None and hold.status == HoldStatus.EXPIRED
+    assert item_status(central, "SX00010") == ItemStatus.AVAILABLE
+    sign_in(page, central, "liu", "/hold-shelf")
+    assert "SX00010" not in page.inner_text("main")
+    with central.factory() as s:
+        assert s.scalar(select(Loan.kiosk_id).distinct()) == "desk"
