@@ -50,6 +50,7 @@ def loan_policy(settings: Settings) -> LoanPolicy:
         max_renewals=c.max_renewals,
         renew_within_days=c.renew_within_days,
         block_when_overdue=c.block_when_overdue,
+        block_on_open_compensation=settings.compensation.block_at_kiosk,
         calendar=opening_calendar(settings),
         count_closed_days=settings.chase.count_closed_days,
     )

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from kiosk.circulation.calendar import OpeningCalendar
+from kiosk.circulation.compensation import blocks_at_kiosk
 from kiosk.circulation.overdue import days_overdue
 from kiosk.circulation.states import NOT_LENDABLE, ItemStatus
 
@@ -18,6 +19,8 @@ class Refusal(enum.StrEnum):
     CARD_UNKNOWN = "card_unknown"
     CARD_BLOCKED = "card_blocked"
     CARD_LEFT = "card_left"
+    # A lost or damaged book not yet paid for ([compensation] block_at_kiosk).
+    OWES_COMPENSATION = "owes_compensation"
     HAS_OVERDUE = "has_overdue"
     TOO_MANY_LOANS = "too_many_loans"
     NOT_LOANABLE = "not_loanable"
@@ -61,6 +64,9 @@ class LoanPolicy:
     # Renewal opens this many days before the due date (0: any time it moves the date later).
     renew_within_days: int = 3
     block_when_overdue: bool = True
+    # No new loans while the student has an open compensation case (the kiosk's
+    # [compensation] block_at_kiosk; the desk settles the case instead).
+    block_on_open_compensation: bool = False
     calendar: OpeningCalendar = field(default_factory=OpeningCalendar)
     # How days overdue are counted, the same way as the chase counts them (`[chase]`).
     count_closed_days: bool = False
@@ -76,6 +82,8 @@ class PatronStanding:
     overdue_loans: int = 0
     # Waiting and ready holds; only the hold rules look at them.
     active_holds: int = 0
+    # Lost or damaged books not yet settled (遗失赔偿), as the central last said.
+    open_compensation_cases: int = 0
 
 
 @dataclass(frozen=True)
@@ -143,7 +151,8 @@ def decide_checkout(
     Order of checks, first refusal wins (it is what the screen shows):
     1. a copy already on loan to this same patron is not a refusal: offer renew or return;
     2. patron: unknown card, left the school, blocked;
-    3. patron: overdue books (when the policy blocks on them), then the loan limit;
+    3. patron: an unsettled lost book (when the policy blocks on it), overdue books (when the
+       policy blocks on them), then the loan limit;
     4. item: lost, withdrawn or in repair, on loan to someone else, on the hold shelf for someone else,
        or the last copies on the shelf are promised to students waiting for this title.
     Patron checks run before item checks: "see the librarian about your account" beats
@@ -152,6 +161,10 @@ def decide_checkout(
     if item.on_loan_to == "self":
         return CheckoutDecision(CheckoutOutcome.RENEW_OR_RETURN)
     refusal = decide_patron(patron)
+    if refusal is None and blocks_at_kiosk(
+        patron.open_compensation_cases, block_at_kiosk=policy.block_on_open_compensation
+    ):
+        refusal = Refusal.OWES_COMPENSATION
     if refusal is None and policy.block_when_overdue and patron.overdue_loans > 0:
         refusal = Refusal.HAS_OVERDUE
     if refusal is None and patron.open_loans >= policy.max_loans:

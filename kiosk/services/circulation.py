@@ -16,6 +16,7 @@ from typing import Any
 
 from db.models import HoldStatus, ItemStatus, PatronStatus
 from kiosk.circulation import rules
+from kiosk.circulation.compensation import blocks_at_kiosk
 from kiosk.circulation.overdue import days_overdue
 from kiosk.circulation.rules import (
     CheckoutOutcome,
@@ -71,6 +72,7 @@ class PatronRecord:
     student_number: str
     name: str
     status: str
+    open_compensation_cases: int = 0
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,7 @@ def patron_standing(
         status=patron.status,
         open_loans=row["open_loans"],
         overdue_loans=row["overdue_loans"],
+        open_compensation_cases=patron.open_compensation_cases,
     )
 
 
@@ -504,5 +507,9 @@ def patron_summary(
     has_overdue = any(line.due_at < now for line in loans)
     # Never promise books the rules will then refuse.
     if patron.status != PatronStatus.ACTIVE or (policy.block_when_overdue and has_overdue):
+        may_borrow = 0
+    if blocks_at_kiosk(
+        patron.open_compensation_cases, block_at_kiosk=policy.block_on_open_compensation
+    ):
         may_borrow = 0
     return PatronSummary(patron.id, first_name, loans, holds_ready, may_borrow, holds)

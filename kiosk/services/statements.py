@@ -127,7 +127,13 @@ kiosk_state, outbox_events = _table(KioskState), _table(OutboxEvent)
 
 # --- look-ups (columns labelled as the record dataclasses' fields) -----------------------------
 
-_PATRON = select(patrons.c.id, patrons.c.student_number, patrons.c.name, patrons.c.status)
+_PATRON = select(
+    patrons.c.id,
+    patrons.c.student_number,
+    patrons.c.name,
+    patrons.c.status,
+    patrons.c.open_compensation_cases,
+)
 PATRON_BY_CARD = Statement(_PATRON.where(patrons.c.card_barcode == bindparam("card")))
 PATRON_BY_ID = Statement(_PATRON.where(patrons.c.id == bindparam("patron_id")))
 

@@ -68,6 +68,9 @@ _MESSAGES: dict[str, str] = {
     "refused:card_unknown": N_("We don't know this card. Please see the librarian."),
     "refused:card_blocked": N_("Please see the librarian about your account before borrowing."),
     "refused:card_left": N_("This card is no longer active. Please see the librarian."),
+    "refused:owes_compensation": N_(
+        "You have a lost book that hasn't been paid for yet. Please go to the library desk."
+    ),
     "refused:has_overdue": N_("You have an overdue book. Please return it before borrowing more."),
     "refused:too_many_loans": N_(
         "You already have as many books as you can borrow. Return one to borrow another."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import pytest
 
@@ -102,6 +103,30 @@ CHECKOUT_CASES = [
         POLICY,
         CheckoutOutcome.REFUSE,
         Refusal.NOT_LOANABLE,
+    ),
+    (
+        "unsettled lost book, kiosk blocks on it",
+        PatronStanding(known=True, open_compensation_cases=1, overdue_loans=1),
+        SHELF,
+        replace(POLICY, block_on_open_compensation=True),
+        CheckoutOutcome.REFUSE,
+        Refusal.OWES_COMPENSATION,
+    ),
+    (
+        "unsettled lost book, kiosk does not block on it",
+        PatronStanding(known=True, open_compensation_cases=1),
+        SHELF,
+        POLICY,
+        CheckoutOutcome.LEND,
+        None,
+    ),
+    (
+        "blocked card beats an unsettled lost book",
+        PatronStanding(known=True, status="blocked", open_compensation_cases=1),
+        SHELF,
+        replace(POLICY, block_on_open_compensation=True),
+        CheckoutOutcome.REFUSE,
+        Refusal.CARD_BLOCKED,
     ),
     (
         "copy in repair",
