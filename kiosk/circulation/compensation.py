@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -162,6 +163,22 @@ def parse_yuan(text: str) -> int | None:
     if not value.is_finite() or value < 0 or value != value.quantize(Decimal("0.01")):
         return None
     return int(value * 100)
+
+
+# A catalogue's price in yuan: "CNY25.00" (CNMARC 010$d, MARC 020$c), "¥25", "25.00元",
+# "RMB 25", "定价" with a colon before it, or a bare number; other currencies are not yuan.
+_PRICE = re.compile(
+    r"^(?:定价[:：]?\s*)?(?:CNY|RMB|¥|￥)?\s*(\d{1,6}(?:\.\d{1,2})?)\s*(?:元|圆)?$", re.IGNORECASE
+)
+
+
+def parse_price_fen(text: str) -> int | None:
+    """A catalogue's list price in fen, or None when `text` is empty or not a yuan price."""
+    match = _PRICE.match(text.strip())
+    if match is None:
+        return None
+    fen = int(Decimal(match.group(1)) * 100)
+    return fen if fen > 0 else None
 
 
 def case_action_applies(status: str, action: CaseAction) -> bool:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from kiosk.circulation.barcodes import to_unified_number
+from kiosk.circulation.compensation import parse_price_fen
 from kiosk.importing.catalog_records import (
     Reading,
     Source,
@@ -36,6 +37,7 @@ _HEADERS: dict[str, list[str]] = {
     "series": ["series", "丛书", "丛书名", "丛编"],
     "subjects": ["subject", "subjects", "主题", "主题词"],
     "unified_number": ["unified_number", "统一书号"],
+    "price": ["price", "定价", "价格", "单价"],
 }
 _ALIASES = {normalize_header(a): f for f, aliases in _HEADERS.items() for a in aliases}
 _CLASSIFICATIONS = {
@@ -128,6 +130,7 @@ def _group_rows(table: CsvTable) -> list[_Group | Source]:
             "classification",
             "series",
             "subjects",
+            "price",
         ):
             if value[f] and not group.values.get(f):
                 group.values[f] = value[f]
@@ -190,6 +193,11 @@ def _csv_sources(table: CsvTable, read: list[_Group | Source]) -> Iterator[Sourc
                 source.warnings.append(
                     f"{table.label('classification')} must be clc/中图法 or dewey/杜威; left empty"
                 )
+        price_fen = parse_price_fen(group.values.get("price", ""))
+        if group.values.get("price") and price_fen is None:
+            source.warnings.append(
+                f"{table.label('price')} is not a price in yuan (like 25.00); left empty"
+            )
         record = CatalogTitle(
             title,
             group.isbn13,
@@ -201,6 +209,7 @@ def _csv_sources(table: CsvTable, read: list[_Group | Source]) -> Iterator[Sourc
             group.unified_number,
             series=group.values.get("series", ""),
             subjects=group.values.get("subjects", ""),
+            price_fen=price_fen,
         )
         source.entry = CatalogEntry(record, tuple(group.holdings), group.copies)
         yield source

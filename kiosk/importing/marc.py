@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import pymarc
 
+from kiosk.circulation.compensation import parse_price_fen
 from kiosk.importing.catalog_records import (
     NON_SORT,
     Reading,
@@ -350,6 +351,7 @@ def _map_marc21(fields: dict[str, list[pymarc.Field]], where: str) -> Source:
             classification,
             series=trim(_first(fields, "490", "a") or _first(fields, "830", "a")),
             subjects=_subjects(_values(fields, "650", "a")),
+            price_fen=parse_price_fen(_first(fields, "020", "c")),
         ),
         holdings,
     )
@@ -410,6 +412,7 @@ def _map_unimarc(fields: dict[str, list[pymarc.Field]], where: str) -> Source:
             classification,
             series=trim(_first(fields, "225", "a")),
             subjects=_subjects(_values(fields, "606", "a")),
+            price_fen=parse_price_fen(_first(fields, "010", "d")),
         ),
         holdings,
     )

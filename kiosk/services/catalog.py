@@ -41,6 +41,7 @@ _TITLE_FIELDS = (
     "classification",
     "series",
     "subjects",
+    "price_fen",
 )
 
 # Barcodes for copies the records do not list are "G" + ISBN-13 digits 3-12 (the check digit
@@ -79,6 +80,8 @@ class CatalogTitle:
     series: str = ""
     # Subject headings, "; " between them.
     subjects: str = ""
+    # The list price in fen (MARC 020$c, CNMARC 010$d, a price column); None: not given.
+    price_fen: int | None = None
 
 
 @dataclass(frozen=True)

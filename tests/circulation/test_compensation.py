@@ -21,6 +21,7 @@ from kiosk.circulation.compensation import (
     case_action_applies,
     case_status_after,
     found_action,
+    parse_price_fen,
     parse_yuan,
     yuan_text,
 )
@@ -169,3 +170,24 @@ def test_kiosk_block_only_when_configured_and_a_case_is_open():
     assert blocks_at_kiosk(1, block_at_kiosk=True)
     assert not blocks_at_kiosk(0, block_at_kiosk=True)
     assert not blocks_at_kiosk(2, block_at_kiosk=False)
+
+
+@pytest.mark.parametrize(
+    ("text", "fen"),
+    [
+        ("CNY39.80", 3980),
+        ("cny12.3", 1230),
+        ("¥25", 2500),
+        ("25.00元", 2500),
+        ("RMB 25.5", 2550),
+        ("定价：25.00元", 2500),
+        ("18", 1800),
+        ("$12.99", None),
+        ("USD12", None),
+        ("0", None),
+        ("二十元", None),
+        ("", None),
+    ],
+)
+def test_catalogue_price(text, fen):
+    assert parse_price_fen(text) == fen

@@ -438,3 +438,41 @@ def test_a_single_truncated_marc_record_is_named_as_such(
     assert f"leader says {int(first[:5])} bytes" in err
     assert "header row" not in err
     assert count(session_factory, Title) == 0
+
+
+@needs_data
+def test_cnmarc_prices_from_010d(settings, session_factory):
+    """CNMARC's 010$d "CNY39.80" becomes the title's price in fen (for compensation)."""
+    code, _, err = run(settings, session_factory, CNMARC_UTF8)
+    assert (code, err) == (0, "")
+    with session_factory() as s:
+        prices = dict(s.execute(select(Title.title, Title.price_fen)).all())
+    assert prices["草房子"] == 3980
+    assert set(prices.values()) == {3980}
+
+
+def test_prices_from_marc21_020c_and_a_csv_price_column(settings, session_factory, tmp_path):
+    mrc = tmp_path / "priced.mrc"
+    mrc.write_bytes(
+        marc21(
+            field("020", "a", "9787020002207", "c", "CNY25.50"),
+            field("245", "a", "红楼梦"),
+        )
+        + marc21(field("020", "a", "0306406152", "c", "$12.99"), field("245", "a", "Dollars"))
+    )
+    assert run(settings, session_factory, mrc)[0] == 0
+    csv_path = tmp_path / "priced.csv"
+    csv_path.write_text(
+        "ISBN,题名,定价\n978-7-02-100000-4,活着,¥19.00\n7-02-100001-4,三体,二十元\n",
+        encoding="utf-8",
+    )
+    code, out, _ = run(settings, session_factory, csv_path)
+    assert code == 0
+    assert "priced.csv line 3: 定价 (price) is not a price in yuan (like 25.00); left empty" in out
+    # Re-importing a record without a price keeps the one already known.
+    again = tmp_path / "again.csv"
+    again.write_text("ISBN,题名\n978-7-02-100000-4,活着\n", encoding="utf-8")
+    assert run(settings, session_factory, again)[0] == 0
+    with session_factory() as s:
+        prices = dict(s.execute(select(Title.title, Title.price_fen)).all())
+    assert prices == {"红楼梦": 2550, "Dollars": None, "活着": 1900, "三体": None}
