@@ -58,6 +58,11 @@ def local_datetime(at: dt.datetime, zone: zoneinfo.ZoneInfo, language: str) -> s
     )
 
 
+def local_time(at: dt.datetime, zone: zoneinfo.ZoneInfo) -> str:
+    """The time of day of `at` in the library's `zone`: "14:05"."""
+    return _aware(at).astimezone(zone).strftime("%H:%M")
+
+
 def local_date(at: dt.datetime | dt.date, zone: zoneinfo.ZoneInfo, language: str) -> str:
     """The day `at` falls on in the library's `zone`: "2026年12月9日" / "9 Dec 2026". A plain
     date is taken as it is."""

@@ -167,7 +167,7 @@ def logout() -> BaseResponse:
         audit_as(user, "user.sign_out", f"user:{user.username}")
     db.commit()
     session.clear()
-    flash(wording.SIGNED_OUT)
+    flash(str(wording.SIGNED_OUT))
     return redirect(url_for("console.login"))
 
 
@@ -175,17 +175,28 @@ def logout() -> BaseResponse:
 @login_required
 def monitor() -> str:
     svc = services()
-    now = svc.clock()
-    silent = svc.settings.central.kiosk_silent_after_s
     db = get_db()
     return render_template(
         "central/monitor.html",
-        kiosks=kiosk_rows(db, now, silent),
-        totals=stats(db, now, silent),
-        now=now,
-        silent_after_s=silent,
+        totals=stats(db, svc.clock(), svc.settings.central.kiosk_silent_after_s),
         backlog_margin_s=BACKLOG_MARGIN_S,
+        **_monitor_rows(),
     )
+
+
+@bp.get("/monitor/rows")
+@login_required
+def monitor_rows() -> str:
+    """The monitor's table rows, for console.js to refresh in place (same template, same
+    language, same times as the page)."""
+    return render_template("central/_monitor_rows.html", **_monitor_rows())
+
+
+def _monitor_rows() -> dict[str, Any]:
+    svc = services()
+    now = svc.clock()
+    silent = svc.settings.central.kiosk_silent_after_s
+    return {"kiosks": kiosk_rows(get_db(), now, silent), "now": now, "silent_after_s": silent}
 
 
 @bp.get("/kiosks/<kiosk_id>")
@@ -240,7 +251,7 @@ def resolve_exception(exception_id: int) -> BaseResponse:
     )
     db.commit()
     log.info("exception %s resolved by user id %s", exception_id, g.user.id)
-    flash("Exception marked as resolved.")
+    flash(str(wording.EXCEPTION_RESOLVED))
     return redirect(url_for("console.exceptions"))
 
 
@@ -261,17 +272,13 @@ def retry_exception(exception_id: int) -> BaseResponse:
             )
         )
     if row is None:
-        flash("There is no stored event to retry for this exception.")
+        flash(str(wording.NO_EVENT_TO_RETRY))
         return redirect(url_for("console.exceptions"))
     lock_change_counter(db)
     state = retry_event(db, row, services().clock())
     audit("exception.retry", f"exception:{exception_id}", {"kind": exc.kind, "outcome": state})
     db.commit()
-    flash(
-        "The event was applied."
-        if state == "applied"
-        else f"The event is still {state}: check the student list and catalog."
-    )
+    flash(str(wording.EVENT_APPLIED) if state == "applied" else wording.event_still(state))
     return redirect(url_for("console.exceptions"))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext  # type: ignore[import-untyped]  # no type hints
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired, FileSize
 from wtforms import (
@@ -48,8 +49,8 @@ class ImportUploadForm(FlaskForm):  # type: ignore[misc]
 
     kind = RadioField(
         choices=[
-            SelectChoice("students", "学生名单 Students"),
-            SelectChoice("catalog", "馆藏目录 Catalogue"),
+            SelectChoice("students", lazy_gettext("Roster (students)")),
+            SelectChoice("catalog", lazy_gettext("Catalogue (books)")),
         ],
         default="students",
         validators=[InputRequired(message=wording.IMPORT_KIND_REQUIRED)],

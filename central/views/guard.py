@@ -62,7 +62,7 @@ def _load_user() -> None:
     db.commit()
     if g.user is None:
         session.pop(SESSION_KEY, None)
-        flash(wording.SESSION_ENDED)
+        flash(str(wording.SESSION_ENDED))
 
 
 def current_user() -> StaffUser | None:

@@ -31,6 +31,7 @@ def init_app(app: Flask) -> None:
     app.after_request(_remember_choice)
     app.add_template_filter(local_datetime_filter, "local_datetime")
     app.add_template_filter(local_date_filter, "local_date")
+    app.add_template_filter(local_time_filter, "local_time")
     app.context_processor(_language_helpers)
 
 
@@ -90,6 +91,14 @@ def local_date_filter(value: Any) -> str:
     if at is None:
         return "—"
     return i18n.local_date(at, _zone(), current_language())
+
+
+def local_time_filter(value: Any) -> str:
+    """`{{ at|local_time }}`: "14:05" in the library's zone; "—" for nothing."""
+    at = _as_datetime(value)
+    if not isinstance(at, dt.datetime):
+        return "—"
+    return i18n.local_time(at, _zone())
 
 
 def _language_helpers() -> dict[str, Any]:

@@ -1,60 +1,77 @@
-"""What the console says about signing in and its forms, Chinese first, in one place."""
+"""What the console says about signing in and its forms, in one place (English msgids; the
+Chinese is in central/translations/zh/LC_MESSAGES/console.po)."""
 
 from __future__ import annotations
 
+from flask_babel import gettext, lazy_gettext  # type: ignore[import-untyped]  # no type hints
+
 # Form validation.
-USERNAME_REQUIRED = "请输入用户名 · Enter your user name."
-PASSWORD_REQUIRED = "请输入密码 · Enter your password."
-TOO_LONG = "太长了 · Too long."
+USERNAME_REQUIRED = lazy_gettext("Enter your user name.")
+PASSWORD_REQUIRED = lazy_gettext("Enter your password.")
+TOO_LONG = lazy_gettext("Too long.")
 
 # Signing in.
-WRONG_CREDENTIALS = "用户名或密码不对 · Wrong user name or password."
-SIGNED_OUT = "已退出登录 · You are signed out."
-SESSION_ENDED = "登录已过期或已被结束，请重新登录 · Your session ended: please sign in again."
+WRONG_CREDENTIALS = lazy_gettext("Wrong user name or password.")
+SIGNED_OUT = lazy_gettext("You are signed out.")
+SESSION_ENDED = lazy_gettext("Your session ended: please sign in again.")
 
 
 def too_many_attempts(wait_s: int) -> str:
     """The sign-in page's answer while failures are throttled; says how long to wait."""
     minutes = max(1, round(wait_s / 60))
-    return (
-        f"登录失败次数太多，请 {minutes} 分钟后再试 · "
-        f"Too many failed sign-ins: try again in {minutes} minute{'s' if minutes > 1 else ''}."
+    return str(
+        gettext("Too many failed sign-ins: try again in %(minutes)s minute(s).", minutes=minutes)
     )
 
 
 # A form that failed its CSRF check (Flask-WTF's reason → what the librarian can do).
-FORM_REFUSED_TITLE = "表单已失效 · This form has expired"
-FORM_REFUSED_HINT = (
-    "请返回上一页，刷新后再提交一次 · Go back, reload the page and submit the form again."
-)
+FORM_REFUSED_TITLE = lazy_gettext("This form has expired")
+FORM_REFUSED_HINT = lazy_gettext("Go back, reload the page and submit the form again.")
 CSRF_REASONS = {
-    "The CSRF token is missing.": "表单缺少安全令牌 · The form's security token is missing.",
-    "The CSRF session token is missing.": (
-        "浏览器没有送回登录会话（可能禁用了 Cookie）· The browser sent no session cookie "
-        "(are cookies blocked?)."
+    "The CSRF token is missing.": lazy_gettext("The form's security token is missing."),
+    "The CSRF session token is missing.": lazy_gettext(
+        "The browser sent no session cookie (are cookies blocked?)."
     ),
-    "The CSRF token has expired.": "页面打开太久了 · The page was open too long.",
-    "The CSRF token is invalid.": "安全令牌不对 · The form's security token is not valid.",
-    "The CSRF tokens do not match.": (
-        "安全令牌与登录会话不符 · The form's security token does not match your session."
+    "The CSRF token has expired.": lazy_gettext("The page was open too long."),
+    "The CSRF token is invalid.": lazy_gettext("The form's security token is not valid."),
+    "The CSRF tokens do not match.": lazy_gettext(
+        "The form's security token does not match your session."
     ),
 }
-CSRF_REASON_OTHER = "请求来源无法确认 · Where the form came from could not be checked."
+CSRF_REASON_OTHER = lazy_gettext("Where the form came from could not be checked.")
 
 
 # Importing a roster or catalogue in the console.
-IMPORT_KIND_REQUIRED = "请选择文件内容 · Choose what the file holds."
-IMPORT_FILE_REQUIRED = "请选择要上传的文件 · Choose a file to upload."
-IMPORT_UPLOAD_GONE = (
-    "找不到上传的文件，请重新上传 · The uploaded file is gone (already imported, or the server "
-    "restarted): upload it again."
+IMPORT_KIND_REQUIRED = lazy_gettext("Choose what the file holds.")
+IMPORT_FILE_REQUIRED = lazy_gettext("Choose a file to upload.")
+IMPORT_UPLOAD_GONE = lazy_gettext(
+    "The uploaded file is gone (already imported, or the server restarted): upload it again."
 )
 
 
 def import_file_too_big(max_bytes: int) -> str:
     """The upload form's answer to a file over the limit; says the limit and the way round it."""
     mb = max_bytes // (1024 * 1024)
-    return (
-        f"文件超过 {mb} MB，请分成几个文件上传，或在服务器上用命令行导入 · The file is larger "
-        f"than {mb} MB: split it, or import it on the server with run_kiosk.py import-… --central."
+    # Lazy: the upload form is declared before any request says which language to use.
+    message: str = lazy_gettext(
+        "The file is larger than %(mb)s MB: split it, or import it on the server with "
+        "run_kiosk.py import-… --central.",
+        mb=mb,
+    )
+    return message
+
+
+# Settling exceptions.
+EXCEPTION_RESOLVED = lazy_gettext("Exception marked as resolved.")
+NO_EVENT_TO_RETRY = lazy_gettext("There is no stored event to retry for this exception.")
+EVENT_APPLIED = lazy_gettext("The event was applied.")
+
+
+def event_still(state: str) -> str:
+    """A retried event that still cannot be applied."""
+    return str(
+        gettext(
+            "The event is still %(state)s: check the student list and catalog.",
+            state=gettext(state),
+        )
     )

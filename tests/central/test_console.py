@@ -46,7 +46,7 @@ def test_console_requires_login(client: FlaskClient, librarian: str):
     assert _login(client, "wrong password") == 401
     assert _login(client) == 302
     page = client.get("/")
-    assert page.status_code == 200 and "Kiosks" in page.get_data(as_text=True)
+    assert page.status_code == 200 and "自助机" in page.get_data(as_text=True)
     assert "default-src 'self'" in page.headers["Content-Security-Policy"]
 
 
@@ -91,7 +91,7 @@ def test_resolve_exception_needs_csrf(
     k.push()
     assert _login(client) == 302
     page = client.get("/exceptions").get_data(as_text=True)
-    assert "unknown item" in page and "SX99999" in page
+    assert "未知图书" in page and "SX99999" in page
     exc_id = re.search(r"/exceptions/(\d+)/resolve", page).group(1)
     assert client.post(f"/exceptions/{exc_id}/resolve", data={"note": "x"}).status_code == 400
     token = _csrf(client, "/exceptions")

@@ -256,7 +256,12 @@ def test_missing_or_wrong_csrf_token_gets_a_clear_400_page(central_app: Flask, l
     missing = browser.post("/login", data={"username": "liu", "password": PASSWORD})
     assert missing.status_code == 400
     html = missing.get_data(as_text=True)
-    assert "表单已失效" in html and "security token is missing" in html
+    assert "表单已失效" in html and "表单缺少安全令牌" in html
+    english = client_at(central_app, "10.0.0.9").post(
+        "/login?lang=en", data={"username": "liu", "password": PASSWORD}
+    )
+    assert "This form has expired" in english.get_data(as_text=True)
+    assert "security token is missing" in english.get_data(as_text=True)
     assert sign_in(browser) == 302
     csrf_token(browser, "/")  # the page with the sign-out button
     wrong = browser.post("/logout", data={"csrf_token": "forged"})
@@ -266,7 +271,7 @@ def test_missing_or_wrong_csrf_token_gets_a_clear_400_page(central_app: Flask, l
     other_token = csrf_token(elsewhere)
     mismatched = browser.post("/logout", data={"csrf_token": other_token})
     assert mismatched.status_code == 400
-    assert "does not match your session" in mismatched.get_data(as_text=True)
+    assert "安全令牌与登录会话不符" in mismatched.get_data(as_text=True)
 
 
 def test_expired_csrf_token_is_refused_with_its_reason(central_app: Flask, librarian: str):

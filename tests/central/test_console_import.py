@@ -66,7 +66,7 @@ def test_roster_upload_dry_run_confirm_and_result(signed_in: FlaskClient, centra
     page = r.get_data(as_text=True)
     assert r.status_code == 200, page
     assert "试运行结果" in page and "尚未写入任何数据" in page
-    assert re.search(r"将新增 .*?</th><td>2</td>", page)
+    assert "<th>将新增</th><td>2</td>" in page
     assert "roster.xlsx line 4: 卡号 (card) contains spaces — row skipped" in page
     assert count(central_db, Patron) == 0
     upload_id = re.search(r'name="upload" type="hidden" value="([0-9a-f]{32})"', page).group(1)
@@ -74,7 +74,7 @@ def test_roster_upload_dry_run_confirm_and_result(signed_in: FlaskClient, centra
     r = signed_in.post("/imports/confirm", data={"csrf_token": token, "upload": upload_id})
     page = r.get_data(as_text=True)
     assert r.status_code == 200, page
-    assert "导入完成" in page and re.search(r"新增 .*?</th><td>2</td>", page)
+    assert "导入完成" in page and "<th>新增</th><td>2</td>" in page
     assert "roster.xlsx line 4" in page
     assert count(central_db, Patron) == 2
     # The file was used up: confirming twice imports nothing more and says why.

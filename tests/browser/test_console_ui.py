@@ -1,0 +1,164 @@
+"""The console's frame walked in real Chromium, Chinese and English, at the school PC's
+1366x768 and at 1920x1080: the monitor refreshing in the page's language, the exceptions,
+search, import, audit and not-allowed pages, for an admin and a helper."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+
+from central.app import create_central_app
+from central.audit import record
+from central.auth import add_user
+from central.conflicts import ensure_exception
+from central.db import make_central_session_factory, open_central_engine
+from central.intake import register_kiosk
+from kiosk.services.demo import seed_demo_library
+from tests.conftest import FakeClock, make_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "screenshots"
+PASSWORD = "correct horse battery"
+SIZES = {"1366x768": (1366, 768), "1920x1080": (1920, 1080)}
+
+
+@pytest.fixture
+def central(tmp_path: Path) -> Iterator[str]:
+    """A central with the demo library, a kiosk that reported a minute ago, an exception,
+    an admin and a helper; served on a free port by a thread."""
+    (tmp_path / "secret").write_text("browser-test-secret\n")
+    url = str(tmp_path / "central.sqlite3")
+    settings = make_settings(
+        tmp_path, central={"database_url": url, "secret_key_file": str(tmp_path / "secret")}
+    )
+    engine = open_central_engine(url)
+    factory = make_central_session_factory(engine)
+    clock = FakeClock()
+    now = clock()
+    with factory.begin() as s:
+        seed_demo_library(s, now)
+        add_user(s, "wang", PASSWORD, "admin", now)
+        add_user(s, "xiaoming", PASSWORD, "helper", now)
+        row, _ = register_kiosk(s, "k1", "一楼大厅", now)
+        row.heartbeat_at = now - dt.timedelta(minutes=1)
+        row.scanner_connected = True
+        row.backlog = 3
+        row.next_push_at = now + dt.timedelta(minutes=2)
+        row.reported_last_sync_at = now - dt.timedelta(minutes=4)
+        row.checkouts_today, row.returns_today = 12, 7
+        ensure_exception(
+            s,
+            kind="unknown_item",
+            dedup_key="unknown-item:x",
+            subject="event:x",
+            kiosks=["k1"],
+            details={"item_barcode": "SX99999"},
+            now=now,
+        )
+        record(
+            s,
+            at=now - dt.timedelta(hours=1),
+            username="wang",
+            role="admin",
+            address="192.168.1.20",
+            action="import.students",
+            subject="file:名单.xlsx",
+            detail={"added": 2},
+        )
+    app = create_central_app(settings, engine=engine, clock=clock)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    engine.dispose()
+
+
+def sign_in(page: Any, base: str, username: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+
+
+def shoot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    for size, (width, height) in SIZES.items():
+        page.set_viewport_size({"width": width, "height": height})
+        page.screenshot(path=SCREENSHOTS / f"console-{name}-{size}.png")
+
+
+def test_an_admin_walks_the_console_in_chinese_then_english(page: Any, central: str):
+    base = central
+    sign_in(page, base, "wang")
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    nav = page.locator("nav ul.pages")
+    assert nav.inner_text().split() == ["自助机", "同步异常", "导入", "操作日志"]
+    row = page.locator("#kiosks tbody tr").first
+    assert "一楼大厅" in row.inner_text() and "在线" in row.inner_text()
+    # Times in Shanghai: the last sync was at 09:56 local (01:56 UTC).
+    assert "2026年11月25日 周三 09:56" in row.inner_text()
+    stamp = page.locator("#refreshed").inner_text()
+    # console.js refreshes the rows from the server: same language, same times.
+    page.wait_for_function(
+        "s => document.getElementById('refreshed').textContent !== s", arg=stamp, timeout=9000
+    )
+    assert "在线" in row.inner_text() and "09:56" in page.locator("#kiosks tbody").inner_text()
+    assert page.locator("#refreshed").inner_text().startswith("已更新")
+    shoot(page, "monitor-zh")
+    for path, name, heading in (
+        ("/exceptions", "exceptions", "同步异常"),
+        ("/kiosks/k1", "kiosk", "自助机 一楼大厅"),
+        ("/search?q=草房子", "search", "查找"),
+        ("/imports", "import", "导入学生名单或馆藏目录"),
+        ("/audit", "audit", "操作日志"),
+    ):
+        page.goto(base + path)
+        assert page.locator("h1").inner_text().startswith(heading), path
+        shoot(page, f"{name}-zh")
+    audit_rows = page.locator("table.audit tbody").inner_text()
+    assert "user.sign_in" in audit_rows and "import.students" in audit_rows
+
+    page.click("a.language")
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert page.locator("h1").inner_text() == "Audit log"
+    page.goto(f"{base}/")
+    assert "Wed 25 Nov 2026 09:56" in page.locator("#kiosks tbody").inner_text()
+    shoot(page, "monitor-en")
+    for path, name in (
+        ("/exceptions", "exceptions"),
+        ("/kiosks/k1", "kiosk"),
+        ("/search?q=草房子", "search"),
+        ("/imports", "import"),
+        ("/audit", "audit"),
+    ):
+        page.goto(base + path)
+        shoot(page, f"{name}-en")
+    page.click("button:has-text('Sign out')")
+    page.wait_for_url(f"{base}/login")
+    assert page.locator("h1").inner_text() == "Sign in"
+    shoot(page, "login-en")
+    page.click("a.language")
+    assert page.locator("h1").inner_text() == "登录"
+    shoot(page, "login-zh")
+
+
+def test_a_helper_sees_only_what_a_helper_may_do(page: Any, central: str):
+    base = central
+    sign_in(page, base, "xiaoming")
+    assert page.locator("nav ul.pages").inner_text().split() == ["自助机", "同步异常"]
+    page.goto(f"{base}/exceptions")
+    assert page.locator("button:has-text('标记为已处理')").count() == 0
+    page.goto(f"{base}/audit")
+    assert page.locator("h1").inner_text() == "没有权限"
+    assert "您的角色（学生图管员）不能查看操作日志。" in page.locator("main").inner_text()
+    shoot(page, "forbidden-zh")
+    page.goto(f"{base}/audit?lang=en")
+    shoot(page, "forbidden-en")
