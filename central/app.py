@@ -19,6 +19,7 @@ from central.views import chase as chase_views
 from central.views import compensation as compensation_views
 from central.views import desk as desk_views
 from central.views import imports as _imports  # noqa: F401 - adds the import pages to the console
+from central.views import labels as labels_views
 from central.worker import PushPriority
 from db.engine import make_engine, make_read_session_factory
 from kiosk.clock import Clock, utc_now
@@ -94,6 +95,7 @@ def create_central_app(
     language.init_app(app)
     app.register_blueprint(chase_views.bp)
     app.register_blueprint(compensation_views.bp)
+    app.register_blueprint(labels_views.bp)
     console.init_app(app)
     guard.init_app(app)
     opac_holds.init_app(app)

@@ -21,6 +21,7 @@ from central.labels import (
     layouts_for,
     sheets_needed,
     start_problem,
+    too_long_barcodes,
 )
 from db.models import Item, Patron, PatronStatus, Title
 from kiosk.circulation.schoolyear import ClassKey, class_key, class_label
@@ -171,12 +172,14 @@ class SheetRequest:
 
 @dataclass(frozen=True)
 class SheetPlan:
-    """The labels a request selects and the sheets they fill, or why it can't be printed."""
+    """The labels a request selects and the sheets they fill, or why it can't be printed
+    (`problems`, in words; `too_long`: the barcodes among them that don't fit the labels)."""
 
     request: SheetRequest
     labels: tuple[Label, ...]
     sheets: int
     problems: tuple[str, ...]
+    too_long: tuple[str, ...] = ()
 
     @property
     def printable(self) -> bool:
@@ -215,7 +218,11 @@ def plan_sheets(
         nothing = "no copies match"
     if not labels:
         return SheetPlan(request, (), 0, (nothing,))
-    problems = fit_problems(request.kind, layout, labels)
+    too_long = too_long_barcodes(request.kind, layout, labels)
     return SheetPlan(
-        request, tuple(labels), sheets_needed(layout, len(labels), request.start), tuple(problems)
+        request,
+        tuple(labels),
+        sheets_needed(layout, len(labels), request.start),
+        tuple(fit_problems(request.kind, layout, labels)),
+        tuple(too_long),
     )

@@ -305,21 +305,24 @@ def label_parts(kind: LabelKind, cell: Box, lines: int = 1) -> dict[str, Box]:
     }
 
 
-def fit_problems(kind: LabelKind, layout: SheetLayout, labels: Sequence[Label]) -> list[str]:
-    """Barcodes too long to print readably on `layout`'s labels, one sentence each."""
+def too_long_barcodes(kind: LabelKind, layout: SheetLayout, labels: Sequence[Label]) -> list[str]:
+    """The barcodes that would need bars narrower than MIN_MODULE_MM on `layout`'s labels."""
     if kind is LabelKind.SPINE:
         return []
     bars = label_parts(kind, layout.cell(1))["bars"]
-    problems = []
-    for label in labels:
-        code = (
-            label.card_barcode if isinstance(label, StudentCard) else getattr(label, "barcode", "")
-        )
-        if code and module_width_mm(code, bars.width_mm) < MIN_MODULE_MM:
-            problems.append(
-                f"barcode {code} is too long for {layout.description}: choose a larger label"
-            )
-    return problems
+    codes = [
+        label.card_barcode if isinstance(label, StudentCard) else getattr(label, "barcode", "")
+        for label in labels
+    ]
+    return [code for code in codes if code and module_width_mm(code, bars.width_mm) < MIN_MODULE_MM]
+
+
+def fit_problems(kind: LabelKind, layout: SheetLayout, labels: Sequence[Label]) -> list[str]:
+    """Barcodes too long to print readably on `layout`'s labels, one sentence each."""
+    return [
+        f"barcode {code} is too long for {layout.description}: choose a larger label"
+        for code in too_long_barcodes(kind, layout, labels)
+    ]
 
 
 # --- the PDF ------------------------------------------------------------------------------------
@@ -478,4 +481,5 @@ __all__ = [
     "sheets_needed",
     "spine_lines",
     "start_problem",
+    "too_long_barcodes",
 ]

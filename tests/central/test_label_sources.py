@@ -20,35 +20,17 @@ from central.label_sources import (
 from central.labels import LAYOUTS, LabelKind, place
 from db.models import Item, Patron, PatronStatus, Title
 from kiosk.circulation.states import ItemStatus
-from kiosk.importing.catalog import import_catalog
-from kiosk.services.demo import seed_demo_library
 from tests.central.conftest import CentralDB
+from tests.central.label_support import seed_label_library
 from tests.central.test_labels import decoded_positions, rasterise
-from tests.conftest import FakeClock, make_settings
+from tests.conftest import FakeClock
 
 TZ = "Asia/Shanghai"
-# Three books: one with its own barcode, one ISBN book without (G… barcodes made up for its
-# two copies), one without ISBN or barcode (GEN…).
-CATALOG = (
-    "ISBN,题名,责任者,索书号,条码,复本数\n"
-    "9787020002207,红楼梦,曹雪芹,I242.4/C29,A100001,\n"
-    "9787536692930,三体,刘慈欣,I247.55/L71,,2\n"
-    ",乡土旧书,佚名,K29/X1,,1\n"
-)
 
 
 @pytest.fixture
-def library(central_db: CentralDB, clock: FakeClock, tmp_path: Path):
-    """The demo library seeded on 25 Nov; the catalogue above imported two days later."""
-    with central_db.factory.begin() as session:
-        seed_demo_library(session, clock())
-    clock.advance(days=2)
-    settings = make_settings(tmp_path)
-    result = import_catalog(
-        settings, CATALOG.encode(), "books.csv", session_factory=central_db.factory
-    )
-    assert result.failure is None
-    return central_db
+def library(central_db: CentralDB, clock: FakeClock, tmp_path: Path) -> CentralDB:
+    return seed_label_library(central_db, clock, tmp_path)
 
 
 def barcodes(copies) -> list[str]:
