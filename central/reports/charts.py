@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from typing import Any
 
 import pygal
@@ -40,6 +41,7 @@ def _config(**options: Any) -> dict[str, Any]:
         "disable_xml_declaration": False,
         "print_values": False,
         "show_legend": True,
+        "explicit_size": True,
         "legend_at_bottom": True,
         **options,
     }
@@ -75,7 +77,7 @@ def chart_svg(report: Report, lang: str) -> bytes | None:
         # Horizontal bars are drawn bottom-up: reversed, the first in rank is at the top.
         bars.x_labels = [r["class"] for r in reversed(rows)]
         bars.add(_word(measure, lang), [round(r[measure] * scale, 2) for r in reversed(rows)])
-        return bytes(bars.render())
+        return _svg(bars)
     if report.name == "popular":
         rows = report.rows[:MAX_BARS]
         bars = pygal.HorizontalBar(
@@ -83,7 +85,7 @@ def chart_svg(report: Report, lang: str) -> bytes | None:
         )
         bars.x_labels = [_short(r["title"]) for r in reversed(rows)]
         bars.add(_word("loans", lang), [r["loans"] for r in reversed(rows)])
-        return bytes(bars.render())
+        return _svg(bars)
     if report.name == "circulation":
         rows = report.rows
         chart = pygal.Bar(
@@ -106,7 +108,7 @@ def chart_svg(report: Report, lang: str) -> bytes | None:
             f"{_word('visits', lang)} · {_word('year_before', lang)}",
             [r["visits_year_before"] for r in rows],
         )
-        return bytes(chart.render())
+        return _svg(chart)
     if report.name == "year-summary":
         terms = report.notes.get("by_term", [])
         chart = pygal.Bar(**_config(title=title))
@@ -125,8 +127,20 @@ def chart_svg(report: Report, lang: str) -> bytes | None:
             f"{_word('visits', lang)} · {_word('last_year', lang)}",
             [r["visits_year_before"] for r in terms],
         )
-        return bytes(chart.render())
+        return _svg(chart)
     return None
+
+
+def _svg(chart: Any) -> bytes:
+    """The chart without pygal's inline script (its tooltips' settings): an image needs none,
+    and the console's pages run no inline script."""
+    root = chart.render_tree()
+    for parent in list(root.iter()):
+        for child in list(parent):
+            if str(child.tag).rsplit("}", 1)[-1] == "script":
+                parent.remove(child)
+    body: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=False)
+    return b'<?xml version="1.0" encoding="utf-8"?>\n' + body
 
 
 def _short(title: str, limit: int = 18) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from central.reports.base import (
@@ -38,7 +38,8 @@ def class_ranking(
     session: Session, period: Period, calendar: LibraryCalendar, *, lang: str = "zh"
 ) -> Report:
     """Each class's loans in `period`, its distinct borrowers, its students on the roster now
-    (those who have left not counted), loans per student and the share who borrowed, ranked by
+    (those who have left not counted), loans per student and the share of those students who
+    borrowed (so it never passes 100%; loans of those who left still count), ranked by
     the school's measure (`[school] ranking_measure`); ties share a rank.
 
     Students whose class text names no class are one row each per text, without a rank, so the
@@ -51,6 +52,8 @@ def class_ranking(
             Patron.class_name,
             func.count(Loan.id),
             func.count(func.distinct(Loan.patron_id)),
+            # Who has left is no longer among the class's students: not in its share either.
+            func.count(func.distinct(case((Patron.status != PatronStatus.LEFT, Loan.patron_id)))),
         )
         .join(Patron, Patron.id == Loan.patron_id)
         .where(Loan.checked_out_at >= start, Loan.checked_out_at < end)
@@ -63,12 +66,13 @@ def class_ranking(
     ).all()
     # A patron is in exactly one (grade, class_name) pair, so per-pair distinct borrowers add up.
     totals: dict[ClassGroup, dict[str, int]] = defaultdict(
-        lambda: {"loans": 0, "borrowers": 0, "students": 0}
+        lambda: {"loans": 0, "borrowers": 0, "students": 0, "borrowers_on_roster": 0}
     )
-    for grade, class_name, loans, borrowers in loans_by_pair:
+    for grade, class_name, loans, borrowers, on_roster in loans_by_pair:
         figures = totals[class_group(grade or "", class_name or "")]
         figures["loans"] += loans
         figures["borrowers"] += borrowers
+        figures["borrowers_on_roster"] += on_roster
     for grade, class_name, students in students_by_pair:
         totals[class_group(grade or "", class_name or "")]["students"] += students
     rows: list[dict[str, Any]] = []
@@ -84,7 +88,7 @@ def class_ranking(
                 "borrowers": figures["borrowers"],
                 "students": figures["students"],
                 "loans_per_student": ratio(figures["loans"], figures["students"]),
-                "share_borrowed": share(figures["borrowers"], figures["students"]),
+                "share_borrowed": share(figures["borrowers_on_roster"], figures["students"]),
             }
         )
     rank([r for r in rows if r["grade"] is not None], calendar.ranking_measure)
@@ -93,6 +97,7 @@ def class_ranking(
         "loans": sum(r["loans"] for r in rows),
         "borrowers": sum(r["borrowers"] for r in rows),
         "students": sum(r["students"] for r in rows),
+        "borrowers_on_roster": sum(totals[g]["borrowers_on_roster"] for g in totals),
     }
     return Report(
         name="class-ranking",

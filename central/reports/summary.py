@@ -39,10 +39,12 @@ def _year_figures(session: Session, year: Period, calendar: LibraryCalendar) -> 
     ranking = class_ranking(session, year, calendar)
     students = int(ranking.notes["school"]["students"])
     loans = int(ranking.notes["school"]["loans"])
+    on_roster = int(ranking.notes["school"]["borrowers_on_roster"])
     return {
         "borrowers": borrowers or 0,
         "students": students,
-        "share_borrowed": share(borrowers or 0, students),
+        # In %, of the students on the roster now.
+        "share_borrowed": round(share(on_roster, students) * 100, 1),
         "loans_per_student": ratio(loans, students),
         "titles_added": titles_added or 0,
         "copies_added": copies_added or 0,
@@ -54,7 +56,7 @@ _LABELS = {
     "visits": ("到馆人次", "Visits"),
     "borrowers": ("借书学生人数", "Students who borrowed"),
     "students": ("在册学生人数", "Students on the roster"),
-    "share_borrowed": ("借阅率", "Share who borrowed"),
+    "share_borrowed": ("借阅率（%）", "Share who borrowed (%)"),
     "loans_per_student": ("人均借阅册次", "Loans per student"),
     "titles_added": ("新增图书种数", "Titles added"),
     "copies_added": ("新增图书册数", "Copies added"),

@@ -71,6 +71,9 @@ def test_class_ranking_counts_each_class(central_db, history, text):
             students[meant],
         ), key
         assert row["loans_per_student"] == round(loans[meant] / students[meant], 2)
+        # The share counts only students still on the roster, so it never passes 100%.
+        on_roster = {p for p in borrowers[meant] if not history.patron(p).left}
+        assert row["share_borrowed"] == round(len(on_roster) / students[meant], 4)
     # "三年级2班" and "3-2" are one class; ranked rows are the classes, best first.
     assert by_class["3-2"]["class"] == "三年级2班"
     ranked = [r for r in report.rows if r["rank"] is not None]

@@ -1,0 +1,85 @@
+"""The report pages in real Chromium: each report at 1366x768 and 1920x1080, Chinese and English, chart shown."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+
+from central.app import create_central_app
+from central.auth import add_user
+from central.db import make_central_session_factory, open_central_engine
+from tests.central.report_history import build_history
+from tests.conftest import FakeClock, make_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots" / "reports"
+PASSWORD = "correct horse battery"
+PAGES = [
+    ("class-ranking", "period=2026-T1"),
+    ("popular", "period=2026-2027"),
+    ("new-books", "since=2026-09-01"),
+    ("circulation", "from=2026-09-01&to=2027-03-31&by=month"),
+    ("year-summary", "period=2026-2027"),
+]
+
+
+@pytest.fixture
+def central(tmp_path: Path) -> Iterator[str]:
+    (tmp_path / "secret").write_text("browser-test-secret\n")
+    url = str(tmp_path / "central.sqlite3")
+    settings = make_settings(
+        tmp_path, central={"database_url": url, "secret_key_file": str(tmp_path / "secret")}
+    )
+    engine = open_central_engine(url)
+    factory = make_central_session_factory(engine)
+    clock = FakeClock(dt.datetime(2027, 3, 31, 4, 0, tzinfo=dt.UTC))
+    with factory.begin() as s:
+        add_user(s, "liu", PASSWORD, "librarian", clock())
+        build_history(s, loans=1500, visits=800, students_per_class=12)
+    app = create_central_app(settings, engine=engine, clock=clock)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    engine.dispose()
+
+
+@pytest.mark.parametrize(("width", "height"), [(1366, 768), (1920, 1080)])
+def test_report_pages(chromium: Any, central: str, width: int, height: int):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    context = chromium.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(10000)
+    refused: list[str] = []
+    page.on(
+        "console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None
+    )
+    try:
+        page.goto(f"{central}/reports")
+        page.fill("input[name=username]", "liu")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{central}/reports")
+        assert page.locator("a.report-name").count() == 5
+        for lang in ("zh", "en"):
+            for name, query in PAGES:
+                page.goto(f"{central}/reports/{name}?{query}&lang={lang}")
+                assert page.locator("table.report").first.is_visible()
+                if name != "new-books":
+                    chart = page.locator("img.chart")
+                    chart.wait_for()
+                    page.wait_for_function("document.querySelector('img.chart').complete")
+                    assert chart.evaluate("img => img.naturalWidth") > 0
+                page.screenshot(
+                    path=SCREENSHOTS / f"{name}-{lang}-{width}x{height}.png", full_page=False
+                )
+    finally:
+        context.close()
+    assert not refused, refused
