@@ -118,7 +118,8 @@ def _copy_url(barcode: str) -> str | None:
     """The copy's record page, where the loss case starts, when the console has one."""
     from flask import current_app
 
-    for endpoint in ("records.item", "records.copy"):
+    # The loss flow (lost / compensation) lives on the copy's state page.
+    for endpoint in ("compensation.copy_state", "records.item", "records.copy"):
         if endpoint in current_app.view_functions:
             return url_for(endpoint, barcode=barcode)
     return None

@@ -128,3 +128,36 @@ def test_rollover_command(tmp_path, central_db, roster, capsys):
     )
     assert run_kiosk.main(["rollover", "--config", str(config)]) == 2
     assert "nothing changed" in capsys.readouterr().err
+
+
+def test_rollover_in_the_console(central_app, central_db, roster, make_kiosk, clock):
+    from db.central_models import AuditEntry
+    from tests.central.console_support import add_staff, csrf_token, signed_in
+
+    add_staff(central_db, clock)
+    kiosk = make_kiosk("k1")
+    kiosk.checkout("SX00001", "S2026101", clock() - dt.timedelta(days=20))
+    kiosk.push()
+    assert signed_in(central_app, "xiaoming").get("/rollover").status_code == 403
+    client = signed_in(central_app, "liu")
+    page = client.get("/rollover").get_data(as_text=True)
+    assert "学年升级" in page and "三年级二班" in page and "→ 四年级2班" in page
+    assert "毕业生未还图书" in page and "周六一" in page and "《草房子》" in page
+    assert "兴趣小组" in page  # not recognised, not moved
+    english = client.get("/rollover?lang=en").get_data(as_text=True)
+    assert "School-year rollover" in english and "Grade 6 Class 1" in english
+    client.get("/rollover?lang=zh")  # the choice is remembered: back to Chinese
+    before = classes(central_db)
+    token = csrf_token(client, "/rollover")
+    client.post("/rollover", data={"csrf_token": token, "top_grade": "6"})  # not confirmed
+    assert classes(central_db) == before
+    reply = client.post("/rollover", data={"csrf_token": token, "top_grade": "6", "confirm": "yes"})
+    assert reply.status_code == 302
+    assert classes(central_db)["S2026101"][2] == "left"
+    assert "升级完成：10 名学生升入新年级，2 名学生标记为离校" in client.get("/rollover").get_data(
+        as_text=True
+    )
+    client.post("/rollover", data={"csrf_token": token, "top_grade": "6", "confirm": "yes"})
+    with central_db.factory() as s:
+        actions = [a.action for a in s.scalars(select(AuditEntry))]
+    assert actions.count("rollover.apply") == 1
