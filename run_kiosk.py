@@ -372,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     # The browser launcher, the sync and the central server add their own commands.
     import central.chase_cli
     import central.cli
+    import central.history
     import central.label_cli
     import central.reports.cli
     import central.rollover_cli
@@ -387,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
         kiosk.staffgate,
         central.cli,
         central.reports.cli,
+        central.history,
         central.chase_cli,
         central.rollover_cli,
         central.label_cli,
