@@ -35,7 +35,7 @@ from kiosk.circulation.barcodes import BarcodeKind, classify, to_isbn13
 from kiosk.circulation.rules import Destination
 from kiosk.i18n import translations as kiosk_translations
 from kiosk.policies import barcode_rules, hold_policy, loan_policy
-from kiosk.search.query import MAX_QUERY_CHARS, search_titles
+from kiosk.search.query import MAX_QUERY_CHARS, search_students, search_titles
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,10 @@ bp = Blueprint("desk", __name__)
 LAST_KEY = "desk_last"
 # The last hold placed or cancelled, in the same way.
 HOLD_KEY = "desk_hold"
-# Titles offered when reserving by a word of the title; the librarian types more to narrow.
+# Titles offered when reserving by a word of the title, and students when one is looked for by
+# name; the librarian types more to narrow.
 RESERVE_CHOICES = 8
+STUDENT_CHOICES = 8
 
 
 class ScanForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type hints
@@ -139,6 +141,7 @@ DESK_SENTENCES = {
     "set_aside": lazy_gettext("{title} is for a student who reserved it."),
     "not_on_loan": lazy_gettext("{title} is not on loan."),
     "unknown": lazy_gettext("No student card or book has this code: {code}"),
+    "choose_student": lazy_gettext("Students matching “{code}”: choose one."),
     "empty": lazy_gettext("Scan a card or a book."),
     "renew_or_return:refused": lazy_gettext("{title} is already this student's."),
     "refused:not_on_loan": lazy_gettext("{title} is not on loan to this student."),
@@ -234,9 +237,15 @@ def page() -> str:
         held_for = db.get(Patron, last["held_for"]) if last.get("held_for") else None
         result = {
             "last": last,
+            "students": (
+                search_students(db, last["code"], limit=STUDENT_CHOICES)
+                if last.get("action") == "choose_student"
+                else []
+            ),
             "sentence": sentence_for(last, language),
             "destination": destination_line(last, held_for),
-            "ok": last.get("action") in ("checked_out", "returned", "renewed", "set_aside"),
+            "ok": last.get("action")
+            in ("checked_out", "returned", "renewed", "set_aside", "choose_student"),
         }
     at_desk = (
         desk.patron_at_desk(db, patron, loan_policy(svc.settings), hold_policy(svc.settings), now)
@@ -291,7 +300,14 @@ def scan() -> BaseResponse:
             else desk.check_in_title(db, found, None, policy, now)
         )
     else:
-        _remember({"action": "unknown", "refusal": found, "code": code[:64]}, patron)
+        # Not a code: a student who forgot their card is found by name (two characters do),
+        # student number or class, as in the console's search.
+        students = search_students(db, code, limit=STUDENT_CHOICES) if found == "no_match" else []
+        if len(students) == 1:
+            session.pop(LAST_KEY, None)
+            return _back(db.get(Patron, students[0].patron_id))
+        action = "choose_student" if students else "unknown"
+        _remember({"action": action, "refusal": found, "code": code[:64]}, patron)
         return _back(patron)
     return _record(db, result, patron)
 

@@ -107,8 +107,12 @@ def test_a_helper_at_the_desk_lends_returns_reserves_and_the_hold_expires(
     sign_in(page, central, "xiaoming", "/desk")
     assert page.evaluate("document.activeElement.id") == "desk-code"
 
-    # 张小明's card, then two books: no mouse, only what the scanner types.
-    wedge(page, "20260001")
+    # Students without their card are looked for by class ...
+    assert "张小明" in wedge(page, "三年级二班")
+    shots(page, "find-student")
+    # ... or by name: two characters find 张小明. Then two books: no mouse, only what
+    # the keyboard and the scanner type.
+    wedge(page, "小明")
     assert "张小明" in page.inner_text("#desk-patron-name")
     assert wedge(page, "SX00001").startswith("已借出：《草房子》，还书日期：2026年12月9日。")
     assert wedge(page, "SX00010").startswith("已借出：《窗边的小豆豆》")

@@ -5,15 +5,19 @@ with a central served by waitress (SQLite and PostgreSQL): tests/central/test_ho
 fixtures.
 """
 
+# The fixtures imported from test_holds_offline are named as test parameters, which ruff reads
+# as redefining them.
+# ruff: noqa: F811
+
 from __future__ import annotations
 
 from typing import Any
 
 from sqlalchemy import select
 
-from central.desk import check_out
+from central.desk import check_in, check_out, place_hold
 from db.models import Item, ItemStatus, Loan, Patron
-from kiosk.policies import loan_policy
+from kiosk.policies import hold_policy, loan_policy
 from tests.central.conftest import CentralDB, drain_ledger
 from tests.central.test_holds_offline import (  # noqa: F401 - fixtures, used by name
     Kiosk,
@@ -23,12 +27,11 @@ from tests.central.test_holds_offline import (  # noqa: F401 - fixtures, used by
 from tests.conftest import FakeClock
 
 
-# The fixtures imported above are named as parameters, which ruff reads as redefining them.
 def test_a_kiosk_learns_a_desk_loan_on_its_next_pull(
     central_db: CentralDB,
-    central_url: str,  # noqa: F811
+    central_url: str,
     central_settings: Any,
-    make_kiosk: Any,  # noqa: F811
+    make_kiosk: Any,
     clock: FakeClock,
 ):
     kiosk: Kiosk = make_kiosk("kiosk-1")
@@ -61,3 +64,37 @@ def test_a_kiosk_learns_a_desk_loan_on_its_next_pull(
         assert s.scalar(select(Item.status).where(Item.barcode == "SX00010")) == (
             ItemStatus.AVAILABLE
         )
+
+
+def test_a_kiosk_learns_a_hold_the_desk_set_aside(
+    central_db: CentralDB,
+    central_url: str,
+    central_settings: Any,
+    make_kiosk: Any,
+    clock: FakeClock,
+):
+    kiosk: Kiosk = make_kiosk("kiosk-1")
+    policy = loan_policy(central_settings)
+    with central_db.factory.begin() as s:
+        zhang = s.scalar(select(Patron).where(Patron.student_number == "S2026001"))
+        li = s.scalar(select(Patron).where(Patron.student_number == "S2026002"))
+        copy = s.scalar(select(Item).where(Item.barcode == "SX00010"))
+        assert zhang is not None and li is not None and copy is not None
+        check_out(s, zhang, copy, policy, clock())
+        assert place_hold(s, li, copy.title, hold_policy(central_settings), clock()).ok
+    clock.advance(hours=1)
+    with central_db.factory.begin() as s:
+        copy = s.scalar(select(Item).where(Item.barcode == "SX00010"))
+        assert copy is not None
+        assert check_in(s, copy, policy, clock()).held_for is not None
+    assert kiosk.sync(central_url).ok
+    with kiosk.factory() as s:
+        assert s.scalar(select(Item.status).where(Item.barcode == "SX00010")) == (
+            ItemStatus.ON_HOLD_SHELF
+        )
+    # 李华 signs in at the kiosk: the copy waits for them; nobody else may take it.
+    (ready,) = kiosk.holds_at_sign_in("20260002")
+    assert ready["status"] == "ready"
+    kiosk.scan("20260003")
+    taken = kiosk.scan("SX00010")
+    assert (taken["action"], taken["reason"]) == ("refused", "held_for_other")

@@ -225,3 +225,16 @@ def test_the_hold_shelf_lists_what_to_pull_what_waits_and_what_expires(
     helper = signed_in(central_app, staff["helper"])
     shelf = helper.get("/hold-shelf?lang=en").get_data(as_text=True)
     assert "Time is up: it passes on at the next sweep" in shelf
+
+
+def test_a_student_without_a_card_is_found_by_name(helper: FlaskClient, central_db: CentralDB):
+    # Two characters of one student's name: straight to them.
+    page = scan(helper, "思远")
+    assert '<h2 id="desk-patron-name">陈思远' in page
+    # A class: the desk lists its students to choose from.
+    page = scan(helper, "三年级二班")
+    assert result_text(page).startswith("与“三年级二班”相符的学生：请选择。")
+    zhang, li = patron_id(central_db, "S2026001"), patron_id(central_db, "S2026002")
+    assert f'href="/desk?patron={zhang}">张小明</a>' in page
+    assert f'href="/desk?patron={li}">李华</a>' in page
+    assert "desk-patron-name" not in page
