@@ -85,6 +85,12 @@ CASE_STATUS_LABELS = {
     CaseStatus.REFUNDED: _l("Refunded: book found"),
 }
 REASON_LABELS = {"lost": _l("Lost"), "damaged": _l("Damaged")}
+BASIS_LABELS = {
+    "price": _l("from the list price"),
+    "minimum": _l("the minimum amount"),
+    "fixed": _l("a fixed amount"),
+    "no_price": _l("no list price: a fixed amount"),
+}
 SETTLE_LABELS = {
     CaseAction.PAY: _l("Record payment"),
     CaseAction.REPLACE: _l("Replaced with the same book"),
@@ -126,6 +132,7 @@ def _labels() -> dict[str, Any]:
         "status_labels": STATUS_LABELS,
         "case_status_labels": CASE_STATUS_LABELS,
         "reason_labels": REASON_LABELS,
+        "basis_labels": BASIS_LABELS,
         "settle_labels": SETTLE_LABELS,
         "yuan": yuan_text,
         "case_number": lambda case: case_number(case.id, case.recorded_at, _zone()),
