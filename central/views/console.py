@@ -38,6 +38,7 @@ from central.conflicts import list_exceptions, resolve
 from central.context import get_db, services
 from central.monitor import BACKLOG_MARGIN_S, kiosk_row, kiosk_rows, recent_runs, stats
 from central.permissions import Permission
+from central.settling import Settlement, describe, settle_double_checkout
 from central.views import wording
 from central.views.forms import LoginForm, ResolveForm
 from central.views.guard import audit, audit_as, current_user, login_required, requires
@@ -221,7 +222,7 @@ def kiosk_detail(kiosk_id: str) -> str:
         kiosk=kiosk,
         row=kiosk_row(kiosk, now, svc.settings.central.kiosk_silent_after_s),
         runs=recent_runs(db, kiosk_id),
-        exceptions=[e for e in exceptions if kiosk_id in e.kiosks.split(",")],
+        stories=[describe(db, e) for e in exceptions if kiosk_id in e.kiosks.split(",")],
     )
 
 
@@ -231,8 +232,38 @@ def exceptions() -> str:
     status = request.args.get("status", ExceptionStatus.OPEN)
     if status not in ("open", "resolved", "all"):
         status = ExceptionStatus.OPEN
-    rows = list_exceptions(get_db(), status=None if status == "all" else status)
-    return render_template("central/exceptions.html", exceptions=rows, status=status)
+    db = get_db()
+    rows = list_exceptions(db, status=None if status == "all" else status)
+    return render_template(
+        "central/exceptions.html", stories=[describe(db, e) for e in rows], status=status
+    )
+
+
+@bp.post("/exceptions/<int:exception_id>/settle")
+@requires(Permission.RESOLVE_EXCEPTIONS)
+def settle_exception(exception_id: int) -> BaseResponse:
+    """A double checkout settled by saying where the book is: recorded through the ledger."""
+    try:
+        settlement = Settlement(request.form.get("settlement", ""))
+    except ValueError:
+        abort(400)
+    db = get_db()
+    exc = db.get(SyncException, exception_id)
+    if exc is None:
+        abort(404)
+    settled = settle_double_checkout(db, exc, settlement, g.user.username, services().clock())
+    if settled is None:
+        flash(str(wording.CANNOT_SETTLE))
+        return redirect(url_for("console.exceptions"))
+    audit(
+        "exception.settle",
+        f"exception:{exception_id}",
+        {"settlement": settlement.value, "events": len(settled.events)},
+    )
+    db.commit()
+    log.info("exception %s settled (%s) by user id %s", exception_id, settlement, g.user.id)
+    flash(str(wording.SETTLED))
+    return redirect(url_for("console.exceptions"))
 
 
 @bp.post("/exceptions/<int:exception_id>/resolve")

@@ -65,6 +65,10 @@ def import_file_too_big(max_bytes: int) -> str:
 EXCEPTION_RESOLVED = lazy_gettext("Exception marked as resolved.")
 NO_EVENT_TO_RETRY = lazy_gettext("There is no stored event to retry for this exception.")
 EVENT_APPLIED = lazy_gettext("The event was applied.")
+SETTLED = lazy_gettext("Settled: the kiosks learn it on their next sync.")
+CANNOT_SETTLE = lazy_gettext(
+    "This exception can no longer be settled that way (already resolved, or its loans are gone)."
+)
 
 
 def event_still(state: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,10 @@ from central.audit import record
 from central.auth import add_user
 from central.conflicts import ensure_exception
 from central.db import make_central_session_factory, open_central_engine
+from central.events import IncomingEvent
 from central.intake import register_kiosk
+from central.ledger import Ledger
+from kiosk.clock import format_iso_time
 from kiosk.services.demo import seed_demo_library
 from tests.conftest import FakeClock, make_settings
 
@@ -61,6 +65,27 @@ def central(tmp_path: Path) -> Iterator[str]:
             details={"item_barcode": "SX99999"},
             now=now,
         )
+        register_kiosk(s, "k2", "二楼阅览室", now)
+        s.flush()
+        # 李华 borrowed SX00010 at k1 and 王芳 at k2 before they synced: a double checkout.
+        for n, (kiosk_id, student, minutes) in enumerate(
+            (("k1", "S2026002", 50), ("k2", "S2026003", 40)), start=1
+        ):
+            at = now - dt.timedelta(minutes=minutes)
+            body = {
+                "event_id": str(uuid.uuid4()),
+                "kind": "checkout",
+                "kiosk_id": kiosk_id,
+                "epoch": "e",
+                "sequence": n,
+                "recorded_at": format_iso_time(at),
+                "loan_uuid": str(uuid.uuid4()),
+                "item_barcode": "SX00010",
+                "student_number": student,
+                "checked_out_at": format_iso_time(at),
+                "due_at": format_iso_time(at + dt.timedelta(days=14)),
+            }
+            Ledger(s, now).apply_all([IncomingEvent.parse(body)])
         record(
             s,
             at=now - dt.timedelta(hours=1),
@@ -123,6 +148,15 @@ def test_an_admin_walks_the_console_in_chinese_then_english(page: Any, central: 
         page.goto(base + path)
         assert page.locator("h1").inner_text().startswith(heading), path
         shoot(page, f"{name}-zh")
+        if name == "exceptions":
+            story = page.locator("li.exception", has_text="王芳").first
+            assert "借给了 李华 (三年级二班)" in story.inner_text()
+            story.locator("button", has_text="在李华手里").click()
+            page.wait_for_url(f"{base}/exceptions")
+            assert "已处理：各自助机下次同步时会更新。" in page.locator("p.flash").inner_text()
+            assert page.locator("li.exception", has_text="王芳").count() == 0
+            page.goto(f"{base}/exceptions?status=all")
+            shoot(page, "exceptions-settled-zh")
     audit_rows = page.locator("table.audit tbody").inner_text()
     assert "user.sign_in" in audit_rows and "import.students" in audit_rows
 
@@ -133,7 +167,7 @@ def test_an_admin_walks_the_console_in_chinese_then_english(page: Any, central: 
     assert "Wed 25 Nov 2026 09:56" in page.locator("#kiosks tbody").inner_text()
     shoot(page, "monitor-en")
     for path, name in (
-        ("/exceptions", "exceptions"),
+        ("/exceptions?status=all", "exceptions"),
         ("/kiosks/k1", "kiosk"),
         ("/search?q=草房子", "search"),
         ("/imports", "import"),
