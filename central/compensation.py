@@ -243,6 +243,24 @@ def cases_of_patron(session: Session, patron_id: int) -> list[CompensationCase]:
     )
 
 
+@dataclass(frozen=True)
+class PatronCompensation:
+    """What a student owes and has paid for lost and damaged books (their page shows it)."""
+
+    owed_fen: int
+    paid_fen: int
+    cases: tuple[CompensationCase, ...]
+
+
+def patron_compensation(session: Session, patron_id: int) -> PatronCompensation:
+    """A student's cases, newest first, with the sum still owed (open cases) and the sum paid
+    (paid cases; a refunded one was given back)."""
+    cases = tuple(cases_of_patron(session, patron_id))
+    owed = sum(c.amount_fen for c in cases if c.status == CaseStatus.OPEN)
+    paid = sum(c.amount_fen for c in cases if c.status == CaseStatus.PAID)
+    return PatronCompensation(owed, paid, cases)
+
+
 def cases_of_item(session: Session, item_id: int) -> list[CompensationCase]:
     """A copy's cases, newest first."""
     return list(

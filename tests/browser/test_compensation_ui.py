@@ -1,6 +1,6 @@
 """Lost and damaged books walked in real Chromium (zh and en, 1366x768 and 1920x1080): a copy lent
-at the desk is marked lost, the payment recorded, the receipt printed; a helper sees it all and
-changes nothing. Screenshots land in screenshots/ (git-ignored) and are looked at."""
+at the desk is marked lost, the payment recorded, the receipt printed, and a kiosk's next pull
+shows the copy lost; a helper sees it all and changes nothing. Screenshots land in screenshots/ (git-ignored) and are looked at."""
 
 from __future__ import annotations
 
@@ -20,13 +20,18 @@ from central.auth import add_user
 from central.compensation import change_copy
 from central.db import make_central_session_factory, open_central_engine
 from central.desk import check_out
+from central.intake import register_kiosk
 from db.central_models import CompensationCase
-from db.models import Item, Patron, Title
+from db.engine import make_engine, make_session_factory
+from db.migrate import upgrade
+from db.models import Item, Loan, Patron, Title
 from kiosk.circulation.compensation import CompensationPolicy
 from kiosk.circulation.states import CopyEvent
 from kiosk.config import with_overrides
 from kiosk.policies import loan_policy
 from kiosk.services.demo import seed_demo_library
+from kiosk.sync.client import CentralClient
+from kiosk.sync.worker import sync_once
 from tests.conftest import FakeClock, make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -154,6 +159,19 @@ def test_librarian_marks_a_lent_copy_lost_records_payment_and_prints_the_receipt
         case = s.scalar(select(CompensationCase))
         assert case is not None and (case.status, case.settled_by) == ("paid", "liu")
     context.close()
+
+    # A kiosk, after its next pull, shows the copy lost and the desk's loan ended.
+    with factory.begin() as s:
+        _, token = register_kiosk(s, "kiosk-1", "kiosk-1", FakeClock()())
+    engine = make_engine(tmp_path / "kiosk.sqlite3")
+    upgrade(engine)
+    kiosk_db = make_session_factory(engine)
+    assert sync_once(kiosk_db, CentralClient(base, "kiosk-1", token, 5.0), 200, FakeClock()).ok
+    with kiosk_db() as s:
+        assert s.scalar(select(Item.status).where(Item.barcode == "SX00001")) == "lost"
+        loan = s.scalar(select(Loan).join(Item).where(Item.barcode == "SX00001"))
+        assert loan is not None and loan.kiosk_id == "desk" and loan.returned_at is not None
+    engine.dispose()
 
 
 def test_a_helper_sees_the_case_but_has_no_buttons(chromium: Any, central: tuple[str, Any]):

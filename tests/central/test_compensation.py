@@ -11,6 +11,7 @@ from sqlalchemy import select
 from central.compensation import (
     DeskRefusal,
     change_copy,
+    patron_compensation,
     returned_after_loss,
     settle_case,
 )
@@ -253,3 +254,22 @@ def test_a_late_checkout_of_a_lost_copy_is_a_fact(central_db, library, make_kios
 
 def test_time_is_utc(clock):
     assert clock().tzinfo is dt.UTC
+
+
+def test_a_students_sums_owed_and_paid(central_db, library, make_kiosk, clock):
+    for barcode in ("SX00001", "SX00002", "SX00003"):
+        set_price(central_db, barcode, 2000)
+        lend(make_kiosk, clock, barcode)
+        desk(central_db, clock, CopyEvent.MARKED_LOST, barcode)
+    with central_db.factory.begin() as session:
+        patron = session.scalar(select(Patron).where(Patron.student_number == STUDENT))
+        assert patron is not None
+        first, second, _open = sorted(
+            patron_compensation(session, patron.id).cases, key=lambda c: c.id
+        )
+        settle_case(session, first, CaseAction.PAY, at=clock(), by="lib")
+        settle_case(session, second, CaseAction.WAIVE, at=clock(), by="lib")
+        summary = patron_compensation(session, patron.id)
+    # 20.00 times 1.5 each: one open, one paid, one waived.
+    assert (summary.owed_fen, summary.paid_fen, len(summary.cases)) == (3000, 3000, 3)
+    assert open_cases(central_db) == 1
