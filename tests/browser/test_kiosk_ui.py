@@ -523,6 +523,12 @@ def test_screenshots_of_every_screen(
     # 王芳 has an overdue book, so she can't borrow.
     kiosk.scanner.scan("20260003")
     expect(page.locator("#loan-list > li.loan-overdue")).to_have_count(1)
+    # The chase's kiosk reminder ([chase] kiosk_reminder_days, 1 by default).
+    reminder = {
+        "zh": r"^《昆虫记》已经超期\d+天了，请尽快归还。$",
+        "en": r"^“昆虫记” is \d+ days? late\. Please bring it back soon\.$",
+    }[lang]
+    expect(page.locator("#loan-list .loan-reminder")).to_have_text(re.compile(reminder))
     kiosk.scanner.scan("SX00001")
     expect(scan_lines(page)).to_have_count(1)
     shots(page, "signed-in-overdue", "#session-done")
