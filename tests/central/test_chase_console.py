@@ -105,3 +105,10 @@ def test_sms_export_and_class_list(chase_app, overdue_library, central_db, tmp_p
     with central_db.factory() as s:
         stages = sorted((n.stage, n.channel) for n in s.scalars(select(OverdueNotice)))
     assert stages == [("class_list", "print"), ("class_list", "print"), ("parents", "sms")]
+
+
+def test_overdue_json_needs_the_token_or_export(chase_app, overdue_library):
+    url = "/api/v1/reports/overdue?as_of=2026-11-25"
+    assert signed_in(chase_app, "xiaoming").get(url).status_code == 401  # helpers export nothing
+    rows = signed_in(chase_app, "liu").get(url).get_json()["rows"]
+    assert [r["item_barcode"] for r in rows][:2] == ["SX00001", "SX00004"]
