@@ -370,10 +370,12 @@ def check_in(session: Session, item: Item, policy: LoanPolicy, now: dt.datetime)
                 held_for=_held_for(session, waiting),
             )
         ready = _ready_hold_for(session, item)
+        # A lost or withdrawn copy that turns up goes to the librarian with no refusal of its
+        # own; at the desk it is still a copy that was not on loan.
         return _result(
             DeskAction.REFUSED,
             item,
-            refusal=decision.refusal,
+            refusal=decision.refusal or Refusal.NOT_ON_LOAN,
             destination=decision.destination,
             held_for=_held_for(session, ready) if ready is not None else None,
         )

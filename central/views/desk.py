@@ -141,12 +141,11 @@ DESK_SENTENCES = {
     "set_aside": lazy_gettext("{title} is for a student who reserved it."),
     "not_on_loan": lazy_gettext("{title} is not on loan."),
     "unknown": lazy_gettext("No student card or book has this code: {code}"),
+    "refused": lazy_gettext("Nothing was recorded for {title}."),
     "choose_student": lazy_gettext("Students matching “{code}”: choose one."),
     "empty": lazy_gettext("Scan a card or a book."),
     "renew_or_return:refused": lazy_gettext("{title} is already this student's."),
     "refused:not_on_loan": lazy_gettext("{title} is not on loan to this student."),
-    "refused:card_unknown": lazy_gettext("This student's card is not known."),
-    "refused:unknown_book": lazy_gettext("This book isn't in the catalogue."),
 }
 
 
@@ -185,9 +184,12 @@ def sentence_for(last: dict[str, Any], language: str) -> str:
         return _kiosk_sentence(key, language).format(**{**fields, "title": last.get("title", "")})
     if str(action) in DESK_SENTENCES:
         return str(DESK_SENTENCES[str(action)]).format(**fields)
-    return _kiosk_sentence(str(action), language).format(
-        **{**fields, "title": last.get("title", "")}
-    )
+    if str(action) in KIOSK_SENTENCES:
+        return _kiosk_sentence(str(action), language).format(
+            **{**fields, "title": last.get("title", "")}
+        )
+    # A refusal with no words of its own yet: say at least that nothing happened.
+    return str(DESK_SENTENCES["refused"]).format(**fields)
 
 
 def quoted(title: str, language: str) -> str:
@@ -211,7 +213,9 @@ def destination_line(last: dict[str, Any], held_for: Patron | None) -> str:
             )
         )
     if destination == Destination.LIBRARIAN:
-        return str(gettext("Keep it at the desk: this copy was marked lost or withdrawn."))
+        return str(
+            gettext("Keep it at the desk: this copy is marked lost, withdrawn or in repair.")
+        )
     if destination in (Destination.RETURN_BOX, Destination.HOLD_SHELF):
         return str(gettext("Put it back on the shelf"))
     return ""

@@ -10,9 +10,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from central.views.desk import KIOSK_SENTENCES
+from central.views.desk import KIOSK_SENTENCES, sentence_for
 from db.central_models import AuditEntry
 from db.models import Hold, HoldStatus, Item, ItemStatus, Loan, Patron
+from kiosk.circulation.rules import Refusal
 from kiosk.views.wording import _MESSAGES as KIOSK_MESSAGES
 from tests.central.conftest import CentralDB
 from tests.central.console_support import add_staff, csrf_token, signed_in
@@ -238,3 +239,28 @@ def test_a_student_without_a_card_is_found_by_name(helper: FlaskClient, central_
     assert f'href="/desk?patron={zhang}">张小明</a>' in page
     assert f'href="/desk?patron={li}">李华</a>' in page
     assert "desk-patron-name" not in page
+
+
+def test_a_copy_marked_lost_that_turns_up_stays_at_the_desk(
+    helper: FlaskClient, central_db: CentralDB
+):
+    with central_db.factory.begin() as s:
+        copy = s.scalar(select(Item).where(Item.barcode == "SX00006"))
+        assert copy is not None
+        copy.status = ItemStatus.LOST
+    page = scan(helper, "SX00006")
+    assert (
+        result_text(page)
+        == "《小王子》 没有借出。 请留在借还台：这册书已登记为遗失、注销或维修中。"
+    )
+    with central_db.factory() as s:
+        assert s.scalar(select(Item.status).where(Item.barcode == "SX00006")) == ItemStatus.LOST
+
+
+def test_every_outcome_has_words(central_app: Flask):
+    """Each refusal the rules can give, after a scan or a renewal, is a sentence, never an error."""
+    with central_app.test_request_context("/desk?lang=en"):
+        for action in ("refused", "renew_or_return", "unknown"):
+            for refusal in [*Refusal, None]:
+                last = {"action": action, "refusal": refusal, "title": "草房子", "code": "X1"}
+                assert sentence_for(last, "en"), (action, refusal)
