@@ -119,7 +119,8 @@ def cmd_labels(settings: Settings, args: argparse.Namespace) -> int:
                 session,
                 request,
                 timezone=settings.circulation.timezone,
-                school=school_name(settings, short=True),
+                # A card has room for the school's full name; a book label only for the short one.
+                school=school_name(settings, short=kind is not LabelKind.CARD),
             )
     finally:
         engine.dispose()

@@ -143,7 +143,8 @@ def _plan(sheet: SheetRequest) -> tuple[SheetPlan, list[str]]:
         get_read_db(),
         sheet,
         timezone=settings.circulation.timezone,
-        school=school_name(settings, short=True),
+        # A card has room for the school's full name; a book label only for its short one.
+        school=school_name(settings, short=sheet.kind is not LabelKind.CARD),
     )
     problems = []
     if not plan.labels:
@@ -176,10 +177,16 @@ def _page(form: LabelsForm, plan: SheetPlan | None, errors: list[str], status: i
 @bp.get("/labels")
 @requires(Permission.LABELS)
 def labels_page() -> Any:
-    """The form; with a choice made (?what=…), how many labels on how many sheets, and where."""
-    if "what" not in request.args:
-        return _page(_form(None), None, [])
-    form = _form(request.args)
+    """The form, filled from the query string when a link chose something (?what=title&title_id=5)."""
+    return _page(_form(request.args if "what" in request.args else None), None, [])
+
+
+@bp.post("/labels")
+@requires(Permission.LABELS)
+def labels_preview() -> Any:
+    """How many labels on how many sheets, and where on the first. Posted, so the form's CSRF
+    token (needed by the download button of the same form) never lands in a URL."""
+    form = _form(request.form)
     form.validate()
     sheet, errors = _request_of(form)
     if sheet is None:

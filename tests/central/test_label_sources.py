@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -171,6 +173,13 @@ def config(tmp_path: Path, library: CentralDB) -> Path:
     return path
 
 
+def pdf_text(path: Path) -> str:
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext is missing: run scripts/system-deps.sh pdf")
+    done = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, check=True)
+    return done.stdout.decode()
+
+
 def labels(config: Path, *args: str) -> int:
     return run_kiosk.main(["labels", *args, "--config", str(config)])
 
@@ -192,6 +201,8 @@ def test_the_command_prints_the_copies_needing_labels_from_position_7_and_they_s
     expected = {(p.sheet, p.position): b for p, b in zip(place(layout, 3, 7), wanted, strict=True)}
     assert decoded_positions(pages, layout) == expected
     assert min(expected) == (0, 7)
+    # Book labels carry the school's short name.
+    assert "书香一小" in pdf_text(output) and "书香市第一实验小学" not in pdf_text(output)
 
 
 def test_the_command_prints_a_classs_cards(config: Path, tmp_path: Path, capsys):
@@ -200,6 +211,8 @@ def test_the_command_prints_a_classs_cards(config: Path, tmp_path: Path, capsys)
     assert "2 cards on 1 sheet(s) of A4 2×5 · CR80 85.6×54 mm" in capsys.readouterr().out
     found = decoded_positions(rasterise(output.read_bytes(), tmp_path), LAYOUTS["cards-cr80"])
     assert found == {(0, 1): "20260001", (0, 2): "20260002"}
+    # A card has room for the school's full name.
+    assert {"书香市第一实验小学", "张小明", "李华"} <= set(pdf_text(output).split())
 
 
 @pytest.mark.parametrize(

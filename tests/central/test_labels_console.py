@@ -50,15 +50,24 @@ def test_the_page_is_chinese_first_with_english_on_request(central_app: Flask, s
     assert "三年级2班" in zh and "五年级3班" in zh
     en = page_text(browser.get("/labels?lang=en"))
     assert "Print labels and library cards" in en and "Download PDF" in en
+    # A link may choose what to print: the form comes filled in.
+    page = browser.get("/labels?what=class&class_key=4-1").get_data(as_text=True)
+    assert re.search(r'value="class"[^>]*checked|checked[^>]*value="class"', page)
+    assert re.search(r'<option selected value="4-1">|<option value="4-1" selected>', page)
+
+
+def preview(browser, query: str):
+    """The preview as the page's form posts it (the query string's fields and the token)."""
+    fields = dict(pair.split("=", 1) for pair in query.split("&"))
+    return browser.post("/labels", data={"csrf_token": csrf_token(browser, "/labels"), **fields})
 
 
 def test_the_preview_counts_labels_and_sheets_from_the_start_position(central_app, staff):
     browser = signed_in(central_app, staff["librarian"])
-    query = "what=needing&kind=accession&layout=a4-3x10&start=29"
-    response = browser.get(f"/labels?{query}")
+    response = preview(browser, "what=needing&kind=accession&layout=a4-3x10&start=29")
     assert response.status_code == 200
     text = page_text(response)
-    assert "共 3 个标签，需要 2 张 A4 3×10 · 70×29.7 mm 标签纸，从第 29 个标签开始。" in text
+    assert "共 3 个标签，需要 2 张 A4 3×10 · 70×29.7 mm 纸，从第 29 格开始。" in text
     page = response.get_data(as_text=True)
     assert page.count('<li class="used">') == 28 and page.count('<li class="print">') == 2
     for barcode in MADE_UP:
@@ -79,7 +88,7 @@ def test_the_preview_counts_labels_and_sheets_from_the_start_position(central_ap
 )
 def test_bad_choices_are_refused_in_words(central_app, staff, query, message):
     browser = signed_in(central_app, staff["librarian"])
-    response = browser.get(f"/labels?{query}")
+    response = preview(browser, query)
     assert response.status_code == 400
     problems = re.search(r'<ul class="problems"[^>]*>(.*?)</ul>', response.get_data(as_text=True))
     assert problems and message in problems.group(1), page_text(response)
@@ -132,6 +141,7 @@ def test_a_download_without_the_forms_token_is_refused(central_app, central_db, 
     browser = signed_in(central_app, staff["librarian"])
     response = browser.post("/labels/pdf", data={"what": "needing", "start": "1"})
     assert response.status_code == 400
+    assert browser.post("/labels", data={"what": "needing", "start": "1"}).status_code == 400
     with central_db.factory() as session:
         assert (
             session.scalars(select(AuditEntry).where(AuditEntry.action == "labels.print")).all()
