@@ -1,5 +1,4 @@
-"""Console pages for a copy's state at the desk (lost, found, damaged, repaired, withdrawn) and
-compensation cases (遗失赔偿): the list, a case, settling it and its printable receipt."""
+"""Console pages for a copy's desk state (lost, found, damaged, withdrawn) and compensation cases."""
 
 from __future__ import annotations
 
