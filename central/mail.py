@@ -84,8 +84,15 @@ class SmtpMailer:
         s = self.settings
         try:
             smtp = self._connect()
+        except smtplib.SMTPAuthenticationError as exc:
+            reason = (
+                f"mail server {s.host}:{s.port} refused the sign-in as {s.user!r} "
+                f"(check [mail] user and password_file; {exc.smtp_code})"
+            )
+            log.warning("chase: %s", reason)
+            return [Delivery(letter, reason) for letter in letters]
         except (OSError, smtplib.SMTPException) as exc:
-            reason = f"mail server {s.host}:{s.port} unreachable or refused the sign-in ({exc})"
+            reason = f"mail server {s.host}:{s.port} unreachable or refused us ({exc})"
             log.warning("chase: %s", reason)
             return [Delivery(letter, reason) for letter in letters]
         deliveries: list[Delivery] = []
@@ -102,7 +109,8 @@ class SmtpMailer:
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
-        context = ssl.create_default_context()
+        # The system's CAs, or only the school's own CA when `ca_file` names one.
+        context = ssl.create_default_context(cafile=str(s.ca_file) if s.ca_file else None)
         smtp: smtplib.SMTP
         if s.port in IMPLICIT_TLS_PORTS:
             smtp = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout_s, context=context)

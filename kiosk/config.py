@@ -203,6 +203,8 @@ class MailSettings:
     password_file: Path | None = None
     from_address: str = ""
     timeout_s: float = 30.0
+    # A CA certificate (PEM) to trust for the server instead of the system's: a school's own CA.
+    ca_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -533,6 +535,7 @@ _SCHEMA: dict[str, dict[str, Parser]] = {
         "password_file": _optional_path,
         "from_address": _email,
         "timeout_s": _float(1.0, 600.0),
+        "ca_file": _optional_path,
     },
     "compensation": {
         "mode": _str(choices=tuple(CompensationMode)),

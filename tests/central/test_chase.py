@@ -368,3 +368,23 @@ def test_the_daily_run_waits_for_send_at_follows_the_ledger_and_runs_once(
     assert schedule.tick() is None  # once a day
     clock_at[0] = local("2026-11-26", 8)
     assert schedule.tick() is not None and len(inbox.messages) == 1  # nothing new to send
+
+
+def test_starttls_and_sign_in_as_schools_servers_want(smtp_tls, tmp_path):
+    import dataclasses
+
+    from central.mail import Letter
+
+    inbox, mail = smtp_tls
+    letter = Letter("parent@example.cn", "【阳光小学】催还通知：《草房子》已超期7天", "正文\n")
+    [delivery] = SmtpMailer(mail).send([letter])
+    assert delivery.error is None
+    assert inbox.messages[0]["Subject"] == letter.subject
+    # A server whose certificate nobody vouches for is not trusted with the password.
+    [untrusted] = SmtpMailer(dataclasses.replace(mail, ca_file=None)).send([letter])
+    assert untrusted.error is not None and "certificate" in untrusted.error.lower()
+    (tmp_path / "wrong").write_text("not the password\n")
+    wrong = dataclasses.replace(mail, password_file=tmp_path / "wrong")
+    [refused] = SmtpMailer(wrong).send([letter])
+    assert refused.error is not None and "sign-in" in refused.error
+    assert len(inbox.messages) == 1
