@@ -124,6 +124,12 @@ def cmd_labels(settings: Settings, args: argparse.Namespace) -> int:
             )
     finally:
         engine.dispose()
+    if plan.no_call_number:
+        print(
+            f"{len(plan.no_call_number)} copies have no call number and get no spine label: "
+            + ", ".join(plan.no_call_number),
+            file=sys.stderr,
+        )
     if not plan.printable:
         for problem in plan.problems:
             print(f"Nothing written: {problem}.", file=sys.stderr)

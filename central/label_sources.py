@@ -20,6 +20,7 @@ from central.labels import (
     fit_problems,
     layouts_for,
     sheets_needed,
+    spine_lines,
     start_problem,
     too_long_barcodes,
 )
@@ -173,13 +174,16 @@ class SheetRequest:
 @dataclass(frozen=True)
 class SheetPlan:
     """The labels a request selects and the sheets they fill, or why it can't be printed
-    (`problems`, in words; `too_long`: the barcodes among them that don't fit the labels)."""
+    (`problems`, in words; `too_long`: the barcodes among them that don't fit the labels).
+    `no_call_number`: the barcodes of selected copies left off a spine sheet for want of a call
+    number (a spine label is nothing else)."""
 
     request: SheetRequest
     labels: tuple[Label, ...]
     sheets: int
     problems: tuple[str, ...]
     too_long: tuple[str, ...] = ()
+    no_call_number: tuple[str, ...] = ()
 
     @property
     def printable(self) -> bool:
@@ -206,18 +210,21 @@ def plan_sheets(
     if off_sheet:
         return SheetPlan(request, (), 0, (off_sheet,))
     labels: list[Label]
+    no_call_number: list[str] = []
     if request.kind is LabelKind.CARD:
         labels = list(class_cards(session, request.class_text, school))
         nothing = f"no students still at school in class {request.class_text!r}"
     else:
         copies = select_copies(session, request.copies, timezone)
         if request.kind is LabelKind.SPINE:
-            labels = list(spine_labels(copies, school))
+            no_call_number = [copy.barcode for copy in copies if not spine_lines(copy.call_number)]
+            shelved = [copy for copy in copies if spine_lines(copy.call_number)]
+            labels = list(spine_labels(shelved, school))
         else:
             labels = list(accession_labels(copies, school))
         nothing = "no copies match"
     if not labels:
-        return SheetPlan(request, (), 0, (nothing,))
+        return SheetPlan(request, (), 0, (nothing,), no_call_number=tuple(no_call_number))
     too_long = too_long_barcodes(request.kind, layout, labels)
     return SheetPlan(
         request,
@@ -225,4 +232,5 @@ def plan_sheets(
         sheets_needed(layout, len(labels), request.start),
         tuple(fit_problems(request.kind, layout, labels)),
         tuple(too_long),
+        tuple(no_call_number),
     )

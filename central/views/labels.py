@@ -152,6 +152,13 @@ def _plan(sheet: SheetRequest) -> tuple[SheetPlan, list[str]]:
             problems.append(_("This class has no students still at school."))
         else:
             problems.append(_("No copies match: nothing to print."))
+    if plan.no_call_number and not plan.labels:
+        problems.append(
+            _(
+                "These copies have no call number, so they get no spine label: %(codes)s",
+                codes=", ".join(plan.no_call_number),
+            )
+        )
     if plan.too_long:
         problems.append(
             _(
@@ -164,9 +171,18 @@ def _plan(sheet: SheetRequest) -> tuple[SheetPlan, list[str]]:
 
 def _page(form: LabelsForm, plan: SheetPlan | None, errors: list[str], status: int = 200) -> Any:
     layout = LAYOUTS[plan.request.layout] if plan is not None else None
+    notes = []
+    if plan is not None and plan.labels and plan.no_call_number:
+        notes.append(
+            _(
+                "These copies have no call number, so they get no spine label: %(codes)s",
+                codes=", ".join(plan.no_call_number),
+            )
+        )
     return render_template(
         "central/labels/labels.html",
         form=form,
+        notes=notes,
         plan=plan,
         layout=layout,
         errors=errors,

@@ -246,3 +246,24 @@ def test_the_command_refuses_an_output_folder_that_does_not_exist(config: Path, 
     output = tmp_path / "missing" / "out.pdf"
     assert labels(config, "--needing", "--output", str(output)) == 2
     assert f"--output: the folder {output.parent} does not exist." in capsys.readouterr().err
+
+
+def test_copies_without_a_call_number_get_no_spine_label_and_are_named(
+    library, config: Path, tmp_path: Path, capsys
+):
+    with library.factory.begin() as session:
+        session.execute(update(Title).where(Title.title == "乡土旧书").values(call_number=""))
+    request = SheetRequest(
+        kind=LabelKind.SPINE, layout="a4-65", copies=CopySelection(needing_labels=True)
+    )
+    with library.factory() as session:
+        plan = plan_sheets(session, request, timezone=TZ, school="")
+    assert plan.printable
+    assert [label.call_number for label in plan.labels] == ["I247.55/L71", "I247.55/L71"]
+    assert plan.no_call_number == ("GEN0000001",)
+    output = tmp_path / "spine.pdf"
+    assert labels(config, "--needing", "--spine", "--output", str(output)) == 0
+    out, err = capsys.readouterr()
+    assert "1 copies have no call number and get no spine label: GEN0000001" in err
+    assert "2 spine labels on 1 sheet(s) of A4 5×13" in out
+    assert pdf_text(output).split() == ["书香一小", "I247.55", "L71"] * 2

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from central.labels import LAYOUTS, place
 from db.central_models import AuditEntry
+from db.models import Title
 from tests.central.conftest import CentralDB
 from tests.central.console_support import add_staff, csrf_token, signed_in
 from tests.central.label_support import seed_label_library
@@ -147,3 +148,14 @@ def test_a_download_without_the_forms_token_is_refused(central_app, central_db, 
             session.scalars(select(AuditEntry).where(AuditEntry.action == "labels.print")).all()
             == []
         )
+
+
+def test_the_preview_names_copies_left_off_a_spine_sheet(central_app, central_db, staff):
+    with central_db.factory.begin() as session:
+        session.execute(update(Title).where(Title.title == "乡土旧书").values(call_number=""))
+    browser = signed_in(central_app, staff["librarian"])
+    response = preview(browser, "what=needing&kind=spine&layout=a4-65&start=1")
+    assert response.status_code == 200
+    text = page_text(response)
+    assert "共 2 个标签" in text
+    assert "这些图书没有索书号，不印书脊标签：GEN0000001" in text
