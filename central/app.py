@@ -14,7 +14,7 @@ from central import context
 from central.auth import ABSOLUTE_TIMEOUT
 from central.context import CentralServices
 from central.db import make_central_session_factory
-from central.views import api, audit_log, console, guard, language, opac, opac_holds, sync
+from central.views import api, audit_log, console, guard, language, opac, opac_holds, sync, users
 from central.views import chase as chase_views
 from central.views import compensation as compensation_views
 from central.views import desk as desk_views
@@ -93,6 +93,7 @@ def create_central_app(
     app.register_blueprint(console.bp)
     app.register_blueprint(opac.bp)
     app.register_blueprint(audit_log.bp)
+    app.register_blueprint(users.bp)
     app.register_blueprint(desk_views.bp)
     app.register_blueprint(reports_views.bp)
     language.init_app(app)

@@ -11,6 +11,7 @@ from wtforms import (
     PasswordField,
     RadioField,
     SelectChoice,
+    SelectField,
     StringField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Regexp
@@ -69,3 +70,32 @@ class ImportConfirmForm(FlaskForm):  # type: ignore[misc]
     """Step 2: import the file the dry run was shown for (kept on the server by its id)."""
 
     upload = HiddenField(validators=[Regexp(r"^[0-9a-f]{32}$")])
+
+
+_ROLE_CHOICES = [
+    SelectChoice("helper", lazy_gettext("helper")),
+    SelectChoice("librarian", lazy_gettext("librarian")),
+    SelectChoice("admin", lazy_gettext("admin")),
+]
+
+
+class AddUserForm(FlaskForm):  # type: ignore[misc]
+    """An admin adds a console user (or sets a new password and role for an existing one)."""
+
+    username = StringField(
+        validators=[
+            DataRequired(message=wording.USERNAME_REQUIRED),
+            Length(max=64, message=wording.TOO_LONG),
+        ]
+    )
+    password = PasswordField(
+        validators=[
+            DataRequired(message=wording.PASSWORD_REQUIRED),
+            Length(max=1024, message=wording.TOO_LONG),
+        ]
+    )
+    role = SelectField(choices=_ROLE_CHOICES, default="helper")
+
+
+class UserRoleForm(FlaskForm):  # type: ignore[misc]
+    role = SelectField(choices=_ROLE_CHOICES)

@@ -125,7 +125,7 @@ def test_an_admin_walks_the_console_in_chinese_then_english(page: Any, central: 
     sign_in(page, base, "wang")
     assert page.locator("html").get_attribute("lang") == "zh-CN"
     nav = page.locator("nav ul.pages").inner_text().split()
-    assert {"自助机", "同步异常", "导入", "操作日志"} <= set(nav)
+    assert {"自助机", "同步异常", "导入", "用户", "操作日志"} <= set(nav)
     row = page.locator("#kiosks tbody tr").first
     assert "一楼大厅" in row.inner_text() and "在线" in row.inner_text()
     # Times in Shanghai: the last sync was at 09:56 local (01:56 UTC).
@@ -143,6 +143,7 @@ def test_an_admin_walks_the_console_in_chinese_then_english(page: Any, central: 
         ("/kiosks/k1", "kiosk", "自助机 一楼大厅"),
         ("/search?q=草房子", "search", "查找"),
         ("/imports", "import", "导入学生名单或馆藏目录"),
+        ("/users", "users", "控制台用户"),
         ("/audit", "audit", "操作日志"),
     ):
         page.goto(base + path)
@@ -171,6 +172,7 @@ def test_an_admin_walks_the_console_in_chinese_then_english(page: Any, central: 
         ("/kiosks/k1", "kiosk"),
         ("/search?q=草房子", "search"),
         ("/imports", "import"),
+        ("/users", "users"),
         ("/audit", "audit"),
     ):
         page.goto(base + path)
@@ -188,7 +190,7 @@ def test_a_helper_sees_only_what_a_helper_may_do(page: Any, central: str):
     base = central
     sign_in(page, base, "xiaoming")
     nav = page.locator("nav ul.pages").inner_text().split()
-    assert {"自助机", "同步异常"} <= set(nav) and not {"导入", "操作日志"} & set(nav)
+    assert {"自助机", "同步异常"} <= set(nav) and not {"导入", "用户", "操作日志"} & set(nav)
     page.goto(f"{base}/exceptions")
     assert page.locator("button:has-text('标记为已处理')").count() == 0
     page.goto(f"{base}/audit")
