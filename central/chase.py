@@ -133,11 +133,17 @@ def _class_order(row: OverdueRow) -> tuple[int, ClassKey, str]:
 
 
 def overdue_rows(
-    session: Session, policy: ChasePolicy, now: dt.datetime, *, with_notices: bool = True
+    session: Session,
+    policy: ChasePolicy,
+    now: dt.datetime,
+    *,
+    with_notices: bool = True,
+    past: bool = False,
 ) -> list[OverdueRow]:
     """Every loan open at `now` and at least one day overdue as the library counts them, grouped
     by class (grade order; classes the key does not understand last), each class oldest first
-    (earliest due first, then checkout). Loans returned at `now` or earlier are not listed."""
+    (earliest due first, then checkout). `now` is the present unless `past`: then the loans out
+    at that moment are listed, whether returned since or not."""
     stmt = (
         select(
             Loan.uuid,
@@ -156,12 +162,17 @@ def overdue_rows(
         .join(Patron, Patron.id == Loan.patron_id)
         .join(Item, Item.id == Loan.item_id)
         .join(Title, Title.id == Item.title_id)
-        .where(
-            Loan.due_at < now,
-            Loan.checked_out_at <= now,
-            or_(Loan.returned_at.is_(None), Loan.returned_at > now),
-        )
+        .where(Loan.due_at < now)
     )
+    if past:
+        # As of a past day: the loans out then, returned since or not (reads every loan).
+        stmt = stmt.where(
+            Loan.checked_out_at <= now, or_(Loan.returned_at.is_(None), Loan.returned_at > now)
+        )
+    else:
+        # Open loans only: the databases answer from the partial index of open loans
+        # (uq_loans_open_item), not from every loan ever made.
+        stmt = stmt.where(Loan.returned_at.is_(None))
     rows: list[OverdueRow] = []
     for r in session.execute(stmt):
         days = loan_days_overdue(policy, r.due_at, now)

@@ -92,7 +92,7 @@ def api_overdue() -> Response:
     else:
         now = svc.clock()
         as_of = policy.calendar.local_date(now)
-    rows = overdue_rows(get_read_db(), policy, now)
+    rows = overdue_rows(get_read_db(), policy, now, past=now < svc.clock())
     return jsonify({"rows": [row.as_json() for row in rows], "as_of": as_of.isoformat()})
 
 

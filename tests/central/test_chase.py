@@ -125,6 +125,15 @@ def test_overdue_list_by_class_oldest_first(central_db, library, make_kiosk, cli
         headers={"Authorization": f"Bearer {MONITOR_TOKEN}"},
     ).get_json()
     assert "SX00008" not in [r["item_barcode"] for r in earlier["rows"]]  # due that day
+    # 王芳 brings 小王子 back on the 24th: gone from today's list, still on the 23rd's.
+    kiosk.checkin(events["SX00006"], local("2026-11-24"))
+    kiosk.push()
+    token = {"Authorization": f"Bearer {MONITOR_TOKEN}"}
+    today = client.get("/api/v1/reports/overdue", headers=token).get_json()
+    assert "SX00006" not in [r["item_barcode"] for r in today["rows"]]
+    assert today["as_of"] == "2026-11-25"
+    on_23rd = client.get("/api/v1/reports/overdue?as_of=2026-11-23", headers=token).get_json()
+    assert ("SX00006", 4) in [(r["item_barcode"], r["days_overdue"]) for r in on_23rd["rows"]]
     bad = client.get(
         "/api/v1/reports/overdue?as_of=25.11.2026",
         headers={"Authorization": f"Bearer {MONITOR_TOKEN}"},
