@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from central.label_sources import CopySelection, SheetRequest, plan_sheets
+from central.label_sources import CopySelection, SheetRequest, plan_sheets, split_barcodes
 from central.labels import DEFAULT_LAYOUT, LAYOUTS, LabelKind, render_sheets
 from central.pdf import MissingCJKFont
 from kiosk.config import Settings, school_name
@@ -40,6 +40,13 @@ def _item_ids(text: str) -> tuple[int, ...]:
     return ids
 
 
+def _barcodes(text: str) -> tuple[str, ...]:
+    codes = tuple(split_barcodes(text))
+    if not codes:
+        raise argparse.ArgumentTypeError("give at least one barcode")
+    return codes
+
+
 def register_commands(sub: Any, common: argparse.ArgumentParser, commands: dict[str, Any]) -> None:
     """Add `labels` to run_kiosk.py's subparsers and its COMMANDS table."""
     labels = sub.add_parser(
@@ -59,6 +66,12 @@ def register_commands(sub: Any, common: argparse.ArgumentParser, commands: dict[
     )
     what.add_argument("--title", type=int, metavar="ID", help="every copy of the title ID")
     what.add_argument("--items", type=_item_ids, metavar="IDS", help="copies by id: 12,15,16")
+    what.add_argument(
+        "--barcodes",
+        type=_barcodes,
+        metavar="CODES",
+        help="copies by barcode, printed in this order: SX00001,SX00002",
+    )
     what.add_argument(
         "--class",
         dest="class_text",
@@ -102,6 +115,7 @@ def cmd_labels(settings: Settings, args: argparse.Namespace) -> int:
         start=args.start,
         copies=CopySelection(
             item_ids=args.items or (),
+            barcodes=args.barcodes or (),
             added_since=args.since,
             needing_labels=args.needing,
             title_id=args.title,

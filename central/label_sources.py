@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -39,10 +40,12 @@ _GONE = (ItemStatus.WITHDRAWN,)
 
 @dataclass(frozen=True)
 class CopySelection:
-    """Which copies to label: by ids, those added since a day, those with an invented barcode
-    (the import's "copies that need labels"), or a title's. Set exactly one."""
+    """Which copies to label: by ids, by barcodes (scanned from a pile of books, printed in the
+    order scanned), those added since a day, those with an invented barcode (the import's
+    "copies that need labels"), or a title's. Set exactly one."""
 
     item_ids: tuple[int, ...] = ()
+    barcodes: tuple[str, ...] = ()
     added_since: dt.date | None = None
     needing_labels: bool = False
     title_id: int | None = None
@@ -56,8 +59,14 @@ class LabelledCopy:
     title: str
 
 
+def split_barcodes(text: str) -> list[str]:
+    """Barcodes typed or scanned into one box: separated by spaces, new lines, commas or 、."""
+    return [code for code in re.split(r"[\s,，、;；]+", text) if code]
+
+
 def select_copies(session: Session, selection: CopySelection, timezone: str) -> list[LabelledCopy]:
-    """The selected copies in shelf order (call number, then barcode), withdrawn ones left out.
+    """The selected copies in shelf order (call number, then barcode) — by barcodes: in the
+    order given — withdrawn ones left out.
 
     "Added since" counts from midnight of that day in the library's `timezone`.
     """
@@ -69,6 +78,8 @@ def select_copies(session: Session, selection: CopySelection, timezone: str) -> 
     )
     if selection.item_ids:
         query = query.where(Item.id.in_(selection.item_ids))
+    elif selection.barcodes:
+        query = query.where(Item.barcode.in_(selection.barcodes))
     elif selection.added_since is not None:
         midnight = dt.datetime.combine(selection.added_since, dt.time(), ZoneInfo(timezone))
         query = query.where(Item.created_at >= midnight.astimezone(dt.UTC))
@@ -90,6 +101,9 @@ def select_copies(session: Session, selection: CopySelection, timezone: str) -> 
     ]
     if selection.needing_labels:
         copies = [copy for copy in copies if is_generated_barcode(copy.barcode)]
+    if selection.barcodes:
+        order = {barcode: n for n, barcode in reversed(list(enumerate(selection.barcodes)))}
+        copies.sort(key=lambda copy: order[copy.barcode])
     return copies
 
 
@@ -184,6 +198,8 @@ class SheetPlan:
     problems: tuple[str, ...]
     too_long: tuple[str, ...] = ()
     no_call_number: tuple[str, ...] = ()
+    # Barcodes asked for by hand that are no copy's (or a withdrawn one's).
+    unknown: tuple[str, ...] = ()
 
     @property
     def printable(self) -> bool:
@@ -216,6 +232,11 @@ def plan_sheets(
         nothing = f"no students still at school in class {request.class_text!r}"
     else:
         copies = select_copies(session, request.copies, timezone)
+        found = {copy.barcode for copy in copies}
+        unknown = tuple(dict.fromkeys(b for b in request.copies.barcodes if b not in found))
+        if unknown:
+            problem = f"no copy (or only a withdrawn one) has the barcode(s) {', '.join(unknown)}"
+            return SheetPlan(request, (), 0, (problem,), unknown=unknown)
         if request.kind is LabelKind.SPINE:
             no_call_number = [copy.barcode for copy in copies if not spine_lines(copy.call_number)]
             shelved = [copy for copy in copies if spine_lines(copy.call_number)]

@@ -12,8 +12,16 @@ from flask_babel import gettext as _  # type: ignore[import-untyped]  # ships no
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import DateField, IntegerField, RadioField, SelectChoice, SelectField, StringField
-from wtforms.validators import InputRequired, NumberRange, Optional
+from wtforms import (
+    DateField,
+    IntegerField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from central.context import get_db, get_read_db, services
 from central.label_sources import (
@@ -22,6 +30,7 @@ from central.label_sources import (
     SheetRequest,
     class_choices,
     plan_sheets,
+    split_barcodes,
 )
 from central.labels import DEFAULT_LAYOUT, LAYOUTS, LabelKind, layouts_for, render_sheets
 from central.pdf import MissingCJKFont
@@ -35,8 +44,10 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("labels", __name__)
 
-# What the first sheet's picture shows at most: larger sheets are still drawn whole.
+# Rows of the preview's list; the PDF has them all.
 PREVIEW_ROWS = 30
+# Barcodes scanned into the box at once: ten sheets of the smallest labels.
+MAX_BARCODES = 650
 
 
 class LabelsForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type hints
@@ -51,6 +62,7 @@ class LabelsForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type hi
             SelectChoice("needing", _l("Copies that need labels (barcodes the import made up)")),
             SelectChoice("since", _l("Copies added since a day")),
             SelectChoice("title", _l("Every copy of one title")),
+            SelectChoice("barcodes", _l("These copies (scan or type their barcodes)")),
             SelectChoice("class", _l("Library cards for a class")),
         ],
         default="needing",
@@ -66,6 +78,12 @@ class LabelsForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type hi
     )
     since = DateField(validators=[Optional()], format="%Y-%m-%d")
     isbn = StringField(validators=[Optional()])
+    barcodes = TextAreaField(
+        validators=[
+            Optional(),
+            Length(max=MAX_BARCODES * 20, message=_l("Too many barcodes for one sheet request.")),
+        ]
+    )
     title_id = IntegerField(validators=[Optional()])
     class_key = SelectField(validate_choice=False)
     layout = SelectField(
@@ -117,6 +135,13 @@ def _request_of(form: LabelsForm) -> tuple[SheetRequest | None, list[str]]:
         if form.since.data is None:
             return None, [_("Give the day the copies were added from.")]
         copies = CopySelection(added_since=form.since.data)
+    elif what == "barcodes":
+        codes = split_barcodes(form.barcodes.data or "")
+        if not codes:
+            return None, [_("Scan or type the barcodes of the copies to label.")]
+        if len(codes) > MAX_BARCODES:
+            return None, [_("Too many barcodes for one sheet request.")]
+        copies = CopySelection(barcodes=tuple(codes))
     elif what == "title":
         title_id = form.title_id.data or _title_by_isbn(form.isbn.data or "")
         if title_id is None:
@@ -147,7 +172,14 @@ def _plan(sheet: SheetRequest) -> tuple[SheetPlan, list[str]]:
         school=school_name(settings, short=sheet.kind is not LabelKind.CARD),
     )
     problems = []
-    if not plan.labels:
+    if plan.unknown:
+        problems.append(
+            _(
+                "No copy (or only a withdrawn one) has these barcodes: %(codes)s",
+                codes=", ".join(plan.unknown),
+            )
+        )
+    elif not plan.labels:
         if sheet.kind is LabelKind.CARD:
             problems.append(_("This class has no students still at school."))
         else:
@@ -258,6 +290,8 @@ def _selection_words(form: LabelsForm) -> str:
     what = str(form.what.data)
     if what == "since" and isinstance(form.since.data, dt.date):
         return f"since {form.since.data.isoformat()}"
+    if what == "barcodes":
+        return f"{len(split_barcodes(form.barcodes.data or ''))} barcodes"
     if what == "title":
         return f"title {form.title_id.data or (form.isbn.data or '').strip()}"
     if what == "class":

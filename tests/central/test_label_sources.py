@@ -18,6 +18,7 @@ from central.label_sources import (
     class_choices,
     plan_sheets,
     select_copies,
+    split_barcodes,
 )
 from central.labels import LAYOUTS, LabelKind, place
 from db.models import Item, Patron, PatronStatus, Title
@@ -267,3 +268,34 @@ def test_copies_without_a_call_number_get_no_spine_label_and_are_named(
     assert "1 copies have no call number and get no spine label: GEN0000001" in err
     assert "2 spine labels on 1 sheet(s) of A4 5×13" in out
     assert pdf_text(output).split() == ["书香一小", "I247.55", "L71"] * 2
+
+
+def test_copies_by_barcode_come_in_the_order_scanned_and_unknown_ones_are_named(library):
+    assert split_barcodes("SX00003, GEN0000001\nSX00001、SX00003 ") == [
+        "SX00003",
+        "GEN0000001",
+        "SX00001",
+        "SX00003",
+    ]
+    with library.factory() as session:
+        wanted = ("SX00003", "GEN0000001", "SX00001")
+        copies = select_copies(session, CopySelection(barcodes=wanted), TZ)
+        assert barcodes(copies) == list(wanted)
+        request = SheetRequest(
+            kind=LabelKind.ACCESSION,
+            layout="a4-3x10",
+            copies=CopySelection(barcodes=("SX00001", "NOPE1", "NOPE1", "SX99999")),
+        )
+        plan = plan_sheets(session, request, timezone=TZ, school="")
+    assert not plan.printable
+    assert plan.unknown == ("NOPE1", "SX99999")
+    assert plan.problems == ("no copy (or only a withdrawn one) has the barcode(s) NOPE1, SX99999",)
+
+
+def test_the_command_prints_scanned_barcodes_in_order(config: Path, tmp_path: Path, capsys):
+    output = tmp_path / "scanned.pdf"
+    assert labels(config, "--barcodes", "SX00002,G8753669293", "--output", str(output)) == 0
+    found = decoded_positions(rasterise(output.read_bytes(), tmp_path), LAYOUTS["a4-3x10"])
+    assert found == {(0, 1): "SX00002", (0, 2): "G8753669293"}
+    assert labels(config, "--barcodes", "SX00002,NOPE1", "--output", str(output) + "x") == 2
+    assert "NOPE1" in capsys.readouterr().err

@@ -159,3 +159,26 @@ def test_the_preview_names_copies_left_off_a_spine_sheet(central_app, central_db
     text = page_text(response)
     assert "共 2 个标签" in text
     assert "这些图书没有索书号，不印书脊标签：GEN0000001" in text
+
+
+def test_scanned_barcodes_print_in_order_and_unknown_ones_are_refused(
+    central_app: Flask, staff, tmp_path: Path
+):
+    browser = signed_in(central_app, staff["librarian"])
+    response = preview(
+        browser, "what=barcodes&barcodes=SX00002,NOPE1&kind=accession&layout=a4-65&start=1"
+    )
+    assert response.status_code == 400
+    assert "这些条码不是馆藏图书的条码（或图书已注销）：NOPE1" in page_text(response)
+    form = {
+        "csrf_token": csrf_token(browser, "/labels"),
+        "what": "barcodes",
+        "barcodes": "SX00003\nSX00001",
+        "kind": "accession",
+        "layout": "a4-65",
+        "start": "1",
+    }
+    response = browser.post("/labels/pdf", data=form)
+    assert response.status_code == 200, page_text(response)
+    found = decoded_positions(rasterise(response.get_data(), tmp_path), LAYOUTS["a4-65"])
+    assert found == {(0, 1): "SX00003", (0, 2): "SX00001"}
