@@ -8,7 +8,7 @@ import re
 import sys
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
@@ -200,11 +200,19 @@ def cli_import_catalog(
 def _chunks(
     sources: Iterator[Source], summary: Summary, bar: Progress
 ) -> Iterator[list[tuple[Source, CatalogEntry]]]:
-    """Report what cannot be imported as it is read; hand on the rest CHUNK_RECORDS at a time."""
+    """Report what cannot be imported as it is read; hand on the rest CHUNK_RECORDS at a time.
+
+    A copy barcode an earlier record of the file lists stays with that record: the later
+    one's copy is reported and left out, so no import moves a copy (or, through it, a book
+    without an ISBN) from one record's title to another's.
+    """
     chunk: list[tuple[Source, CatalogEntry]] = []
+    listed: dict[str, str] = {}
     for source in sources:
         summary.read += 1
         bar.update()
+        if source.entry is not None:
+            source.entry = _without_listed_copies(source, source.entry, listed)
         for where, problem in source.problems:
             summary.problem(where, problem)
         for warning in source.warnings:
@@ -218,6 +226,28 @@ def _chunks(
             chunk = []
     if chunk:
         yield chunk
+
+
+def _without_listed_copies(
+    source: Source, entry: CatalogEntry, listed: dict[str, str]
+) -> CatalogEntry:
+    """`entry` without the copies an earlier record listed (each reported); records the rest."""
+    kept = []
+    for holding in entry.holdings:
+        first = listed.setdefault(holding.barcode, source.where)
+        if first == source.where:
+            kept.append(holding)
+        else:
+            source.problems.append(
+                (
+                    source.where,
+                    f"copy {holding.barcode} is already listed on {first} — copy skipped",
+                )
+            )
+    if len(kept) == len(entry.holdings):
+        return entry
+    # Copies that all belong to other records describe no copy to invent one for.
+    return replace(entry, holdings=tuple(kept), copies=entry.copies if kept else 0)
 
 
 def _report(

@@ -63,6 +63,8 @@ class _Group:
     copies: int = 1
     problems: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # A copy of its rows was left out because an earlier row of another title lists it.
+    copies_refused: bool = False
 
 
 def read_catalog_table(data: bytes, name: str, sheet: str | None) -> Reading:
@@ -80,6 +82,9 @@ def _group_rows(table: CsvTable) -> list[_Group | Source]:
     """
     groups: dict[tuple[str, ...], _Group] = {}
     found: list[_Group | Source] = []
+    # Each copy barcode, with the title group and line that listed it first: the first row
+    # wins, on every import alike, so a barcode on two titles' rows never moves between them.
+    listed: dict[str, tuple[_Group, str]] = {}
     for line, cells in table.rows:
         where = f"line {line}"
         value = {f: table.value(cells, f) or "" for f in _HEADERS}
@@ -134,10 +139,16 @@ def _group_rows(table: CsvTable) -> list[_Group | Source]:
         ):
             if value[f] and not group.values.get(f):
                 group.values[f] = value[f]
+        barcode = value["barcode"].strip()
+        first = listed.setdefault(barcode, (group, where)) if barcode else None
+        if first is not None and first[0] is not group:
+            group.problems.append(
+                (where, f"copy {barcode} is already listed on {first[1]} — copy skipped")
+            )
+            group.copies_refused = True
+            continue
         row = Source(where)
-        add_holding(
-            row, group.holdings, value["barcode"], value["location"], table.label("barcode")
-        )
+        add_holding(row, group.holdings, barcode, value["location"], table.label("barcode"))
         group.problems += row.problems
         if value["barcode"] and value["copies"] and copies != 1:
             group.warnings.append(
@@ -211,5 +222,7 @@ def _csv_sources(table: CsvTable, read: list[_Group | Source]) -> Iterator[Sourc
             subjects=group.values.get("subjects", ""),
             price_fen=price_fen,
         )
-        source.entry = CatalogEntry(record, tuple(group.holdings), group.copies)
+        # Rows whose copies all belong to other titles describe no copy to invent one for.
+        copies = 0 if group.copies_refused and not group.holdings else group.copies
+        source.entry = CatalogEntry(record, tuple(group.holdings), copies)
         yield source

@@ -351,10 +351,64 @@ def test_copy_barcode_of_another_title_is_refused(settings, session_factory, tmp
     )
     code, out, _ = run(settings, session_factory, path)
     assert code == 0
-    assert "clash.mrc record 2: copy X100001 already belongs to a different title" in out
+    assert "clash.mrc record 2: copy X100001 is already listed on record 1" in out
     with session_factory() as s:
         owners = dict(s.execute(select(Item.barcode, Title.title).join(Title)).all())
     assert owners == {"X100001": "One", "X100002": "Two"}
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        # A book with an ISBN, then one without that lists the same copy, and the other way.
+        ["9787020002207,红楼梦,曹雪芹,X100001", ",老书,佚名,X100001"],
+        [",老书,佚名,X100001", "9787020002207,红楼梦,曹雪芹,X100001"],
+        # Two books without ISBN.
+        [",老书,佚名,X100001", ",旧书,无名,X100001"],
+    ],
+)
+def test_one_barcode_on_two_titles_rows_stays_with_the_first_on_every_import(
+    settings, session_factory, tmp_path, rows
+):
+    path = tmp_path / "twice.csv"
+    path.write_text("ISBN,题名,作者,条码\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    code, out, _ = run(settings, session_factory, path)
+    assert code == 0
+    assert "twice.csv line 3: copy X100001 is already listed on line 2 — copy skipped" in out
+    first_title = rows[0].split(",")[1]
+    with session_factory() as s:
+        owners = dict(s.execute(select(Item.barcode, Title.title).join(Title)).all())
+        titles = sorted(s.scalars(select(Title.title)))
+    assert owners == {"X100001": first_title}
+    # The second row's book is a title of its own, without the first row's copy, and no copy
+    # is made up for it: the row named one.
+    assert titles == sorted(row.split(",")[1] for row in rows)
+    before = snapshot(session_factory)
+    for _ in range(2):
+        code, out, _ = run(settings, session_factory, path)
+        assert code == 0
+        assert "titles: 0 added, 0 updated, 2 unchanged; 0 items added" in out
+        assert "line 3: copy X100001 is already listed on line 2" in out
+        assert snapshot(session_factory) == before
+
+
+def test_a_marc_record_without_isbn_whose_only_copy_an_earlier_record_lists_is_kept_once(
+    settings, session_factory, tmp_path
+):
+    path = tmp_path / "shared.mrc"
+    path.write_bytes(
+        marc21(field("245", "a", "Old book one"), field("852", "p", "OB00001"))
+        + marc21(field("245", "a", "Old book two"), field("852", "p", "OB00001"))
+    )
+    code, out, _ = run(settings, session_factory, path)
+    assert code == 0
+    assert "shared.mrc record 2: copy OB00001 is already listed on record 1" in out
+    before = snapshot(session_factory)
+    assert [t[2] for t in before[0]] == ["Old book one", "Old book two"]
+    assert [(i[1], i[2]) for i in before[1]] == [("OB00001", before[0][0][0])]
+    code, out, _ = run(settings, session_factory, path)
+    assert "0 added, 0 updated, 2 unchanged; 0 items added" in out
+    assert snapshot(session_factory) == before
 
 
 @pytest.mark.parametrize(
