@@ -5,14 +5,20 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.orm import Session
 
 from db.models import PinyinField, Title, TitlePinyin, TitleSearch
 from kiosk.search.text import call_number_key, compact, pinyin_keys, token_text
 
+_SEARCH: Table = TitleSearch.__table__  # type: ignore[assignment]
+_PINYIN: Table = TitlePinyin.__table__  # type: ignore[assignment]
 # Titles per round of statements: a big import re-indexes in a few statements per chunk.
 _CHUNK = 500
+
+
+# What a title's search rows are computed from, in search_row's order.
+INDEXED_FIELDS = ("title", "author", "publisher", "call_number", "series", "subjects")
 
 
 def index_titles(session: Session, title_ids: Collection[int]) -> int:
@@ -24,26 +30,38 @@ def index_titles(session: Session, title_ids: Collection[int]) -> int:
     indexed = 0
     for chunk in _chunks(sorted(set(title_ids))):
         rows = session.execute(
-            select(
-                Title.id,
-                Title.title,
-                Title.author,
-                Title.publisher,
-                Title.call_number,
-                Title.series,
-                Title.subjects,
-            ).where(Title.id.in_(chunk))
+            select(Title.id, *(getattr(Title, name) for name in INDEXED_FIELDS)).where(
+                Title.id.in_(chunk)
+            )
         ).all()
         session.execute(delete(TitleSearch).where(TitleSearch.title_id.in_(chunk)))
         session.execute(delete(TitlePinyin).where(TitlePinyin.title_id.in_(chunk)))
-        if not rows:
-            continue
-        session.execute(insert(TitleSearch), [search_row(*row) for row in rows])
-        keys = [key for row in rows for key in pinyin_rows(row.id, row.title, row.author)]
-        if keys:
-            session.execute(insert(TitlePinyin), keys)
-        indexed += len(rows)
+        indexed += _write(session, [tuple(row) for row in rows])
     return indexed
+
+
+def index_new_titles(session: Session, titles: Iterable[Sequence[Any]]) -> int:
+    """Write the search rows of titles inserted in this transaction, which have none yet.
+
+    Each title is (id, *INDEXED_FIELDS) as just written: an import has the values at hand,
+    so they are neither read back nor their (absent) rows deleted. Caller commits.
+    """
+    rows = list(titles)
+    for start in range(0, len(rows), _CHUNK):
+        _write(session, rows[start : start + _CHUNK])
+    return len(rows)
+
+
+def _write(session: Session, rows: Sequence[Sequence[Any]]) -> int:
+    if not rows:
+        return 0
+    # Core inserts of the tables (not the ORM's bulk insert of the classes): the rows are
+    # plain dictionaries already, and the ORM's per-row bookkeeping cost more than SQLite.
+    session.execute(insert(_SEARCH), [search_row(*row) for row in rows])
+    keys = [key for row in rows for key in pinyin_rows(row[0], row[1], row[2])]
+    if keys:
+        session.execute(insert(_PINYIN), keys)
+    return len(rows)
 
 
 def index_missing(session: Session) -> int:

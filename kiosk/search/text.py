@@ -160,6 +160,8 @@ class PinyinKeys:
     initials: tuple[str, ...]
 
 
+# Catalogues repeat authors, series and publishers: a field seen before costs a look-up.
+@functools.lru_cache(maxsize=65_536)
 def pinyin_keys(text: str) -> PinyinKeys:
     """Every pinyin key of `text` a person may type, the likeliest reading first.
 
@@ -184,18 +186,26 @@ def pinyin_keys(text: str) -> PinyinKeys:
     return PinyinKeys(full, initials)
 
 
-def _pinyin_chunks(text: str) -> list[list[str]]:
+def _pinyin_chunks(text: str) -> list[tuple[str, ...]]:
     """Per Han character or Latin word of `text`: its readings, the phrase reading first."""
-    chunks: list[list[str]] = []
+    chunks: list[tuple[str, ...]] = []
     for run in _RUNS.findall(normalize(text)):
-        if not _HAN.match(run):
-            chunks.append([run])
-            continue
-        for ch, first in zip(run, _phrase_reading(run), strict=True):
-            readings = _unique((first, *_char_readings(ch)))
-            if readings:
-                chunks.append(list(readings))
+        if _HAN.match(run):
+            chunks += _han_chunks(run)
+        else:
+            chunks.append((run,))
     return chunks
+
+
+@functools.lru_cache(maxsize=65_536)
+def _han_chunks(run: str) -> tuple[tuple[str, ...], ...]:
+    """Per character of a run of Han characters: its readings, the phrase reading first (none
+    for a character pypinyin does not know)."""
+    chunks = (
+        _unique((first, *_char_readings(ch)))
+        for ch, first in zip(run, _phrase_reading(run), strict=True)
+    )
+    return tuple(readings for readings in chunks if readings)
 
 
 # Catalogues repeat their words (authors, series, 出版社) and every title draws on a few

@@ -12,7 +12,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from db.models import Base, Item, ItemStatus, Title, width_of
-from kiosk.search.index import index_titles
+from kiosk.search.index import INDEXED_FIELDS, index_new_titles, index_titles
 
 TitleOutcome = Literal["added", "updated", "unchanged"]
 
@@ -175,7 +175,16 @@ def upsert_entries(
     for slot, outcome, items in pending:
         assert slot.title_id is not None
         results.append(EntryResult(slot.title_id, outcome, items))
-    index_titles(session, {r.title_id for r in results if r.outcome != "unchanged"})
+    # New titles are indexed from the values just written; changed ones re-read.
+    added = {slot.title_id: slot for slot, outcome, _ in pending if outcome == "added"}
+    index_new_titles(
+        session,
+        [
+            (title_id, *(slot.get(name) or "" for name in INDEXED_FIELDS))
+            for title_id, slot in added.items()
+        ],
+    )
+    index_titles(session, {r.title_id for r in results if r.outcome == "updated"} - added.keys())
     return results
 
 
