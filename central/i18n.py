@@ -18,6 +18,9 @@ from kiosk.i18n import compile_merged_catalogs
 TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
 # Each team keeps its own `<name>.po` beside the others; they are compiled into this domain.
 DOMAIN = "messages"
+# The frame's own words come first: where another team's file translates the same msgid
+# differently, the console's translation is the one every page shows.
+FIRST_CATALOGS = ("console.po",)
 # msgids are English, so "en" needs no catalog; Chinese is the default.
 LANGUAGES = ("zh", "en")
 DEFAULT_LANGUAGE = "zh"
@@ -31,7 +34,7 @@ _BABEL_LOCALES = {"zh": "zh_Hans_CN", "en": "en_GB"}
 
 def compile_console_catalogs() -> None:
     """Compile the union of `central/translations/<lang>/LC_MESSAGES/*.po` when stale."""
-    compile_merged_catalogs(TRANSLATIONS_DIR, DOMAIN)
+    compile_merged_catalogs(TRANSLATIONS_DIR, DOMAIN, FIRST_CATALOGS)
 
 
 @functools.cache

@@ -48,17 +48,23 @@ def compile_catalogs(directory: Path = TRANSLATIONS_DIR) -> list[Path]:
     return written
 
 
-def compile_merged_catalogs(directory: Path, domain: str) -> list[Path]:
+def compile_merged_catalogs(
+    directory: Path, domain: str, first: tuple[str, ...] = ()
+) -> list[Path]:
     """Compile every `<lang>/LC_MESSAGES/*.po` of `directory` into one `<domain>.mo` per language.
 
     Several teams each keep their own .po file and the app loads their union. Returns the .mo
     files written (only where a .po is newer than the .mo, or a .po was added or removed). When
-    two files translate the same msgid differently, the first file in name order wins and the
-    clash is logged.
+    two files translate the same msgid differently, the first file wins — those named in
+    `first`, then the rest in name order — and the clash is logged (a word that means something
+    else in one place wants a msgctxt there).
     """
     written = []
     for folder in sorted({p.parent for p in directory.glob("*/LC_MESSAGES/*.po")}):
-        po_paths = sorted(folder.glob("*.po"))
+        po_paths = sorted(
+            folder.glob("*.po"),
+            key=lambda p: (first.index(p.name) if p.name in first else len(first), p.name),
+        )
         mo_path = folder / f"{domain}.mo"
         # Which files the .mo was made of: a .po added or removed also means a rebuild.
         listing = folder / f"{domain}.mo.sources"

@@ -85,8 +85,14 @@ def test_the_catalog_is_the_union_of_every_teams_file(tmp_path: Path):
     assert compile_merged_catalogs(tmp_path, "messages") == [folder / "messages.mo"]
     t = load()
     assert (t.gettext("Sign out"), t.gettext("Lend")) == ("退出登录", "借出")
-    # A clash: the first file by name wins (and is logged).
+    # A clash: the first file by name wins (and is logged) ...
     assert t.gettext("Title") == "题名"
+    # ... unless another is named to come first.
+    os.utime(folder / "desk.po")
+    compile_merged_catalogs(tmp_path, "messages", first=("desk.po",))
+    assert load().gettext("Title") == "书名"
+    os.utime(folder / "console.po")
+    compile_merged_catalogs(tmp_path, "messages")
     # Nothing changed: nothing compiled.
     assert compile_merged_catalogs(tmp_path, "messages") == []
     # A new team's file is picked up even when older than the compiled catalog.
