@@ -80,31 +80,41 @@ def _to_pull(session: Session) -> list[ToPull]:
         on_shelf[title_id].append(ShelfCopy(barcode, location))
     if not on_shelf:
         return []
+    # Columns, not entities: a long list would otherwise spend its time building Hold objects.
     rows = session.execute(
-        select(Hold, Patron.name, Patron.class_name, Title.title, Title.call_number)
+        select(
+            Hold.id,
+            Hold.title_id,
+            Hold.patron_id,
+            Hold.placed_at,
+            Patron.name,
+            Patron.class_name,
+            Title.title,
+            Title.call_number,
+        )
         .join(Patron, Patron.id == Hold.patron_id)
         .join(Title, Title.id == Hold.title_id)
         .where(Hold.status == HoldStatus.WAITING, Hold.title_id.in_(on_shelf.keys()))
         .order_by(Hold.title_id, Hold.placed_at, Hold.uuid)
     )
+    copies_of = {title_id: tuple(shelf) for title_id, shelf in on_shelf.items()}
     taken: dict[int, int] = defaultdict(int)
     found = []
-    for hold, name, class_name, title, call_number in rows:
-        shelf = on_shelf[hold.title_id]
-        if taken[hold.title_id] >= len(shelf):
+    for hold_id, title_id, patron_id, placed_at, name, class_name, title, call_number in rows:
+        if taken[title_id] >= len(copies_of[title_id]):
             continue
-        taken[hold.title_id] += 1
+        taken[title_id] += 1
         found.append(
             ToPull(
-                hold.id,
-                hold.title_id,
+                hold_id,
+                title_id,
                 title,
                 call_number,
-                tuple(shelf),
-                hold.patron_id,
+                copies_of[title_id],
+                patron_id,
                 name,
                 class_name,
-                hold.placed_at,
+                placed_at,
             )
         )
     found.sort(key=lambda p: (p.call_number, p.placed_at))
@@ -115,7 +125,16 @@ def _waiting(
     session: Session, policy: HoldPolicy, now: dt.datetime
 ) -> tuple[list[OnShelf], list[OnShelf]]:
     rows = session.execute(
-        select(Hold, Item.barcode, Patron.name, Patron.class_name, Title.title)
+        select(
+            Hold.id,
+            Hold.patron_id,
+            Hold.placed_at,
+            Hold.ready_at,
+            Item.barcode,
+            Patron.name,
+            Patron.class_name,
+            Title.title,
+        )
         .join(Item, Item.id == Hold.item_id)
         .join(Patron, Patron.id == Hold.patron_id)
         .join(Title, Title.id == Hold.title_id)
@@ -124,17 +143,17 @@ def _waiting(
     )
     today = policy.calendar.local_date(now)
     waiting, expiring = [], []
-    for hold, barcode, name, class_name, title in rows:
-        ready_at = hold.ready_at or hold.placed_at
-        expires_at = shelf_expires_at(ready_at, policy)
+    for hold_id, patron_id, placed_at, ready_at, barcode, name, class_name, title in rows:
+        since = ready_at or placed_at
+        expires_at = shelf_expires_at(since, policy)
         entry = OnShelf(
-            hold.id,
+            hold_id,
             title,
             barcode,
-            hold.patron_id,
+            patron_id,
             name,
             class_name,
-            ready_at,
+            since,
             expires_at,
             expired=now >= expires_at,
         )
