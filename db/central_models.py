@@ -21,13 +21,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from db.models import Base, Item, Loan, Patron, Title, UTCDateTime
+from db.models import Base, Hold, Item, Loan, Patron, Title, UTCDateTime
 from kiosk.circulation.compensation import CaseReason, CaseStatus
 
 # The chase's stages and channels are domain facts defined once with their rules.
 from kiosk.circulation.overdue import Channel, Stage
 
 __all__ = [
+    "PAGE_INDEXES",
     "AuditEntry",
     "CentralEvent",
     "ChangeCounter",
@@ -436,3 +437,13 @@ class Rollover(Base):
 # The ledger looks up a copy's loans in checkout order (the loan before and after a new one);
 # declared here so the shared `loans` model stays as the kiosk knows it.
 Index("ix_loans_item_id_checked_out_at", Loan.item_id, Loan.checked_out_at)
+
+# What the console's record pages look up (central.records), at district scale: a student's
+# loans newest first (the history pages), the hold a copy is set aside for, and the hold shelf
+# (ready holds by when they became ready). bench/console_pages.py times the pages without and
+# with them.
+PAGE_INDEXES = (
+    Index("ix_loans_patron_id_checked_out_at", Loan.patron_id, Loan.checked_out_at),
+    Index("ix_holds_item_id", Hold.item_id),
+    Index("ix_holds_status_ready_at", Hold.status, Hold.ready_at),
+)

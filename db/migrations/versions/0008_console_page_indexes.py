@@ -1,0 +1,29 @@
+"""console record pages: indexes for a student's loan history, a copy's hold and the hold shelf
+
+Revision ID: 0008_console_page_indexes
+Revises: 0007_item_in_repair
+Create Date: 2026-11-30
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0008_console_page_indexes"
+down_revision = "0007_item_in_repair"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index(
+        "ix_loans_patron_id_checked_out_at", "loans", ["patron_id", "checked_out_at"], unique=False
+    )
+    op.create_index("ix_holds_item_id", "holds", ["item_id"], unique=False)
+    op.create_index("ix_holds_status_ready_at", "holds", ["status", "ready_at"], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index("ix_holds_status_ready_at", table_name="holds")
+    op.drop_index("ix_holds_item_id", table_name="holds")
+    op.drop_index("ix_loans_patron_id_checked_out_at", table_name="loans")
