@@ -179,7 +179,7 @@ def make_district(
                 "ready_at": NOW - dt.timedelta(days=rng.randint(0, 2)),
             }
         )
-    for n in range(3000):
+    for _ in range(3000):
         holds.append(
             {
                 "id": len(holds) + 1,
@@ -192,7 +192,13 @@ def make_district(
                 "ready_at": None,
             }
         )
-    return {"titles": catalog, "patrons": patrons, "items": items, "loans": loan_rows, "holds": holds}
+    return {
+        "titles": catalog,
+        "patrons": patrons,
+        "items": items,
+        "loans": loan_rows,
+        "holds": holds,
+    }
 
 
 TABLE_ORDER = ("titles", "patrons", "items", "loans", "holds")
@@ -355,7 +361,14 @@ def page_plans(engine: Engine, app: Any, rng: random.Random, n: int) -> dict[str
         _bare(engine, find_sql),
         [{"pattern": f"%{q}%"} for q in queries],
     )
-    shelf_rule = next((r for r in app.url_map.iter_rules() if r.endpoint.startswith("desk.") and "shelf" in r.endpoint), None)
+    shelf_rule = next(
+        (
+            r
+            for r in app.url_map.iter_rules()
+            if r.endpoint.startswith("desk.") and "shelf" in r.endpoint
+        ),
+        None,
+    )
     if shelf_rule is not None:
         shelf_sql = (
             select(Hold.id, Title.title, Patron.name, Hold.ready_at)
@@ -370,53 +383,55 @@ def page_plans(engine: Engine, app: Any, rng: random.Random, n: int) -> dict[str
 
 def measure(label: str, engine: Engine, url: str, rounds: int, n: int) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="shuxiang-bench-") as tmp:
-        with signed_in_client(engine, url, Path(tmp)) as (app, client):
-            plans = page_plans(engine, app, random.Random(3), n)
-            if not any(name.startswith("hold") for name in plans):
-                print(f"{label}: hold-shelf list not timed: the desk's page is not in this console")
-            for phase in ("without the page indexes", "with the page indexes"):
-                with engine.begin() as conn:
-                    for index in PAGE_INDEXES:
-                        if phase.startswith("without"):
-                            index.drop(conn, checkfirst=True)
-                        else:
-                            index.create(conn, checkfirst=True)
-                    _analyse(conn)
-                per_page: dict[str, Any] = {}
-                for page, (urls, bare, params) in plans.items():
-                    # Warm-up: templates compiled, the database's cache filled.
-                    for u in urls[:10]:
-                        assert client.get(u).status_code == 200, u
-                    page_ms: list[list[float]] = [[] for _ in range(rounds)]
-                    bare_ms: list[list[float]] = [[] for _ in range(rounds)]
-                    for r in range(rounds):
-                        for u, p in zip(urls, params, strict=True):
-                            started = time.perf_counter()
-                            bare(p)
-                            bare_ms[r].append((time.perf_counter() - started) * 1000)
-                            started = time.perf_counter()
-                            status = client.get(u).status_code
-                            page_ms[r].append((time.perf_counter() - started) * 1000)
-                            assert status in (200, 302), (u, status)
-                    p95 = [_p95(x) for x in page_ms]
-                    bare_p95 = [_p95(x) for x in bare_ms]
-                    per_page[page] = {
-                        "page_p50_ms": round(statistics.median(t for x in page_ms for t in x), 2),
-                        "page_p95_ms": round(statistics.median(p95), 2),
-                        "page_p95_spread_ms": [round(min(p95), 2), round(max(p95), 2)],
-                        "bare_p50_ms": round(statistics.median(t for x in bare_ms for t in x), 2),
-                        "bare_p95_ms": round(statistics.median(bare_p95), 2),
-                    }
-                    f = per_page[page]
-                    print(
-                        f"{label} {phase}: {page:<22} page p50 {f['page_p50_ms']:7.2f} ms "
-                        f"p95 {f['page_p95_ms']:7.2f} ms (rounds {f['page_p95_spread_ms'][0]:.1f}–"
-                        f"{f['page_p95_spread_ms'][1]:.1f})   bare query p50 {f['bare_p50_ms']:6.2f} ms "
-                        f"p95 {f['bare_p95_ms']:6.2f} ms",
-                        flush=True,
-                    )
-                results["before" if phase.startswith("without") else "after"] = per_page
+    with (
+        tempfile.TemporaryDirectory(prefix="shuxiang-bench-") as tmp,
+        signed_in_client(engine, url, Path(tmp)) as (app, client),
+    ):
+        plans = page_plans(engine, app, random.Random(3), n)
+        if not any(name.startswith("hold") for name in plans):
+            print(f"{label}: hold-shelf list not timed: the desk's page is not in this console")
+        for phase in ("without the page indexes", "with the page indexes"):
+            with engine.begin() as conn:
+                for index in PAGE_INDEXES:
+                    if phase.startswith("without"):
+                        index.drop(conn, checkfirst=True)
+                    else:
+                        index.create(conn, checkfirst=True)
+                _analyse(conn)
+            per_page: dict[str, Any] = {}
+            for page, (urls, bare, params) in plans.items():
+                # Warm-up: templates compiled, the database's cache filled.
+                for u in urls[:10]:
+                    assert client.get(u).status_code == 200, u
+                page_ms: list[list[float]] = [[] for _ in range(rounds)]
+                bare_ms: list[list[float]] = [[] for _ in range(rounds)]
+                for r in range(rounds):
+                    for u, p in zip(urls, params, strict=True):
+                        started = time.perf_counter()
+                        bare(p)
+                        bare_ms[r].append((time.perf_counter() - started) * 1000)
+                        started = time.perf_counter()
+                        status = client.get(u).status_code
+                        page_ms[r].append((time.perf_counter() - started) * 1000)
+                        assert status in (200, 302), (u, status)
+                p95 = [_p95(x) for x in page_ms]
+                bare_p95 = [_p95(x) for x in bare_ms]
+                per_page[page] = {
+                    "page_p50_ms": round(statistics.median(t for x in page_ms for t in x), 2),
+                    "page_p95_ms": round(statistics.median(p95), 2),
+                    "page_p95_spread_ms": [round(min(p95), 2), round(max(p95), 2)],
+                    "bare_p50_ms": round(statistics.median(t for x in bare_ms for t in x), 2),
+                    "bare_p95_ms": round(statistics.median(bare_p95), 2),
+                }
+                f = per_page[page]
+                print(
+                    f"{label} {phase}: {page:<22} page p50 {f['page_p50_ms']:7.2f} ms "
+                    f"p95 {f['page_p95_ms']:7.2f} ms (rounds {f['page_p95_spread_ms'][0]:.1f}–"
+                    f"{f['page_p95_spread_ms'][1]:.1f})   bare query p50 {f['bare_p50_ms']:6.2f} ms "
+                    f"p95 {f['bare_p95_ms']:6.2f} ms",
+                    flush=True,
+                )
+            results["before" if phase.startswith("without") else "after"] = per_page
     results["meets_target"] = all(
         f["page_p95_ms"] <= TARGET_P95_MS for f in results["after"].values()
     )

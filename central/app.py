@@ -20,6 +20,7 @@ from central.views import compensation as compensation_views
 from central.views import desk as desk_views
 from central.views import imports as _imports  # noqa: F401 - adds the import pages to the console
 from central.views import labels as labels_views
+from central.views import records as records_views
 from central.views import reports as reports_views
 from central.views import rollover as rollover_views
 from central.worker import PushPriority
@@ -96,6 +97,7 @@ def create_central_app(
     app.register_blueprint(users.bp)
     app.register_blueprint(desk_views.bp)
     app.register_blueprint(reports_views.bp)
+    app.register_blueprint(records_views.bp)
     language.init_app(app)
     app.register_blueprint(chase_views.bp)
     app.register_blueprint(rollover_views.bp)

@@ -205,7 +205,9 @@ def contact(record_id: int) -> Any:
     if not form.validate():
         return _render_patron(record_id, contact_form=form, status=400)
     db = get_db()
-    before = records.patron_record(db, record_id, chase_policy(services().settings), services().clock())
+    before = records.patron_record(
+        db, record_id, chase_policy(services().settings), services().clock()
+    )
     if before is None:
         abort(404)
     old = {
@@ -278,9 +280,7 @@ def edit_item(record_id: int) -> Any:
             _refused(outcome)
             return redirect(url_for("records.item", record_id=record_id))
         flash(
-            gettext(
-                OUTCOME_MESSAGES[outcome], barcode=records.normalise_barcode(changes.barcode)
-            )
+            gettext(OUTCOME_MESSAGES[outcome], barcode=records.normalise_barcode(changes.barcode))
         )
         return _render_item(record_id, form=form, status=409)
     after = {

@@ -1,7 +1,7 @@
 """console record pages: indexes for a student's loan history, a copy's hold and the hold shelf
 
 Revision ID: 0008_console_page_indexes
-Revises: 0007_item_in_repair
+Revises: 0007_console_roles_audit
 Create Date: 2026-11-30
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0008_console_page_indexes"
-down_revision = "0007_item_in_repair"
+down_revision = "0007_console_roles_audit"
 branch_labels = None
 depends_on = None
 
