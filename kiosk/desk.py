@@ -328,7 +328,10 @@ class Desk:
         refusal = decide_patron(svc.patron_standing(db, patron, now))
         if patron is None or refusal is not None:
             # Someone else is at the kiosk now: never leave the previous student signed in.
-            return {"action": str(Action.REFUSED), "reason": str(refusal)}, _SignOut("other_card")
+            reply = {"action": str(Action.REFUSED), "reason": str(refusal)}
+            if refusal is Refusal.CARD_BLOCKED and patron is not None and patron.block_reason:
+                reply["block_reason"] = patron.block_reason
+            return reply, _SignOut("other_card")
         if current is not None and current.patron_id == patron.id:
             action = Action.SIGNED_IN
         else:

@@ -73,6 +73,8 @@ class PatronRecord:
     name: str
     status: str
     open_compensation_cases: int = 0
+    # Why the librarian blocked the card; the kiosk tells the student.
+    block_reason: str = ""
 
 
 @dataclass(frozen=True)

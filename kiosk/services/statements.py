@@ -133,6 +133,7 @@ _PATRON = select(
     patrons.c.name,
     patrons.c.status,
     patrons.c.open_compensation_cases,
+    patrons.c.block_reason,
 )
 PATRON_BY_CARD = Statement(_PATRON.where(patrons.c.card_barcode == bindparam("card")))
 PATRON_BY_ID = Statement(_PATRON.where(patrons.c.id == bindparam("patron_id")))

@@ -179,7 +179,15 @@ def _plain_reply(raw: Any) -> dict[str, Any]:
     """Only the fields a sentence uses, as text, whatever the page sent."""
     raw = raw if isinstance(raw, dict) else {}
     reply: dict[str, Any] = {}
-    for key in ("action", "reason", "destination", "title", "due_date", "renewable_on"):
+    for key in (
+        "action",
+        "reason",
+        "block_reason",
+        "destination",
+        "title",
+        "due_date",
+        "renewable_on",
+    ):
         value = raw.get(key)
         reply[key] = value if isinstance(value, str) else None
     patron = raw.get("patron")

@@ -67,6 +67,8 @@ _MESSAGES: dict[str, str] = {
     "unknown:bad_luhn": N_("The card didn't scan cleanly. Please scan it again."),
     "refused:card_unknown": N_("We don't know this card. Please see the librarian."),
     "refused:card_blocked": N_("Please see the librarian about your account before borrowing."),
+    # {reason}: what the librarian wrote when blocking the card (the console's student page).
+    "refused:card_blocked:why": N_("Your card is blocked ({reason}). Please see the librarian."),
     "refused:card_left": N_("This card is no longer active. Please see the librarian."),
     "refused:owes_compensation": N_(
         "You have a lost book that hasn't been paid for yet. Please go to the library desk."
@@ -224,6 +226,8 @@ def message_key(reply: dict[str, Any]) -> str:
         candidates.append(f"returned:{destination}")
     if action == "refused" and reason == "not_on_loan" and destination == "hold_shelf":
         candidates.append("returned:hold_shelf")
+    if reason == "card_blocked" and reply.get("block_reason"):
+        candidates.append("refused:card_blocked:why")
     if reason:
         candidates.append(f"{action}:{reason}")
         if action == "renew_or_return":
@@ -247,6 +251,7 @@ def message_for(reply: dict[str, Any], language: str) -> str:
         title=reply.get("title") or "",
         due=format_day(reply.get("due_date"), language),
         renew_on=format_day(reply.get("renewable_on"), language),
+        reason=reply.get("block_reason") or "",
     )
 
 

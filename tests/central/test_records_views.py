@@ -115,6 +115,7 @@ def test_block_needs_a_reason_and_is_audited_and_pulled(
     assert done.status_code == 302
     shown = _text(client.get(page))
     assert "已停借" in shown and "《草房子》遗失，请家长联系图书馆" in shown
+    assert ">恢复借阅</button>" in shown
     entries = _audit(central_db, "patron.block")
     assert [(e.username, e.role, e.subject) for e in entries] == [
         ("liu", "librarian", f"patron:{patron_id}")
@@ -129,7 +130,8 @@ def test_block_needs_a_reason_and_is_audited_and_pulled(
     assert data["status"] == "blocked"
     assert data["block_reason"] == "《草房子》遗失，请家长联系图书馆"
     assert _post(client, page, f"{page}/unblock").status_code == 302
-    assert "恢复借阅" not in _text(client.get(page))
+    after = _text(client.get(page))
+    assert "已恢复借阅" in after and ">恢复借阅</button>" not in after and "已停借" not in after
     assert len(_audit(central_db, "patron.unblock")) == 1
 
 

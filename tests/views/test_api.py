@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from db.models import Loan, OutboxEvent
+from db.models import Loan, OutboxEvent, Patron
 from kiosk.app import create_app
 from kiosk.services.demo import isbn13_for
 from tests.conftest import make_settings
@@ -60,6 +60,24 @@ def test_blocked_card_is_refused_and_signs_nobody_in(client):
     assert reply["action"] == "refused" and reply["reason"] == "card_blocked"
     assert "librarian" in reply["message"]
     assert reply["session"]["active"] is False
+
+
+def test_a_blocked_card_is_told_why_in_both_languages(client, engine):
+    reply = scan(client, "20260009")
+    assert reply["block_reason"] == "demo: lost book to pay for"
+    assert reply["message"] == (
+        "Your card is blocked (demo: lost book to pay for). Please see the librarian."
+    )
+    zh = scan(client, "20260009", headers={"X-Kiosk-Language": "zh"})
+    assert zh["message"] == "你的借书卡暂停借书（demo: lost book to pay for）。请找图书管理员。"
+    with engine.begin() as conn:
+        conn.execute(
+            update(Patron).where(Patron.card_barcode == "20260009").values(block_reason="")
+        )
+    # Without a reason written down, the general sentence.
+    plain = scan(client, "20260009")
+    assert "block_reason" not in plain
+    assert plain["message"] == "Please see the librarian about your account before borrowing."
 
 
 def test_return_needs_no_card(client, app):
