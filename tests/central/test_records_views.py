@@ -49,7 +49,7 @@ def test_the_find_box_is_on_every_page_and_lists_by_group(
 ):
     helper = signed_in(central_app, staff["helper"])
     monitor = _text(helper.get("/"))
-    assert 'action="/find"' in monitor and "查找：学生、班级、卡号、条码、书名、ISBN" in monitor
+    assert 'action="/find"' in monitor and "查找 姓名/班级/条码/书名/ISBN" in monitor
     page = _text(helper.get("/find?q=欧阳"))
     ouyang = _id(central_db, Patron, name="欧阳娜娜")
     assert f'href="/patrons/{ouyang}"' in page and "学生 (1)" in page
