@@ -1,7 +1,7 @@
 """console record pages: indexes for a student's loan history, a copy's hold and the hold shelf
 
-Revision ID: 0008_console_page_indexes
-Revises: 0007_console_roles_audit
+Revision ID: 0010_console_page_indexes
+Revises: 0009_compensation
 Create Date: 2026-11-30
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0008_console_page_indexes"
-down_revision = "0007_console_roles_audit"
+revision = "0010_console_page_indexes"
+down_revision = "0009_compensation"
 branch_labels = None
 depends_on = None
 
