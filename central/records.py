@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import unicodedata
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select
@@ -475,25 +475,42 @@ class Contact:
     parent_email: str
 
 
-def edit_contact(
-    session: Session, patron_id: int, contact: Contact, now: dt.datetime
-) -> EditOutcome:
+@dataclass(frozen=True)
+class Edited:
+    """What an edit did, and when it was done each changed field's (old, new) value."""
+
+    outcome: EditOutcome
+    changes: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+
+
+def _apply(row: object, values: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    changes = {}
+    for attr, value in values.items():
+        old = getattr(row, attr)
+        if old != value:
+            changes[attr] = (old, value)
+            setattr(row, attr, value)
+    return changes
+
+
+def edit_contact(session: Session, patron_id: int, contact: Contact, now: dt.datetime) -> Edited:
     """Change a student's parents' contact details (checked by the form). Caller commits."""
     patron = session.get(Patron, patron_id)
     if patron is None:
-        return EditOutcome.NOT_FOUND
-    values = {
-        "parent_name": contact.parent_name.strip(),
-        "parent_phone": contact.parent_phone.strip(),
-        "parent_email": contact.parent_email.strip(),
-    }
-    if all(getattr(patron, attr) == value for attr, value in values.items()):
-        return EditOutcome.UNCHANGED
-    for attr, value in values.items():
-        setattr(patron, attr, value)
+        return Edited(EditOutcome.NOT_FOUND)
+    changes = _apply(
+        patron,
+        {
+            "parent_name": contact.parent_name.strip(),
+            "parent_phone": contact.parent_phone.strip(),
+            "parent_email": contact.parent_email.strip(),
+        },
+    )
+    if not changes:
+        return Edited(EditOutcome.UNCHANGED)
     patron.updated_at = now
     session.flush()
-    return EditOutcome.DONE
+    return Edited(EditOutcome.DONE, changes)
 
 
 def normalise_barcode(text: str) -> str:
@@ -514,8 +531,8 @@ class CopyChanges:
 
 
 def edit_item(
-    session: Session, item_id: int, changes: CopyChanges, rules: BarcodeRules, now: dt.datetime
-) -> EditOutcome:
+    session: Session, item_id: int, wanted: CopyChanges, rules: BarcodeRules, now: dt.datetime
+) -> Edited:
     """Change a copy's barcode and location and its title's call number. Caller commits.
 
     Checked in this order, first refusal wins: the barcode must be one a kiosk reads as a
@@ -523,30 +540,29 @@ def edit_item(
     """
     item = session.get(Item, item_id)
     if item is None:
-        return EditOutcome.NOT_FOUND
-    barcode = normalise_barcode(changes.barcode)
+        return Edited(EditOutcome.NOT_FOUND)
+    barcode = normalise_barcode(wanted.barcode)
     if barcode != item.barcode:
         if not is_item_barcode(barcode, rules):
-            return EditOutcome.BARCODE_NOT_ITEM
+            return Edited(EditOutcome.BARCODE_NOT_ITEM)
         if session.scalar(select(Item.id).where(Item.barcode == barcode)) is not None:
-            return EditOutcome.BARCODE_TAKEN
+            return Edited(EditOutcome.BARCODE_TAKEN)
         if item.status in (ItemStatus.ON_LOAN, ItemStatus.ON_HOLD_SHELF):
-            return EditOutcome.BARCODE_IN_USE
-    location = changes.location.strip()[:LOCATION_CHARS]
-    call_number = changes.call_number.strip()[:CALL_NUMBER_CHARS]
+            return Edited(EditOutcome.BARCODE_IN_USE)
+    changes = _apply(
+        item, {"barcode": barcode, "location": wanted.location.strip()[:LOCATION_CHARS]}
+    )
     title = item.title
-    if (barcode, location, call_number) == (item.barcode, item.location, title.call_number):
-        return EditOutcome.UNCHANGED
-    item.barcode = barcode
-    item.location = location
-    if call_number != title.call_number:
-        title.call_number = call_number
+    retitled = _apply(title, {"call_number": wanted.call_number.strip()[:CALL_NUMBER_CHARS]})
+    if retitled:
         title.updated_at = now
         session.flush()
         # The call number is searched by its class prefix: its search row follows it.
         index_titles(session, [title.id])
+    if not changes and not retitled:
+        return Edited(EditOutcome.UNCHANGED)
     session.flush()
-    return EditOutcome.DONE
+    return Edited(EditOutcome.DONE, changes | retitled)
 
 
 @dataclass(frozen=True)

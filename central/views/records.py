@@ -84,7 +84,7 @@ def _page_arg() -> int:
 def _desk_url(patron_id: int) -> str | None:
     """The desk page with this student signed in, when the desk is part of this console."""
     try:
-        return url_for("desk.desk", patron=patron_id)
+        return url_for("desk.page", patron=patron_id)
     except BuildError:
         return None
 
@@ -205,24 +205,16 @@ def contact(record_id: int) -> Any:
     if not form.validate():
         return _render_patron(record_id, contact_form=form, status=400)
     db = get_db()
-    before = records.patron_record(
-        db, record_id, chase_policy(services().settings), services().clock()
-    )
-    if before is None:
-        abort(404)
-    old = {
-        "parent_name": before.patron.parent_name,
-        "parent_phone": before.patron.parent_phone,
-        "parent_email": before.patron.parent_email,
-    }
     new = Contact(
         form.parent_name.data or "", form.parent_phone.data or "", form.parent_email.data or ""
     )
-    outcome = records.edit_contact(db, record_id, new, services().clock())
+    edited = records.edit_contact(db, record_id, new, services().clock())
+    if edited.outcome is EditOutcome.NOT_FOUND:
+        abort(404)
+    outcome = edited.outcome
     if outcome is EditOutcome.DONE:
         # Which details changed, not their values: the audit log is no copy of parents' data.
-        changed = sorted(k for k, v in old.items() if getattr(new, k).strip() != v)
-        audit("patron.contact", f"patron:{record_id}", {"changed": changed})
+        audit("patron.contact", f"patron:{record_id}", {"changed": sorted(edited.changes)})
         db.commit()
         flash(gettext("Contact details saved."))
     else:
@@ -263,36 +255,20 @@ def edit_item(record_id: int) -> Any:
         return _render_item(record_id, form=form, status=400)
     svc = services()
     db = get_db()
-    copy = records.item_record(db, record_id, chase_policy(svc.settings), svc.clock())
-    if copy is None:
-        abort(404)
-    before = {
-        "barcode": copy.item.barcode,
-        "location": copy.item.location,
-        "call_number": copy.title.call_number,
-    }
-    changes = CopyChanges(
+    wanted = CopyChanges(
         form.barcode.data or "", form.location.data or "", form.call_number.data or ""
     )
-    outcome = records.edit_item(db, record_id, changes, barcode_rules(svc.settings), svc.clock())
-    if outcome is not EditOutcome.DONE:
-        if outcome is EditOutcome.UNCHANGED:
-            _refused(outcome)
-            return redirect(url_for("records.item", record_id=record_id))
-        flash(
-            gettext(OUTCOME_MESSAGES[outcome], barcode=records.normalise_barcode(changes.barcode))
-        )
+    edited = records.edit_item(db, record_id, wanted, barcode_rules(svc.settings), svc.clock())
+    if edited.outcome is EditOutcome.NOT_FOUND:
+        abort(404)
+    if edited.outcome is EditOutcome.UNCHANGED:
+        _refused(edited.outcome)
+        return redirect(url_for("records.item", record_id=record_id))
+    if edited.outcome is not EditOutcome.DONE:
+        barcode = records.normalise_barcode(wanted.barcode)
+        flash(gettext(OUTCOME_MESSAGES[edited.outcome], barcode=barcode))
         return _render_item(record_id, form=form, status=409)
-    after = {
-        "barcode": copy.item.barcode,
-        "location": copy.item.location,
-        "call_number": copy.title.call_number,
-    }
-    audit(
-        "item.edit",
-        f"item:{record_id}",
-        {k: [before[k], after[k]] for k in before if before[k] != after[k]},
-    )
+    audit("item.edit", f"item:{record_id}", {k: list(v) for k, v in edited.changes.items()})
     db.commit()
     flash(gettext("Copy saved. The kiosks learn it on their next sync."))
     return redirect(url_for("records.item", record_id=record_id))

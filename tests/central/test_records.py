@@ -211,9 +211,15 @@ def test_contact_edit_stays_on_the_central(
     contact = Contact(" 李明 ", "13800138000", "liming@example.cn")
     with central_db.factory() as s:
         li = _id(s, Patron, student_number="S2026002")
-        assert records.edit_contact(s, li, contact, clock()) is EditOutcome.DONE
+        edited = records.edit_contact(s, li, contact, clock())
+        assert edited.outcome is EditOutcome.DONE
+        assert edited.changes == {
+            "parent_name": ("", "李明"),
+            "parent_phone": ("", "13800138000"),
+            "parent_email": ("", "liming@example.cn"),
+        }
         s.commit()
-        assert records.edit_contact(s, li, contact, clock()) is EditOutcome.UNCHANGED
+        assert records.edit_contact(s, li, contact, clock()).outcome is EditOutcome.UNCHANGED
         patron = s.get(Patron, li)
         assert patron is not None and patron.parent_name == "李明"
     data = _pulled(k, "patron")["S2026002"]["data"]
@@ -232,7 +238,7 @@ def test_edit_copy_barcode_location_and_call_number(
 
         def edit(item_id: int, barcode: str, call: str = "I287.45/C12") -> EditOutcome:
             changes = CopyChanges(barcode, "二楼 A3", call)
-            return records.edit_item(s, item_id, changes, RULES, clock())
+            return records.edit_item(s, item_id, changes, RULES, clock()).outcome
 
         assert edit(copy, "SX00003") is EditOutcome.BARCODE_TAKEN
         assert edit(copy, "20260001") is EditOutcome.BARCODE_NOT_ITEM
