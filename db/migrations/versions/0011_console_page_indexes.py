@@ -1,7 +1,7 @@
 """console record pages: indexes for a student's loan history, a copy's hold and the hold shelf
 
-Revision ID: 0010_console_page_indexes
-Revises: 0009_compensation
+Revision ID: 0011_console_page_indexes
+Revises: 0010_rollovers
 Create Date: 2026-11-30
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0010_console_page_indexes"
-down_revision = "0009_compensation"
+revision = "0011_console_page_indexes"
+down_revision = "0010_rollovers"
 branch_labels = None
 depends_on = None
 
