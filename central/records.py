@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
+from central.compensation import cases_of_patron
+from db.central_models import CompensationCase
 from db.models import (
     Hold,
     HoldStatus,
@@ -24,6 +26,7 @@ from db.models import (
     width_of,
 )
 from kiosk.circulation.barcodes import BarcodeKind, BarcodeRules, classify
+from kiosk.circulation.compensation import CaseStatus
 from kiosk.circulation.overdue import ChasePolicy, loan_days_overdue
 from kiosk.search.index import index_titles
 from kiosk.search.query import StudentHit, TitleHit, search_students, search_titles
@@ -199,10 +202,20 @@ class PatronRecord:
     loans: Sequence[LoanLine]
     history: HistoryPage
     holds: Sequence[HoldLine]
+    # Lost and damaged books (遗失赔偿), newest first.
+    cases: Sequence[CompensationCase] = ()
 
     @property
     def overdue(self) -> int:
         return sum(1 for loan in self.loans if loan.days_overdue > 0)
+
+    @property
+    def owed_fen(self) -> int:
+        return sum(c.amount_fen for c in self.cases if c.status == CaseStatus.OPEN)
+
+    @property
+    def paid_fen(self) -> int:
+        return sum(c.amount_fen for c in self.cases if c.status == CaseStatus.PAID)
 
 
 def _loan_lines() -> Select[*tuple[Any, ...]]:
@@ -291,8 +304,8 @@ def patron_record(
     *,
     history_page: int = 1,
 ) -> PatronRecord | None:
-    """A student's page: current loans (soonest due first), one page of returned loans and
-    open holds; None for an unknown id."""
+    """A student's page: current loans (soonest due first), one page of returned loans, open
+    holds and compensation cases; None for an unknown id."""
     patron = session.get(Patron, patron_id)
     if patron is None:
         return None
@@ -308,6 +321,7 @@ def patron_record(
             now,
         ),
         holds=_hold_lines(session, Hold.patron_id == patron_id),
+        cases=cases_of_patron(session, patron_id),
     )
 
 

@@ -22,6 +22,7 @@ from central.views.record_forms import (
     CopyForm,
     UnblockForm,
 )
+from kiosk.circulation.compensation import yuan_text
 from kiosk.policies import barcode_rules, chase_policy
 from kiosk.search.query import MAX_QUERY_CHARS
 
@@ -46,6 +47,16 @@ ITEM_STATUS = {
 }
 PATRON_STATUS = {"active": N_("Active"), "blocked": N_("Blocked"), "left": N_("Left the school")}
 HOLD_STATUS = {"waiting": N_("Waiting"), "ready": N_("Ready on the hold shelf")}
+# A compensation case's state and reason: the same msgids as the compensation pages (loss.po).
+CASE_STATUS = {
+    "open": N_("Open"),
+    "paid": N_("Paid"),
+    "waived": N_("Waived"),
+    "replaced": N_("Replaced"),
+    "cancelled": N_("Cancelled: book found"),
+    "refunded": N_("Refunded: book found"),
+}
+CASE_REASON = {"lost": N_("Lost"), "damaged": N_("Damaged")}
 
 # What an edit that was refused means for the librarian (msgids).
 OUTCOME_MESSAGES = {
@@ -68,7 +79,13 @@ OUTCOME_MESSAGES = {
 @bp.app_template_global()
 def record_status(kind: str, status: str) -> str:
     """A record's state in the page's language: `record_status("item", "on_loan")`."""
-    words = {"item": ITEM_STATUS, "patron": PATRON_STATUS, "hold": HOLD_STATUS}[kind]
+    words = {
+        "item": ITEM_STATUS,
+        "patron": PATRON_STATUS,
+        "hold": HOLD_STATUS,
+        "case": CASE_STATUS,
+        "case_reason": CASE_REASON,
+    }[kind]
     return str(gettext(words[status])) if status in words else status
 
 
@@ -147,6 +164,7 @@ def _render_patron(
         unblock_form=UnblockForm(formdata=None),
         contact_form=contact_form,
         desk_url=_desk_url(patron.id),
+        yuan=yuan_text,
     )
     return page, status
 

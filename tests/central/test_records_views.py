@@ -11,8 +11,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from central.compensation import change_copy, settle_case
 from db.central_models import AuditEntry
 from db.models import Item, Patron, Title
+from kiosk.circulation.compensation import CaseAction, CompensationMode, CompensationPolicy
+from kiosk.circulation.states import CopyEvent
 from tests.central.conftest import CentralDB, SimKiosk
 from tests.central.console_support import add_staff, csrf_token, signed_in
 from tests.conftest import FakeClock
@@ -226,3 +229,30 @@ def test_title_page_lists_copies_and_holds_and_adds_copies(
     assert len(barcodes) == 4
     (entry,) = _audit(central_db, "item.add")
     assert sorted(entry.detail["barcodes"]) == sorted(barcodes - {"SX00004", "SX00005"})
+
+
+def test_student_page_shows_compensation_owed_and_paid(
+    central_app: Flask, central_db: CentralDB, staff: dict[str, str], make_kiosk, clock: FakeClock
+):
+    k: SimKiosk = make_kiosk("k1")
+    k.checkout("SX00001", "S2026002", clock())
+    k.checkout("SX00004", "S2026002", clock())
+    assert k.push().status_code == 200
+    policy = CompensationPolicy(mode=CompensationMode.FIXED, fixed_fen=2550)
+    with central_db.factory.begin() as s:
+        for barcode in ("SX00001", "SX00004"):
+            item = s.scalar(select(Item).where(Item.barcode == barcode))
+            assert item is not None
+            change = change_copy(
+                s, item, CopyEvent.MARKED_LOST, at=clock(), by="liu", policy=policy
+            )
+            assert change.case is not None
+        settle_case(s, change.case, CaseAction.PAY, at=clock(), by="liu")
+    patron_id = _id(central_db, Patron, student_number="S2026002")
+    page = _text(signed_in(central_app, staff["helper"]).get(f"/patrons/{patron_id}"))
+    assert "赔偿" in page and "应赔" in page
+    assert re.search(r"应赔 <strong[^>]*>¥25\.50</strong>\s*· 已缴 ¥25\.50", page), page
+    assert "《草房子》" in page and "《青铜葵花》" in page
+    copy = _id(central_db, Item, barcode="SX00001")
+    item_page = _text(signed_in(central_app, staff["helper"]).get(f"/items/{copy}"))
+    assert 'href="/copies/SX00001/state"' in item_page
