@@ -7,7 +7,7 @@ with COPY. Then, through the Flask test client signed in as a librarian, it time
 page, the copy page, the hold-shelf list (when the desk's page is part of the console) and the
 find box, each request interleaved with the page's main query run bare on the same database in
 the same process. Both are timed without the indexes the pages added (db/central_models.py,
-migration 0011) and with them. p95 per round; the median of the rounds and their spread.
+migration 0012) and with them. p95 per round; the median of the rounds and their spread.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """console record pages: indexes for a student's loan history, a copy's hold and the hold shelf
 
-Revision ID: 0011_console_page_indexes
-Revises: 0010_rollovers
+Revision ID: 0012_console_page_indexes
+Revises: 0011_kiosk_db_ok
 Create Date: 2026-11-30
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0011_console_page_indexes"
-down_revision = "0010_rollovers"
+revision = "0012_console_page_indexes"
+down_revision = "0011_kiosk_db_ok"
 branch_labels = None
 depends_on = None
 
