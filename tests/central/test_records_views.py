@@ -182,7 +182,7 @@ def test_copy_page_says_where_it_is_and_edits(
     shelf = _id(central_db, Item, barcode="SX00001")
     client = signed_in(central_app, staff["librarian"])
     page = _text(client.get(f"/items/{lent}"))
-    assert "借给了" in page and "张小明" in page and "到期" in page and "I287.45/C12" in page
+    assert "借阅人" in page and "张小明" in page and "应还" in page and "I287.45/C12" in page
     assert "中图法" in page
     english = _text(client.get(f"/items/{lent}?lang=en"))
     assert "On loan to" in english and "due " in english
