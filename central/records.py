@@ -12,8 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
-from central.compensation import cases_of_patron
-from db.central_models import CompensationCase
+from central.compensation import PatronCompensation, patron_compensation
 from db.models import (
     Hold,
     HoldStatus,
@@ -26,7 +25,6 @@ from db.models import (
     width_of,
 )
 from kiosk.circulation.barcodes import BarcodeKind, BarcodeRules, classify
-from kiosk.circulation.compensation import CaseStatus
 from kiosk.circulation.overdue import ChasePolicy, loan_days_overdue
 from kiosk.search.index import index_titles
 from kiosk.search.query import StudentHit, TitleHit, search_students, search_titles
@@ -202,20 +200,12 @@ class PatronRecord:
     loans: Sequence[LoanLine]
     history: HistoryPage
     holds: Sequence[HoldLine]
-    # Lost and damaged books (遗失赔偿), newest first.
-    cases: Sequence[CompensationCase] = ()
+    # Lost and damaged books (遗失赔偿): owed, paid and each case.
+    compensation: PatronCompensation
 
     @property
     def overdue(self) -> int:
         return sum(1 for loan in self.loans if loan.days_overdue > 0)
-
-    @property
-    def owed_fen(self) -> int:
-        return sum(c.amount_fen for c in self.cases if c.status == CaseStatus.OPEN)
-
-    @property
-    def paid_fen(self) -> int:
-        return sum(c.amount_fen for c in self.cases if c.status == CaseStatus.PAID)
 
 
 def _loan_lines() -> Select[*tuple[Any, ...]]:
@@ -321,7 +311,7 @@ def patron_record(
             now,
         ),
         holds=_hold_lines(session, Hold.patron_id == patron_id),
-        cases=cases_of_patron(session, patron_id),
+        compensation=patron_compensation(session, patron_id),
     )
 
 

@@ -96,8 +96,11 @@ def test_student_page_for_librarian_and_helper(
     assert re.search(r'<strong class="error-text">\d+</strong>', librarian)
     assert "家长联系方式" in librarian and "13800138000" in librarian
     assert "停借原因" in librarian
+    # Lend, return and renew happen on the desk page, with this student already there.
+    assert f'href="/desk?patron={patron_id}"' in librarian
     helper = _text(signed_in(central_app, staff["helper"]).get(f"/patrons/{patron_id}"))
     assert "李华" in helper and "青铜葵花" in helper
+    assert f'href="/desk?patron={patron_id}"' in helper
     # Helpers see no parents' contact and no edit.
     assert "13800138000" not in helper and "李明" not in helper and "家长联系方式" not in helper
     assert "停借原因" not in helper and "/block" not in helper
