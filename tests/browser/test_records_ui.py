@@ -120,7 +120,7 @@ def test_find_a_student_by_two_characters_block_and_the_kiosk_refuses(
     box.fill("欧阳")
     box.press("Enter")
     console.wait_for_url(re.compile(r"/find\?q="))
-    assert console.locator("#found-students").inner_text().startswith("学生 (1)")
+    assert console.locator("#found-students").inner_text().startswith("学生（1）")
     _shoot(console, "records-find-students-zh-1366x768")
     console.click("text=欧阳娜娜")
     console.wait_for_url(re.compile(r"/patrons/\d+$"))

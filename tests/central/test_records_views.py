@@ -55,8 +55,8 @@ def test_the_find_box_is_on_every_page_and_lists_by_group(
     assert 'action="/find"' in monitor and "查找 姓名/班级/条码/书名/ISBN" in monitor
     page = _text(helper.get("/find?q=欧阳"))
     ouyang = _id(central_db, Patron, name="欧阳娜娜")
-    assert f'href="/patrons/{ouyang}"' in page and "学生 (1)" in page
-    assert "馆藏册 (" not in page
+    assert f'href="/patrons/{ouyang}"' in page and "学生（1）" in page
+    assert "馆藏册（" not in page
     by_class = _text(helper.get("/find?q=三年级2班"))
     assert "张小明" in by_class and "李华" in by_class
     books = _text(helper.get("/find?q=曹文轩&lang=en"))
