@@ -97,6 +97,12 @@ def test_catalogue_upload_lists_copies_that_need_labels(
         "/imports/confirm", data={"csrf_token": token, "upload": upload_id}
     ).get_data(as_text=True)
     assert "需要贴标签的复本" in page and re.search(r"<td>GEN\d{7}</td><td>林海雪原</td>", page)
+    # The label page opens with "copies that need labels" chosen.
+    assert '<a href="/labels?what=needing">打印这些标签</a>' in page
+    assert re.search(
+        r'value="needing"[^>]*checked|checked[^>]*value="needing"',
+        signed_in.get("/labels?what=needing").get_data(as_text=True),
+    )
     with central_db.factory() as s:
         assert s.scalar(select(Title.unified_number)) == "10019·3152"
 
