@@ -61,38 +61,39 @@ class _Day:
 
 
 class _Activity:
-    """Loans and visits of the days from `first` to before `end`, by local day, read once."""
+    """Loans and visits of some spans of days (which must not overlap), by local day, read once."""
 
-    def __init__(self, session: Session, calendar: LibraryCalendar, span: Period) -> None:
+    def __init__(self, session: Session, calendar: LibraryCalendar, spans: list[Period]) -> None:
         self.days: dict[dt.date, _Day] = defaultdict(_Day)
         patrons = session.execute(
             select(Patron.id, Patron.student_number, Patron.grade, Patron.class_name)
         ).all()
         self.grade_of = {pid: class_group(g or "", c or "").grade for pid, _, g, c in patrons}
         by_number = {number: pid for pid, number, _, _ in patrons}
-        start, end = calendar.bounds(span)
-        for patron_id, at, source in session.execute(
-            select(Loan.patron_id, Loan.checked_out_at, Loan.kiosk_id).where(
-                Loan.checked_out_at >= start, Loan.checked_out_at < end
-            )
-        ):
-            day = self.days[calendar.local_date(at)]
-            day.loans += 1
-            day.loans_by_grade[self.grade_of.get(patron_id)] += 1
-            day.loans_by_source[source] += 1
-            day.saw(patron_id, at, source)
-        # Sign-ins reach the central as "visit" events; a copy a kiosk sent twice is not counted.
-        for payload, seen_at, kiosk_id in session.execute(
-            select(CentralEvent.payload, CentralEvent.recorded_at, CentralEvent.kiosk_id).where(
-                CentralEvent.kind == "visit",
-                CentralEvent.state != EventState.DUPLICATE,
-                CentralEvent.recorded_at >= start,
-                CentralEvent.recorded_at < end,
-            )
-        ):
-            visitor = by_number.get(_student_number(payload) or "")
-            if visitor is not None and seen_at is not None:
-                self.days[calendar.local_date(seen_at)].saw(visitor, seen_at, kiosk_id)
+        for span in spans:
+            start, end = calendar.bounds(span)
+            for patron_id, at, source in session.execute(
+                select(Loan.patron_id, Loan.checked_out_at, Loan.kiosk_id).where(
+                    Loan.checked_out_at >= start, Loan.checked_out_at < end
+                )
+            ):
+                day = self.days[calendar.local_date(at)]
+                day.loans += 1
+                day.loans_by_grade[self.grade_of.get(patron_id)] += 1
+                day.loans_by_source[source] += 1
+                day.saw(patron_id, at, source)
+            # Sign-ins reach the central as "visit" events; a copy a kiosk sent twice is not counted.
+            for payload, seen_at, kiosk_id in session.execute(
+                select(CentralEvent.payload, CentralEvent.recorded_at, CentralEvent.kiosk_id).where(
+                    CentralEvent.kind == "visit",
+                    CentralEvent.state != EventState.DUPLICATE,
+                    CentralEvent.recorded_at >= start,
+                    CentralEvent.recorded_at < end,
+                )
+            ):
+                visitor = by_number.get(_student_number(payload) or "")
+                if visitor is not None and seen_at is not None:
+                    self.days[calendar.local_date(seen_at)].saw(visitor, seen_at, kiosk_id)
 
     def figures(self, period: Period) -> dict[str, Any]:
         loans = visits = 0
@@ -130,6 +131,18 @@ def _year_before(bucket: Period, calendar: LibraryCalendar) -> Period:
     if natural is not None and (natural.start, natural.end) == (bucket.start, bucket.end):
         return year_earlier(natural, calendar.school)
     return year_earlier(date_range(bucket.start, bucket.last_day), calendar.school)
+
+
+def _merged(periods: list[Period]) -> list[Period]:
+    """The days of `periods` as few spans that do not overlap, so each day is read once."""
+    spans: list[Period] = []
+    for period in sorted(periods, key=lambda p: p.start):
+        if spans and period.start <= spans[-1].end:
+            if period.end > spans[-1].end:
+                spans[-1] = Period("range", "", spans[-1].start, period.end)
+        else:
+            spans.append(Period("range", "", period.start, period.end))
+    return spans
 
 
 def _label(bucket: Period, calendar: LibraryCalendar, lang: str) -> str:
@@ -191,13 +204,7 @@ def circulation(
     cut = buckets(span, by, calendar.school)
     earlier = [_year_before(b, calendar) for b in cut]
     span_before = _year_before(span, calendar)
-    covering = Period(
-        "range",
-        "",
-        min([span.start, span_before.start, *(p.start for p in earlier)]),
-        max([span.end, span_before.end, *(p.end for p in earlier)]),
-    )
-    activity = _Activity(session, calendar, covering)
+    activity = _Activity(session, calendar, _merged([span, span_before, *earlier]))
     kiosk_names: dict[str, str] = {k: n for k, n in session.execute(select(Kiosk.id, Kiosk.name))}
 
     def row(now: Period, before: Period) -> dict[str, Any]:
