@@ -17,7 +17,7 @@ from kiosk.jsonapi import install_json_errors
 from kiosk.parts import KioskServices
 from kiosk.status import NullScanner, ScannerLike
 from kiosk.sync.client import CentralClient, CentralLink, NullCentral
-from kiosk.views import api, holds, metrics, pages, search, staff
+from kiosk.views import api, boards, holds, metrics, pages, search, staff
 from kiosk.views.access import init_access
 
 # The largest legitimate body is the language toggle's re-wording of at most 100 replies
@@ -69,6 +69,7 @@ def create_app(
     app.register_blueprint(holds.bp)
     app.register_blueprint(search.bp)
     app.register_blueprint(metrics.bp)
+    app.register_blueprint(boards.bp)
     # The kiosk page, with Babel, page headers and the recent-errors log.
     pages.init_app(app)
     # The staff page behind its PIN, with wrong PINs throttled.

@@ -53,6 +53,8 @@ class KioskSettings:
     staff_pin_file: Path | None = None
     # How the screen greets a student (kiosk/circulation/names.py): 李同学, 李华同学 or 华.
     greeting: str = "surname"
+    # New books, this month's popular books and class ranking on the idle screen (from the central).
+    idle_boards: bool = True
 
 
 @dataclass(frozen=True)
@@ -450,6 +452,7 @@ _SCHEMA: dict[str, dict[str, Parser]] = {
         "idle_timeout_s": _int(10, 3600),
         "staff_pin_file": _optional_path,
         "greeting": _str(choices=("surname", "full", "given")),
+        "idle_boards": _bool,
     },
     "server": {
         "host": _str(nonempty=True),

@@ -11,11 +11,13 @@ from central.auth import token_matches
 from central.context import get_db, get_read_db, services
 from central.permissions import Permission
 from central.reports.base import LibraryCalendar, report_title
+from central.reports.boards import idle_boards
 from central.reports.charts import chart_svg
 from central.reports.export import CONTENT_TYPES, render
 from central.reports.run import REPORT_NAMES, ReportRequest, build_report, parse_request
 from central.views.guard import audit, can, requires
 from central.views.language import current_language
+from central.views.sync import kiosk_required
 from kiosk.circulation.schoolyear import month_period
 from kiosk.config import school_name
 
@@ -67,6 +69,14 @@ def api_report(name: str) -> Response:
         return _bad_request(asked)
     lang = request.args.get("lang", "zh") if request.args.get("lang") in ("zh", "en") else "zh"
     return jsonify(build_report(get_read_db(), asked, calendar, lang=lang).as_json())
+
+
+@bp.get("/sync/v1/boards")
+@kiosk_required
+def kiosk_boards() -> Response:
+    """The idle screen's boards for a kiosk (its own token): titles and classes, no students."""
+    calendar = _calendar()
+    return jsonify(idle_boards(get_read_db(), calendar, calendar.today(services().clock())))
 
 
 @bp.get("/reports")

@@ -128,6 +128,10 @@ class CentralLink(Protocol):
         """Report this kiosk's status; returns the server's time when it says."""
         ...
 
+    def boards(self) -> dict[str, Any]:
+        """The idle screen's boards (new books, popular books, class ranking) as the central made them."""
+        ...
+
 
 class NullCentral:
     """Stand-in for a kiosk without `[sync] central_url`: every call answers Unreachable."""
@@ -139,6 +143,9 @@ class NullCentral:
         raise Unreachable("(none)", "no central server is configured")
 
     def heartbeat(self, status_body: dict[str, Any]) -> dt.datetime | None:
+        raise Unreachable("(none)", "no central server is configured")
+
+    def boards(self) -> dict[str, Any]:
         raise Unreachable("(none)", "no central server is configured")
 
 
@@ -222,6 +229,13 @@ class CentralClient:
         )
         self._expect_ok(status, reply)
         return parse_iso_time_or_none(reply.get("server_time"))
+
+    def boards(self) -> dict[str, Any]:
+        """The idle screen's boards; a ProtocolError from a central that has none."""
+        status, reply = self._request("GET", "/sync/v1/boards", None)
+        self._expect_ok(status, reply)
+        assert isinstance(reply, dict)
+        return reply
 
     # --- plumbing ------------------------------------------------------------------------------
 

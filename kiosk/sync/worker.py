@@ -18,6 +18,7 @@ from kiosk.events import EventBus, SyncFinished
 from kiosk.services import outbox, state
 from kiosk.status import StatusSources, build_status, heartbeat_body
 from kiosk.sync.backoff import Backoff
+from kiosk.sync.boards import pull_boards
 from kiosk.sync.client import (
     AuthFailed,
     CentralLink,
@@ -115,6 +116,8 @@ def sync_once(
                 should_stop=should_stop,
                 read_factory=read_factory,
             )
+            # The idle screen's boards come with the rest of the replica (kiosk.sync.boards).
+            pull_boards(session_factory, client)
     except Unreachable as exc:
         kind, error = "unreachable", str(exc)
     except RetryLater as exc:
