@@ -447,3 +447,6 @@ PAGE_INDEXES = (
     Index("ix_holds_item_id", Hold.item_id),
     Index("ix_holds_status_ready_at", Hold.status, Hold.ready_at),
 )
+# The reports (central/reports) read loans and sign-ins by when they happened.
+Index("ix_loans_checked_out_at", Loan.checked_out_at)
+Index("ix_central_events_kind_recorded_at", CentralEvent.kind, CentralEvent.recorded_at)
