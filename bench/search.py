@@ -381,7 +381,7 @@ def raw_query(engine: Engine, kind: str) -> Callable[[Any, str], object]:
     postgres = engine.dialect.name == "postgresql"
     fts = (
         text(
-            "SELECT title_id FROM title_search WHERE to_tsvector('simple'::regconfig, terms)"
+            "SELECT title_id FROM title_search WHERE terms_tsv"
             " @@ to_tsquery('simple'::regconfig, :q) LIMIT :k"
         )
         if postgres

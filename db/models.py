@@ -273,8 +273,8 @@ class TitleSearch(Base):
     Filled by kiosk.search.index from the catalog import, the kiosk's pull and the demo library.
 
     The full-text index over `terms` lives outside the models: on SQLite an FTS5 table kept in
-    step by triggers, on PostgreSQL a GIN index over to_tsvector('simple', terms)
-    (see db/migrations/versions/0003_title_search.py).
+    step by triggers, on PostgreSQL a GIN index over the generated column terms_tsv, stored
+    as to_tsvector('simple', terms) (db/migrations/versions/0003_title_search.py, 0013_…).
     """
 
     __tablename__ = "title_search"
