@@ -274,7 +274,7 @@ class TitleSearch(Base):
 
     The full-text index over `terms` lives outside the models: on SQLite an FTS5 table kept in
     step by triggers, on PostgreSQL a GIN index over the generated column terms_tsv, stored
-    as to_tsvector('simple', terms) (db/migrations/versions/0003_title_search.py, 0013_…).
+    as to_tsvector('simple', terms) (db/migrations/versions/0003_title_search.py, 0014_…).
     """
 
     __tablename__ = "title_search"

@@ -251,7 +251,7 @@ _FTS_SQLITE = text(
     " WHERE title_search_fts MATCH :q LIMIT :k"
 )
 # terms_tsv: to_tsvector('simple', terms), stored by PostgreSQL (migration
-# 0013_title_search_tsv), so checking a phrase reads it instead of recomputing it.
+# 0014_title_search_tsv), so checking a phrase reads it instead of recomputing it.
 _FTS_POSTGRES = text(
     f"SELECT s.title_id, s.title_key, {_FTS_ON_SHELF} FROM title_search AS s"
     " WHERE s.terms_tsv @@ to_tsquery('simple'::regconfig, :q)"
