@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import func, select
@@ -18,6 +19,47 @@ FORBIDDEN_DETAIL_KEYS = frozenset(
     {"card", "card_barcode", "card_number", "password", "pin", "opac_pin"}
 )
 PAGE_SIZE = 50
+
+# What each action is, in words (English msgids; console.po has the Chinese). An action not
+# listed here is shown by its dotted name.
+ACTION_NAMES: Mapping[str, str] = MappingProxyType(
+    {
+        "user.sign_in": "signed in",
+        "user.sign_out": "signed out",
+        "user.add": "added a user",
+        "user.password": "gave a user a new password",
+        "user.role": "changed a user's role",
+        "user.disable": "disabled a user",
+        "user.enable": "let a user sign in again",
+        "exception.resolve": "marked an exception resolved",
+        "exception.retry": "applied an event again",
+        "exception.settle": "settled a double checkout",
+        "import.students": "imported a roster",
+        "import.catalog": "imported a catalogue",
+        "loan.checkout": "lent a book at the desk",
+        "loan.return": "took a book back at the desk",
+        "loan.renew": "renewed a loan",
+        "hold.place": "placed a hold",
+        "hold.cancel": "cancelled a hold",
+        "hold.set_aside": "set a copy aside for a hold",
+        "item.lost": "marked a copy lost",
+        "item.found": "marked a copy found",
+        "item.damaged": "marked a copy damaged",
+        "item.repaired": "marked a copy repaired",
+        "item.withdrawn": "withdrew a copy",
+        "compensation.open": "opened a compensation case",
+        "compensation.paid": "recorded a payment",
+        "compensation.waived": "waived a compensation",
+        "compensation.replaced": "recorded a replacement copy",
+        "compensation.reversed": "reversed a compensation",
+        "labels.print": "printed labels or cards",
+        "report.export": "downloaded a report",
+        "chase.send": "sent overdue notices",
+        "chase.sms_export": "downloaded the SMS list",
+        "chase.class_list": "printed a class's overdue list",
+        "rollover.apply": "moved every class up a school year",
+    }
+)
 
 
 def record(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, request
 
-from central.audit import audit_page, audit_usernames
+from central.audit import ACTION_NAMES, audit_page, audit_usernames
 from central.context import get_read_db
 from central.permissions import Permission
 from central.views.guard import requires
@@ -26,4 +26,5 @@ def audit_log() -> str:
         username=username,
         action=action,
         usernames=audit_usernames(db),
+        action_names=ACTION_NAMES,
     )

@@ -99,6 +99,8 @@ def test_the_audit_page_newest_first_filtered_and_paged(
     assert "2026年11月25日 周三 10:59" in page and newest.hour == 2
     page2 = admin.get("/audit?page=2").get_data(as_text=True)
     assert "item:SX00001" in page2
+    # Actions in words, the dotted name beside.
+    assert "标记遗失 <code" in page and "服务台借出 <code" in page
     lost = admin.get("/audit?action=item").get_data(as_text=True)
     assert "item:SX00003" in lost and "item:SX00001" not in lost
     with central_db.factory() as s:
