@@ -199,3 +199,29 @@ def test_a_helper_sees_only_what_a_helper_may_do(page: Any, central: str):
     shoot(page, "forbidden-zh")
     page.goto(f"{base}/audit?lang=en")
     shoot(page, "forbidden-en")
+
+
+def test_the_import_result_and_an_expired_form_in_both_languages(
+    page: Any, central: str, tmp_path: Path
+):
+    from tests.browser.test_console_import_ui import roster
+
+    base = central
+    sign_in(page, base, "wang")
+    for lang, heading in (("zh", "试运行结果"), ("en", "Dry run result")):
+        page.goto(f"{base}/imports?lang={lang}")
+        page.set_input_files("input[name=file]", str(roster(tmp_path / f"名单-{lang}.xlsx")))
+        page.click("form.upload button[type=submit]")
+        page.wait_for_selector("h1")
+        assert page.locator("h1").inner_text().startswith(heading)
+        shoot(page, f"import-result-{lang}")
+        # A form whose security token was tampered with: the page says why and what to do.
+        page.goto(f"{base}/exceptions?lang={lang}")
+        page.evaluate(
+            "document.querySelectorAll('input[name=csrf_token]').forEach(i => i.value = 'x')"
+        )
+        page.locator("form.signout button").click()
+        page.wait_for_selector("section.login h1")
+        expected = "表单已失效" if lang == "zh" else "This form has expired"
+        assert page.locator("section.login h1").inner_text() == expected
+        shoot(page, f"form-refused-{lang}")
