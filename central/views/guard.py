@@ -23,7 +23,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from central import audit as audit_log
 from central.auth import SESSION_KEY, console_session_user
-from central.context import get_db, services
+from central.context import get_db, get_read_db, services
 from central.permissions import Permission, allows
 from central.views import wording
 from db.central_models import StaffUser
@@ -36,6 +36,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 # Blueprints that are not the console: kiosks, scripts and the public OPAC never carry a
 # console sign-in, so their requests skip the session look-up.
 NOT_CONSOLE = frozenset({"sync", "api", "opac", "opac_holds"})
+# Requests a page makes by itself (the monitor's refresh): they must not count as activity, or
+# a console left open would never sign out after the idle limit.
+BACKGROUND_ENDPOINTS = frozenset({"console.monitor_rows"})
 
 
 def init_app(app: Flask) -> None:
@@ -56,6 +59,10 @@ def _load_user() -> None:
         return
     token = session.get(SESSION_KEY)
     if token is None:
+        return
+    if request.endpoint in BACKGROUND_ENDPOINTS:
+        # Read-only: no activity recorded, and an expired session is left for a real click.
+        g.user = console_session_user(get_read_db(), token, services().clock(), touch=False)
         return
     db = get_db()
     g.user = console_session_user(db, token, services().clock())

@@ -62,6 +62,19 @@ def test_login_rate_limited(client: FlaskClient, librarian: str):
     assert _login(client) == 429
 
 
+def test_the_monitors_own_refresh_does_not_keep_a_session_alive(
+    client: FlaskClient, librarian: str, clock: FakeClock
+):
+    assert _login(client) == 302
+    for _ in range(40):  # 40 minutes of refreshes with nobody at the screen
+        clock.advance(minutes=1)
+        refresh = client.get("/monitor/rows")
+        if refresh.status_code != 200:
+            break
+    assert refresh.status_code == 302 and "/login" in refresh.headers["Location"]
+    assert client.get("/").status_code == 302
+
+
 def test_session_expires_when_idle(client: FlaskClient, librarian: str, clock: FakeClock):
     assert _login(client) == 302
     clock.advance(minutes=20)
