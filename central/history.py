@@ -114,7 +114,7 @@ class LoanImport:
 
     @property
     def importable(self) -> int:
-        return self.summary.added + self.summary.updated + self.summary.unchanged
+        return self.summary.importable
 
     def table(self) -> list[str]:
         s = self.summary

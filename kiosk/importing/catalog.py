@@ -61,7 +61,7 @@ class CatalogImport:
     @property
     def importable(self) -> int:
         """How many records or title groups were (or would be) taken."""
-        return self.summary.added + self.summary.updated + self.summary.unchanged
+        return self.summary.importable
 
     def table(self) -> list[str]:
         s = self.summary

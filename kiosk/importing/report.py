@@ -56,6 +56,11 @@ class Summary:
     def warn(self, where: str, reason: str) -> None:
         self.warnings.append(f"{self.source} {where}: {reason}")
 
+    @property
+    def importable(self) -> int:
+        """How many rows, records or title groups were (or would be) taken."""
+        return self.added + self.updated + self.unchanged
+
     def count(self, outcome: str) -> None:
         if outcome == "added":
             self.added += 1

@@ -104,7 +104,7 @@ class RosterImport:
 
     @property
     def importable(self) -> int:
-        return self.summary.added + self.summary.updated + self.summary.unchanged
+        return self.summary.importable
 
     def table(self) -> list[str]:
         s = self.summary
