@@ -6,7 +6,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from db.models import Hold, HoldStatus, Item, ItemStatus, Patron, Title
@@ -53,72 +53,96 @@ class OnShelf:
 
 @dataclass(frozen=True)
 class HoldShelf:
+    # The first of the copies to pull (TO_PULL_SHOWN), and how many there are in all.
     to_pull: list[ToPull]
+    to_pull_total: int
     waiting: list[OnShelf]
     # Of `waiting`, the copies whose last day on the shelf is today.
     expiring_today: list[OnShelf]
 
 
-def hold_shelf(session: Session, policy: HoldPolicy, now: dt.datetime) -> HoldShelf:
+# Rows of the to-pull list shown at once: a morning's walk along the shelves, not the whole
+# district's backlog (the page says how many more there are).
+TO_PULL_SHOWN = 100
+
+
+def hold_shelf(
+    session: Session, policy: HoldPolicy, now: dt.datetime, *, to_pull_shown: int = TO_PULL_SHOWN
+) -> HoldShelf:
     """What the desk does with holds today, read in three queries."""
-    return HoldShelf(_to_pull(session), *_waiting(session, policy, now))
+    to_pull, total = _to_pull(session, to_pull_shown)
+    return HoldShelf(to_pull, total, *_waiting(session, policy, now))
 
 
-def _to_pull(session: Session) -> list[ToPull]:
+def _to_pull(session: Session, limit: int) -> tuple[list[ToPull], int]:
     """Waiting holds that a copy on the open shelf could serve, first in line first: as many
-    holds per title as it has copies on the shelf (the rest wait for returns)."""
-    on_shelf: dict[int, list[ShelfCopy]] = defaultdict(list)
-    waiting_titles = (
-        select(Hold.title_id).where(Hold.status == HoldStatus.WAITING).distinct().scalar_subquery()
+    holds per title as it has copies on the shelf (the rest wait for returns). The first
+    `limit` by call number (the order of a walk along the shelves), and how many there are.
+
+    The database ranks each title's queue and counts its copies on the shelf, so a long list
+    costs one query and only the page's rows reach Python.
+    """
+    place = (
+        func.row_number()
+        .over(partition_by=Hold.title_id, order_by=(Hold.placed_at, Hold.uuid))
+        .label("place")
     )
-    copies = session.execute(
-        select(Item.title_id, Item.barcode, Item.location)
-        .where(Item.status == ItemStatus.AVAILABLE, Item.title_id.in_(waiting_titles))
-        .order_by(Item.title_id, Item.barcode)
+    queue = (
+        select(Hold.id, Hold.title_id, Hold.patron_id, Hold.placed_at, place)
+        .where(Hold.status == HoldStatus.WAITING)
+        .subquery("queue")
     )
-    for title_id, barcode, location in copies:
-        on_shelf[title_id].append(ShelfCopy(barcode, location))
-    if not on_shelf:
-        return []
-    # Columns, not entities: a long list would otherwise spend its time building Hold objects.
+    shelf = (
+        select(Item.title_id, func.count(Item.id).label("on_shelf"))
+        .where(Item.status == ItemStatus.AVAILABLE, Item.title_id.in_(select(queue.c.title_id)))
+        .group_by(Item.title_id)
+        .subquery("shelf")
+    )
     rows = session.execute(
         select(
-            Hold.id,
-            Hold.title_id,
-            Hold.patron_id,
-            Hold.placed_at,
+            queue.c.id,
+            queue.c.title_id,
+            queue.c.patron_id,
+            queue.c.placed_at,
             Patron.name,
             Patron.class_name,
             Title.title,
             Title.call_number,
+            func.count().over().label("total"),
         )
-        .join(Patron, Patron.id == Hold.patron_id)
-        .join(Title, Title.id == Hold.title_id)
-        .where(Hold.status == HoldStatus.WAITING, Hold.title_id.in_(on_shelf.keys()))
-        .order_by(Hold.title_id, Hold.placed_at, Hold.uuid)
-    )
-    copies_of = {title_id: tuple(shelf) for title_id, shelf in on_shelf.items()}
-    taken: dict[int, int] = defaultdict(int)
-    found = []
-    for hold_id, title_id, patron_id, placed_at, name, class_name, title, call_number in rows:
-        if taken[title_id] >= len(copies_of[title_id]):
-            continue
-        taken[title_id] += 1
-        found.append(
-            ToPull(
-                hold_id,
-                title_id,
-                title,
-                call_number,
-                copies_of[title_id],
-                patron_id,
-                name,
-                class_name,
-                placed_at,
-            )
+        .join(shelf, and_(shelf.c.title_id == queue.c.title_id, queue.c.place <= shelf.c.on_shelf))
+        .join(Patron, Patron.id == queue.c.patron_id)
+        .join(Title, Title.id == queue.c.title_id)
+        .order_by(Title.call_number, queue.c.placed_at, queue.c.id)
+        .limit(limit)
+    ).all()
+    if not rows:
+        return [], 0
+    copies: dict[int, list[ShelfCopy]] = defaultdict(list)
+    for title_id, barcode, location in session.execute(
+        select(Item.title_id, Item.barcode, Item.location)
+        .where(
+            Item.status == ItemStatus.AVAILABLE,
+            Item.title_id.in_({row.title_id for row in rows}),
         )
-    found.sort(key=lambda p: (p.call_number, p.placed_at))
-    return found
+        .order_by(Item.title_id, Item.barcode)
+    ):
+        copies[title_id].append(ShelfCopy(barcode, location))
+    found = [
+        ToPull(
+            row.id,
+            row.title_id,
+            row.title,
+            row.call_number,
+            tuple(copies[row.title_id]),
+            row.patron_id,
+            row.name,
+            row.class_name,
+            row.placed_at,
+        )
+        for row in rows
+    ]
+    return found, int(rows[0].total)
 
 
 def _waiting(

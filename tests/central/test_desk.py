@@ -22,6 +22,7 @@ from central.desk import (
     record_central_event,
     renew,
 )
+from central.hold_shelf import hold_shelf
 from central.holds import place_hold
 from db.central_models import CentralEvent, EventState, ExceptionKind, Kiosk, SyncException
 from db.models import Hold, HoldStatus, Item, ItemStatus, Loan, Patron, Title
@@ -277,3 +278,33 @@ def test_no_kiosk_may_take_the_desk_s_name(tmp_path: Path, central_db: CentralDB
     assert "'desk' is reserved" in capsys.readouterr().err
     with central_db.factory() as s:
         assert s.get(Kiosk, "desk") is None
+
+
+def test_the_to_pull_list_serves_each_title_s_queue_as_far_as_its_copies_on_the_shelf(
+    central_db: CentralDB, library, clock: FakeClock
+):
+    # 青铜葵花 has two copies on the shelf; 陈思远 waits (demo), then 王芳 and 欧阳娜娜 join.
+    with central_db.factory.begin() as s:
+        bronze = title(s, isbn13_for(2))
+        for n, number in enumerate(("S2026003", "S2026004"), start=1):
+            s.add(
+                Hold(
+                    title_id=bronze.id,
+                    patron_id=patron(s, number).id,
+                    status=HoldStatus.WAITING,
+                    placed_at=clock() + dt.timedelta(minutes=n),
+                )
+            )
+    with central_db.factory() as s:
+        shelf = hold_shelf(s, HOLDS, clock())
+        assert shelf.to_pull_total == 2
+        assert [p.name for p in shelf.to_pull] == ["陈思远", "王芳"]
+        assert [c.barcode for c in shelf.to_pull[0].copies] == ["SX00004", "SX00005"]
+        first = hold_shelf(s, HOLDS, clock(), to_pull_shown=1)
+        assert ([p.name for p in first.to_pull], first.to_pull_total) == (["陈思远"], 2)
+    # One copy is pulled and set aside for 陈思远: one copy left on the shelf, for 王芳.
+    with central_db.factory.begin() as s:
+        assert check_in(s, item(s, "SX00004"), POLICY, clock()).action is DeskAction.SET_ASIDE
+    with central_db.factory() as s:
+        shelf = hold_shelf(s, HOLDS, clock())
+        assert ([p.name for p in shelf.to_pull], shelf.to_pull_total) == (["王芳"], 1)
