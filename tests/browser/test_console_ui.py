@@ -124,7 +124,7 @@ def test_an_admin_walks_the_console_in_chinese_then_english(page: Any, central: 
     base = central
     sign_in(page, base, "wang")
     assert page.locator("html").get_attribute("lang") == "zh-CN"
-    nav = page.locator("nav ul.pages").inner_text().split()
+    nav = str(page.locator("nav ul.pages").text_content()).split()
     assert {"自助机", "同步异常", "导入", "用户", "操作日志"} <= set(nav)
     row = page.locator("#kiosks tbody tr").first
     assert "一楼大厅" in row.inner_text() and "在线" in row.inner_text()
@@ -189,7 +189,7 @@ def test_an_admin_walks_the_console_in_chinese_then_english(page: Any, central: 
 def test_a_helper_sees_only_what_a_helper_may_do(page: Any, central: str):
     base = central
     sign_in(page, base, "xiaoming")
-    nav = page.locator("nav ul.pages").inner_text().split()
+    nav = str(page.locator("nav ul.pages").text_content()).split()
     assert {"自助机", "同步异常"} <= set(nav) and not {"导入", "用户", "操作日志"} & set(nav)
     page.goto(f"{base}/exceptions")
     assert page.locator("button:has-text('标记为已处理')").count() == 0
