@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from central.compensation import PatronCompensation, patron_compensation
+from db.central_models import Kiosk, LoanFacts
 from db.models import (
     Hold,
     HoldStatus,
@@ -167,7 +168,17 @@ class LoanLine:
     returned_at: dt.datetime | None
     renewals: int
     kiosk_id: str
+    # The kiosk's name as the monitor shows it (None for the desk and the console).
+    kiosk_name: str | None
+    # When the copy was marked lost during this loan (central_loan_facts), if it was.
+    lost_at: dt.datetime | None
     days_overdue: int
+
+    @property
+    def ended_lost(self) -> bool:
+        """The loan ended because the copy was lost, not returned (the ledger keeps the earlier
+        of the loss and a kiosk's return)."""
+        return self.lost_at is not None and self.returned_at == self.lost_at
 
 
 @dataclass(frozen=True)
@@ -224,10 +235,14 @@ def _loan_lines() -> Select[*tuple[Any, ...]]:
             Loan.returned_at,
             Loan.renewals,
             Loan.kiosk_id,
+            Kiosk.name.label("kiosk_name"),
+            LoanFacts.lost_at,
         )
         .join(Item, Item.id == Loan.item_id)
         .join(Title, Title.id == Item.title_id)
         .join(Patron, Patron.id == Loan.patron_id)
+        .outerjoin(Kiosk, Kiosk.id == Loan.kiosk_id)
+        .outerjoin(LoanFacts, LoanFacts.loan_uuid == Loan.uuid)
     )
 
 

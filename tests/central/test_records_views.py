@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from central.compensation import change_copy, settle_case
-from db.central_models import AuditEntry
+from db.central_models import AuditEntry, Kiosk
 from db.models import Item, Patron, Title
 from kiosk.circulation.compensation import CaseAction, CompensationMode, CompensationPolicy
 from kiosk.circulation.states import CopyEvent
@@ -259,3 +259,42 @@ def test_student_page_shows_compensation_owed_and_paid(
     copy = _id(central_db, Item, barcode="SX00001")
     item_page = _text(signed_in(central_app, staff["helper"]).get(f"/items/{copy}"))
     assert 'href="/copies/SX00001/state"' in item_page
+
+
+def test_a_loan_ended_by_a_loss_reads_lost_and_kiosks_go_by_name(
+    central_app: Flask, central_db: CentralDB, staff: dict[str, str], make_kiosk, clock: FakeClock
+):
+    """The student's and the copy's history: a copy marked lost while on loan ended that loan as
+    lost (not "returned"); where it was lent reads as the kiosk's name, or 借还台 for the desk."""
+    k: SimKiosk = make_kiosk("k1")
+    with central_db.factory.begin() as s:
+        row = s.get(Kiosk, "k1")
+        assert row is not None
+        row.name = "一楼大厅"
+    lent = k.checkout("SX00001", "S2026002", clock())
+    k.checkout("SX00004", "S2026002", clock())
+    assert k.push().status_code == 200
+    clock.advance(days=3)
+    k.checkin(lent, clock())
+    assert k.push().status_code == 200
+    clock.advance(days=2)
+    with central_db.factory.begin() as s:
+        item = s.scalar(select(Item).where(Item.barcode == "SX00004"))
+        assert item is not None
+        change_copy(
+            s, item, CopyEvent.MARKED_LOST, at=clock(), by="liu", policy=CompensationPolicy()
+        )
+    librarian = signed_in(central_app, staff["librarian"])
+    patron = _text(librarian.get(f"/patrons/{_id(central_db, Patron, student_number='S2026002')}"))
+    history = patron[patron.index('id="history"') :]
+    # 草房子 came back on 28 Nov; 青铜葵花 was lost on 30 Nov (times in the library's zone).
+    assert re.search(r"SX00001</a></td>\s*<td>[^<]*</td>\s*<td>2026年11月28日</td>", history)
+    assert re.search(
+        r"SX00004</a></td>\s*<td>[^<]*</td>\s*<td><span class=\"warn\">遗失</span> 2026年11月30日</td>",
+        history,
+    ), history
+    lost_copy = _text(librarian.get(f"/items/{_id(central_db, Item, barcode='SX00004')}"))
+    assert '<span class="warn">遗失</span> 2026年11月30日' in lost_copy
+    assert '<td class="sub">一楼大厅</td>' in lost_copy
+    english = _text(librarian.get(f"/items/{_id(central_db, Item, barcode='SX00004')}?lang=en"))
+    assert '<span class="warn">Lost</span> 30 Nov 2026' in english
