@@ -1,12 +1,17 @@
-"""The search rows follow the catalog: pulled changes, the demo library, the migration's backfill."""
+"""The search rows follow the catalog: imports, pulled changes, the demo library, the migration's backfill."""
 
 from __future__ import annotations
+
+import io
 
 from sqlalchemy import func, select, text
 
 from db.engine import SessionFactory, make_engine, make_session_factory
 from db.migrate import upgrade
 from db.models import Title, TitlePinyin, TitleSearch
+from kiosk.config import Settings
+from kiosk.importing.catalog import cli_import_catalog
+from kiosk.search.index import index_titles
 from kiosk.search.query import search_titles
 from kiosk.services.replica import apply_changes
 
@@ -82,3 +87,48 @@ def test_migration_backfills_titles_written_before_it(tmp_path) -> None:
     with factory() as session:
         assert session.scalar(select(func.count()).select_from(Title)) == 1
     engine.dispose()
+
+
+def test_an_import_indexes_new_titles_exactly_as_reading_them_back_would(
+    session_factory: SessionFactory, tmp_path
+) -> None:
+    # New titles are indexed from the values the import has just written; this is what
+    # index_titles makes of the same titles read from the database.
+    path = tmp_path / "books.csv"
+    path.write_text(
+        "ISBN,题名,作者,出版社,索书号,丛书,主题词\n"
+        "9787020002207,长江《行》乐 ABC,巴金,人民文学出版社,I247.5/1,激流三部曲,小说;家庭\n"
+        ",无书号的重庆旧书,佚名,,K928/2,,\n"
+        "9787020008735,   西游记（彩图版）   ,吴承恩,,I242.4/3,,\n",
+        encoding="utf-8",
+    )
+    out, err = io.StringIO(), io.StringIO()
+    assert (
+        cli_import_catalog(
+            Settings(), path, session_factory=session_factory, out=out, err=err, progress=False
+        )
+        == 0
+    ), err.getvalue()
+
+    def rows() -> tuple[list[tuple], list[tuple]]:
+        with session_factory() as session:
+            search = session.execute(
+                select(
+                    TitleSearch.title_id,
+                    TitleSearch.title_key,
+                    TitleSearch.call_key,
+                    TitleSearch.terms,
+                ).order_by(TitleSearch.title_id)
+            ).all()
+            pinyin = session.execute(
+                select(TitlePinyin.title_id, TitlePinyin.field, TitlePinyin.key).order_by(
+                    TitlePinyin.title_id, TitlePinyin.field, TitlePinyin.key
+                )
+            ).all()
+        return [tuple(r) for r in search], [tuple(r) for r in pinyin]
+
+    imported = rows()
+    assert len(imported[0]) == 3 and imported[1]
+    with session_factory.begin() as session:
+        assert index_titles(session, session.scalars(select(Title.id)).all()) == 3
+    assert rows() == imported
