@@ -191,14 +191,19 @@ def settle_double_checkout(
     if earlier is None or later is None or item is None:
         return None
     open_loan = open_loan_of(session, item.id)
+    # The ledger orders a copy's events by time: settling events at the very time of a loan
+    # (the later kiosk's clock can read the librarian's "now", or be a little fast) could sort
+    # before it and be seen as a new double checkout. They come a second after the last loan.
+    last_lent = max(loan.checked_out_at for loan in (earlier, later, open_loan) if loan is not None)
+    at = max(now, last_lent + dt.timedelta(seconds=1))
     events: list[str] = []
     keeper = {Settlement.EARLIER_HAS_IT: earlier, Settlement.LATER_HAS_IT: later}.get(settlement)
     if open_loan is not None and (keeper is None or open_loan.patron_id != keeper.patron_id):
         recorded = record_central_event(
             session,
             "checkin",
-            {"loan_uuid": open_loan.uuid, "item_barcode": item.barcode, "returned_at": now},
-            now,
+            {"loan_uuid": open_loan.uuid, "item_barcode": item.barcode, "returned_at": at},
+            at,
             source=CONSOLE_SOURCE,
         )
         events.append(recorded.event_id)
@@ -214,10 +219,10 @@ def settle_double_checkout(
                 "loan_uuid": str(uuid.uuid4()),
                 "item_barcode": item.barcode,
                 "student_number": patron.student_number,
-                "checked_out_at": now,
+                "checked_out_at": at,
                 "due_at": keeper.due_at,
             },
-            now,
+            at,
             source=CONSOLE_SOURCE,
         )
         events.append(recorded.event_id)

@@ -171,3 +171,39 @@ def test_a_helper_may_not_settle_and_bad_choices_are_refused(
     bad = {"csrf_token": token, "settlement": "in_the_river"}
     assert librarian.post(f"/exceptions/{exception_id}/settle", data=bad).status_code == 400
     assert open_loans(central_db.factory) == [("S2026003", "kiosk-2")]
+
+
+@pytest.mark.parametrize("settlement", list(Settlement))
+def test_settled_at_the_very_time_of_the_later_loan_the_choice_still_stands(
+    central_db: CentralDB,
+    central_url: str,  # noqa: F811
+    central_app: Flask,
+    make_kiosk: Any,  # noqa: F811
+    clock: FakeClock,
+    settlement: Settlement,
+):
+    """The librarian's clock may read the later kiosk's loan time (or earlier: a kiosk clock a
+    little fast): the settling events still come after both loans, so the ledger does not see
+    the console's own loan as a new double checkout, and the choice stands."""
+    first, second, exception_id = double_checkout(central_db, central_url, make_kiosk, clock)
+    add_staff(central_db, clock)
+    librarian = signed_in(central_app, "liu")
+    token = csrf_token(librarian, "/exceptions")
+    response = librarian.post(
+        f"/exceptions/{exception_id}/settle",
+        data={"csrf_token": token, "settlement": settlement.value},
+    )
+    assert response.status_code == 302
+    drain_ledger(central_db.factory, clock)
+    expected_loans, expected_status, _ = EXPECTED[settlement]
+    assert open_loans(central_db.factory) == expected_loans
+    assert status(central_db.factory) == expected_status
+    with central_db.factory() as s:
+        still_open = list(s.scalars(select(SyncException).where(SyncException.status == "open")))
+        assert still_open == []
+        settled = s.get(SyncException, exception_id)
+        assert settled is not None and settled.resolved_by == "liu"
+    for kiosk in (first, second):
+        kiosk.clock.now = clock()
+        assert kiosk.sync(central_url).ok
+        assert open_loans(kiosk.factory) == expected_loans
