@@ -268,6 +268,10 @@ def test_a_librarian_and_a_helper_walk_through_a_day(
     text = pdf_text(receipt.body(), tmp_path, "receipt.pdf")
     for expected in ("张小明", "三年级二班", "《小王子》", PRINCE, "已缴"):
         assert expected in text, expected
+    # From the case to the student's page: the case is there beside his loans.
+    librarian.click("dl.facts a:has-text('张小明')")
+    librarian.wait_for_url(re.compile(r"/patrons/\d+$"))
+    assert "《小王子》" in librarian.inner_text("main") and PRINCE in librarian.inner_text("main")
 
     # The helper may look at the case but not settle, waive or print it, nor change the copy.
     helper.goto(case_url)
