@@ -251,8 +251,12 @@ def test_a_copy_marked_lost_that_turns_up_stays_at_the_desk(
     page = scan(helper, "SX00006")
     assert (
         result_text(page)
-        == "《小王子》 没有借出。 请留在借还台：这册书已登记为遗失、注销或维修中。"
+        == "《小王子》 没有借出。 请留在借还台：这册书已登记为遗失、注销或维修中。 遗失、找到、损坏、注销…"
     )
+    # The copy's state page is a click away (the loss flow: found, in repair, withdrawn).
+    assert 'id="desk-copy-state" href="/copies/SX00006/state"' in page
+    shelf_copy = scan(helper, "SX00001")
+    assert "desk-copy-state" not in shelf_copy
     with central_db.factory() as s:
         assert s.scalar(select(Item.status).where(Item.barcode == "SX00006")) == ItemStatus.LOST
 
