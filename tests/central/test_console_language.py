@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import zoneinfo
 from pathlib import Path
 
@@ -101,3 +102,19 @@ def test_the_catalog_is_the_union_of_every_teams_file(tmp_path: Path):
     os.utime(folder / "labels.po", (old, old))
     assert compile_merged_catalogs(tmp_path, "messages") == [folder / "messages.mo"]
     assert load().gettext("Labels") == "标签"
+
+
+def test_the_kiosk_page_tells_its_pulls_in_the_page_s_language(
+    central_app: Flask, central_db: CentralDB, clock: FakeClock, library, make_kiosk
+):
+    """A pull's note on the kiosk page is worded by the page, not stored English."""
+    kiosk = make_kiosk("k1")
+    assert kiosk.pull().status_code == 200
+    add_staff(central_db, clock)
+    admin = signed_in(central_app, "wang")
+    page = admin.get("/kiosks/k1").get_data(as_text=True)
+    assert "change(s) sent" not in page
+    sent = re.search(r"发出 (\d+) 条变更", page)
+    assert sent and int(sent.group(1)) > 0
+    english = admin.get("/kiosks/k1?lang=en").get_data(as_text=True)
+    assert f"{sent.group(1)} changes sent" in english
