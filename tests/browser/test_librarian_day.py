@@ -54,6 +54,7 @@ VIEWPORT = {"width": 1366, "height": 768}
 
 # The demo library (kiosk/services/demo.py).
 ZHANG, LI, WANG = "20260001", "20260002", "20260003"  # 张小明, 李华 (三年级二班), 王芳
+PARENT_PHONE = "13912345678"  # 张小明's mother's phone: for librarians' eyes only
 CAOFANGZI, PRINCE, TOTTO = (
     "SX00001",
     "SX00006",
@@ -130,6 +131,10 @@ def day(
     """The demo library at the central, its staff, two kiosks that have pulled it, and 王芳
     borrowing 窗边的小豆豆 at kiosk 1 (pushed and applied)."""
     add_staff(central_db, clock)
+    with central_db.factory.begin() as s:
+        zhang = s.scalar(select(Patron).where(Patron.card_barcode == ZHANG))
+        assert zhang is not None
+        zhang.parent_phone = PARENT_PHONE
     first, second = make_kiosk("kiosk-1"), make_kiosk("kiosk-2")
     day = Day(central_url, central_db, clock, central_settings, first, second, tmp_path)
     for kiosk in (first, second):
@@ -272,6 +277,8 @@ def test_a_librarian_and_a_helper_walk_through_a_day(
     librarian.click("dl.facts a:has-text('张小明')")
     librarian.wait_for_url(re.compile(r"/patrons/\d+$"))
     assert "《小王子》" in librarian.inner_text("main") and PRINCE in librarian.inner_text("main")
+    student_path = librarian.url.removeprefix(day.url)
+    assert librarian.input_value("#contact ~ form input[name=parent_phone]") == PARENT_PHONE
 
     # The helper may look at the case but not settle, waive or print it, nor change the copy.
     helper.goto(case_url)
@@ -284,6 +291,14 @@ def test_a_librarian_and_a_helper_walk_through_a_day(
     assert status_of(helper, "POST", f"{case_path}/settle", csrf, {"action": "waive"}) == 403
     assert status_of(helper, "GET", f"{case_path}/receipt.pdf", csrf) == 403
     assert status_of(helper, "POST", f"/copies/{PRINCE}/state", csrf, {"event": "found"}) == 403
+    # The student's page without parents' contact or the block form; their URLs refuse.
+    helper.goto(f"{day.url}{student_path}")
+    assert "张小明" in helper.inner_text("h1")
+    assert helper.locator("#contact").count() == 0 and PARENT_PHONE not in helper.content()
+    assert helper.locator("form.block-form").count() == 0
+    for action in ("contact", "block"):
+        form = {"parent_phone": "110", "reason": "x"}
+        assert status_of(helper, "POST", f"{student_path}/{action}", csrf, form) == 403, action
 
     # Kiosk 2's next pull: 草房子 back on the shelf, 小王子 lost, both desk loans ended.
     day.pull(day.second)
