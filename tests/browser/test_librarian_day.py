@@ -255,8 +255,18 @@ def test_a_librarian_and_a_helper_walk_through_a_day(
     returned = wedge(helper, CAOFANGZI)
     assert "草房子" in returned and words.shelved in returned
 
-    # 小王子 is lost: the librarian marks it so on the copy's page and records the payment.
-    librarian.goto(f"{day.url}/copies/{PRINCE}/state")
+    # 小王子 is lost. The librarian finds 张小明 by the same two characters in the find box,
+    # opens his 小王子 and marks it lost on the copy's state page, then records the payment.
+    librarian.fill("form.find-box input[name=q]", "小明")
+    with librarian.expect_navigation():
+        librarian.press("form.find-box input[name=q]", "Enter")
+    with librarian.expect_navigation():
+        librarian.click("main a:has-text('张小明')")
+    assert PRINCE in librarian.inner_text("main")
+    with librarian.expect_navigation():
+        librarian.click(f"main a:has-text('{PRINCE}')")
+    with librarian.expect_navigation():
+        librarian.click(f"a[href='/copies/{PRINCE}/state']")
     assert "张小明" in librarian.inner_text("dl.facts")
     librarian.fill("form.desk-ops input[name=note]", "家长说丢在公交车上")
     librarian.click("button[value=marked_lost]")
