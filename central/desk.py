@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session
 
 from central import holds as central_holds
@@ -27,6 +27,7 @@ from central.events import IncomingEvent
 from central.intake import PAYLOAD_JSON
 from central.ledger import Ledger
 from db.central_models import CentralEvent, EventState
+from db.hold_queue import waiting_holds_ahead
 from db.models import Hold, HoldStatus, Item, ItemStatus, Loan, Patron, Title
 from kiosk.circulation import rules
 from kiosk.circulation.holds import HoldPolicy, shelf_expires_at
@@ -215,6 +216,7 @@ def _ready_hold_for(session: Session, item: Item) -> Hold | None:
 
 
 def _waiting_by_others(session: Session, title_id: int, patron_id: int) -> int:
+    """Other students' waiting holds on the title (a renewal waits for all of them)."""
     return (
         session.scalar(
             select(func.count(Hold.id)).where(
@@ -225,6 +227,11 @@ def _waiting_by_others(session: Session, title_id: int, patron_id: int) -> int:
         )
         or 0
     )
+
+
+def _waiting_ahead(session: Session, title_id: int, patron_id: int) -> int:
+    """The waiting holds a copy on the shelf must be kept for when this student borrows it."""
+    return session.scalar(select(waiting_holds_ahead(literal(title_id), literal(patron_id)))) or 0
 
 
 def _item_state(session: Session, item: Item, patron: Patron) -> tuple[ItemState, Loan | None]:
@@ -244,7 +251,7 @@ def _item_state(session: Session, item: Item, patron: Patron) -> tuple[ItemState
         status=item.status,
         on_loan_to=on_loan_to,
         held_for=held_for,
-        waiting_holds_by_others=_waiting_by_others(session, item.title_id, patron.id),
+        waiting_holds_ahead=_waiting_ahead(session, item.title_id, patron.id),
         copies_on_shelf=on_shelf,
     )
     return state, loan

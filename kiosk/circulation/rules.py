@@ -91,14 +91,16 @@ class ItemState:
     """What the rules need to know about the copy being lent.
 
     `on_loan_to` is "self", "other" or None; `held_for` is "self", "other" or None for a copy
-    put aside on the hold shelf; `waiting_holds_by_others` counts holds not yet given a copy,
-    and `copies_on_shelf` the copies of the same title free to lend (this one included).
+    put aside on the hold shelf; `waiting_holds_ahead` counts the holds not yet given a copy
+    that come before the borrower's (every other student's, less those placed after the
+    borrower's own waiting hold), and `copies_on_shelf` the copies of the same title free to lend
+    (this one included).
     """
 
     status: str = ItemStatus.AVAILABLE
     on_loan_to: str | None = None
     held_for: str | None = None
-    waiting_holds_by_others: int = 0
+    waiting_holds_ahead: int = 0
     copies_on_shelf: int = 1
 
 
@@ -185,7 +187,7 @@ def _item_refusal(item: ItemState) -> Refusal | None:
         return Refusal.ON_LOAN_TO_OTHER
     if item.held_for == "other":
         return Refusal.HELD_FOR_OTHER
-    if item.held_for != "self" and item.waiting_holds_by_others >= item.copies_on_shelf > 0:
+    if item.held_for != "self" and item.waiting_holds_ahead >= item.copies_on_shelf > 0:
         return Refusal.HELD_FOR_OTHER
     return None
 

@@ -217,7 +217,7 @@ def _item_state(
         status=item.status,
         on_loan_to=on_loan_to,
         held_for=held_for,
-        waiting_holds_by_others=row["waiting_by_others"],
+        waiting_holds_ahead=row["waiting_ahead"],
         copies_on_shelf=row["copies_on_shelf"],
     )
     return state, loan, row["hold_id"] if held_for is not None else None
@@ -466,7 +466,7 @@ def _renewal(
         patron_standing(db, patron, now),
         renewals=loan.renewals,
         due_at=loan.due_at,
-        waiting_holds_by_others=state.waiting_holds_by_others,
+        waiting_holds_by_others=state.waiting_holds_ahead,
         policy=policy,
         now=now,
     )

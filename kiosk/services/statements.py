@@ -26,7 +26,6 @@ from sqlalchemy import (
     insert,
     literal,
     literal_column,
-    or_,
     select,
     update,
 )
@@ -35,6 +34,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
+from db.hold_queue import waiting_holds_ahead
 from db.models import (
     Hold,
     HoldStatus,
@@ -176,22 +176,14 @@ _LOAN_COLUMNS = (
 )
 
 # One copy's state, in one statement: its open loan, the ready hold it is set aside for, the
-# holds waiting for its title by students other than :patron_id (NULL: nobody signed in), and
+# holds waiting for its title ahead of :patron_id (db.hold_queue; NULL: nobody signed in), and
 # the copies of the title on the shelf.
 ITEM_STATE = Statement(
     select(
         *_LOAN_COLUMNS,
         _h.c.id.label("hold_id"),
         _h.c.patron_id.label("hold_patron_id"),
-        select(func.count())
-        .select_from(_w)
-        .where(
-            _w.c.title_id == bindparam("title_id"),
-            _w.c.status == HoldStatus.WAITING,
-            or_(bindparam("patron_id").is_(None), _w.c.patron_id != bindparam("patron_id")),
-        )
-        .scalar_subquery()
-        .label("waiting_by_others"),
+        waiting_holds_ahead(bindparam("title_id"), bindparam("patron_id")).label("waiting_ahead"),
         select(func.count())
         .select_from(_c)
         .where(_c.c.title_id == bindparam("title_id"), _c.c.status == ItemStatus.AVAILABLE)

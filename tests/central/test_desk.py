@@ -268,6 +268,28 @@ def test_a_hold_placed_for_a_student_is_what_the_desk_sets_aside(
     assert back.held_for is not None and back.held_for.name == "李华"
 
 
+def test_the_first_in_the_queue_borrows_the_copy_from_the_open_shelf_at_the_desk(
+    central_db: CentralDB, library, clock: FakeClock
+):
+    """Two students wait for the one copy, which is back on the open shelf (a kiosk that had not
+    heard of the holds took it back): the one behind is refused, the first may borrow it."""
+    with central_db.factory.begin() as s:
+        check_out(s, patron(s, "S2026002"), item(s, "SX00010"), POLICY, clock())
+        for number in ("S2026001", "S2026003"):
+            assert place_hold(s, patron(s, number), title(s, TOTTO), HOLDS, clock()).ok
+            clock.advance(minutes=1)
+    with central_db.factory.begin() as s:
+        loan = s.scalar(select(Loan).where(Loan.returned_at.is_(None)))
+        assert loan is not None
+        loan.returned_at = clock()
+        item(s, "SX00010").status = ItemStatus.AVAILABLE
+    with central_db.factory.begin() as s:
+        behind = check_out(s, patron(s, "S2026003"), item(s, "SX00010"), POLICY, clock())
+        first = check_out(s, patron(s, "S2026001"), item(s, "SX00010"), POLICY, clock())
+    assert (behind.action, behind.refusal) == (DeskAction.REFUSED, Refusal.HELD_FOR_OTHER)
+    assert first.action is DeskAction.CHECKED_OUT
+
+
 def test_no_kiosk_may_take_the_desk_s_name(tmp_path: Path, central_db: CentralDB, capsys):
     config = tmp_path / "config.toml"
     config.write_text(

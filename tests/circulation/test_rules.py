@@ -179,7 +179,7 @@ CHECKOUT_CASES = [
     (
         "last copies promised",
         OK_PATRON,
-        ItemState(waiting_holds_by_others=1, copies_on_shelf=1),
+        ItemState(waiting_holds_ahead=1, copies_on_shelf=1),
         POLICY,
         CheckoutOutcome.REFUSE,
         Refusal.HELD_FOR_OTHER,
@@ -187,7 +187,7 @@ CHECKOUT_CASES = [
     (
         "more copies than holds",
         OK_PATRON,
-        ItemState(waiting_holds_by_others=1, copies_on_shelf=2),
+        ItemState(waiting_holds_ahead=1, copies_on_shelf=2),
         POLICY,
         CheckoutOutcome.LEND,
         None,

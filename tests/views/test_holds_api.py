@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 
@@ -217,6 +218,33 @@ def test_borrowing_a_copy_from_the_open_shelf_fulfils_a_waiting_hold(client, db)
     assert scan(client, "SX00010")["action"] == "checked_out"
     (status,) = db.execute("SELECT status FROM holds WHERE id = ?", (hold["id"],)).fetchone()
     assert status == "fulfilled"
+
+
+def test_the_first_in_the_queue_may_borrow_the_copy_the_others_wait_for(client, db, clock):
+    """Two students wait for the one copy; it comes back to the open shelf. The one who reserved
+    first borrows it; the one behind is told it is kept for someone else (holds placed after the
+    borrower's own count for nothing)."""
+    lend(client, "20260002", "SX00010")
+    for card in ("20260001", "20260003"):
+        scan(client, card)
+        reserve(client, TOTTO)
+        client.post("/api/session/end")
+        clock.now += dt.timedelta(minutes=1)
+    db.execute("UPDATE loans SET returned_at = '2026-11-25 02:30:00.000000'")
+    db.execute("UPDATE items SET status = 'available' WHERE barcode = 'SX00010'")
+    db.commit()
+    scan(client, "20260003")
+    behind = scan(client, "SX00010")
+    assert behind["action"] == "refused" and behind["reason"] == "held_for_other"
+    client.post("/api/session/end")
+    scan(client, "20260001")
+    assert scan(client, "SX00010")["action"] == "checked_out"
+    rows = db.execute(
+        "SELECT p.card_barcode, h.status FROM holds h JOIN patrons p ON p.id = h.patron_id"
+        " WHERE h.title_id = ? ORDER BY h.placed_at",
+        (TOTTO,),
+    ).fetchall()
+    assert rows == [("20260001", "fulfilled"), ("20260003", "waiting")]
 
 
 def test_a_full_disk_records_no_hold_and_sends_the_student_to_the_desk(client, app, db):
