@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from central.reports.base import Column, LibraryCalendar, Report, class_group, period_json
+from central.reports.daycounts import DayCounts, count_days, fixed_offset
 from db.central_models import CentralEvent, EventState, Kiosk
 from db.models import Loan, Patron
 from kiosk.circulation.schoolyear import (
@@ -46,54 +46,20 @@ SOURCE_LABELS = {
 }
 
 
-@dataclass
-class _Day:
-    loans: int = 0
-    loans_by_grade: dict[int | None, int] = field(default_factory=lambda: defaultdict(int))
-    loans_by_source: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    # patron id → (when, where) they were first seen that day: the visit is counted there.
-    visitors: dict[int, tuple[dt.datetime, str]] = field(default_factory=dict)
-
-    def saw(self, patron_id: int, at: dt.datetime, source: str) -> None:
-        first = self.visitors.get(patron_id)
-        if first is None or at < first[0]:
-            self.visitors[patron_id] = (at, source)
-
-
 class _Activity:
-    """Loans and visits of some spans of days (which must not overlap), by local day, read once."""
+    """Loans and visits of some spans of days (which must not overlap), by local day, read once.
+
+    Counted in the database by local day when the zone keeps one UTC offset over a span; where
+    it changes (DST) each loan and sign-in is read and placed in its day here instead."""
 
     def __init__(self, session: Session, calendar: LibraryCalendar, spans: list[Period]) -> None:
-        self.days: dict[dt.date, _Day] = defaultdict(_Day)
-        patrons = session.execute(
-            select(Patron.id, Patron.student_number, Patron.grade, Patron.class_name)
-        ).all()
-        self.grade_of = {pid: class_group(g or "", c or "").grade for pid, _, g, c in patrons}
-        by_number = {number: pid for pid, number, _, _ in patrons}
+        self.days: dict[dt.date, DayCounts] = {}
         for span in spans:
-            start, end = calendar.bounds(span)
-            for patron_id, at, source in session.execute(
-                select(Loan.patron_id, Loan.checked_out_at, Loan.kiosk_id).where(
-                    Loan.checked_out_at >= start, Loan.checked_out_at < end
-                )
-            ):
-                day = self.days[calendar.local_date(at)]
-                day.loans += 1
-                day.loans_by_grade[self.grade_of.get(patron_id)] += 1
-                day.loans_by_source[source] += 1
-                day.saw(patron_id, at, source)
-            # Sign-ins reach the central as "visit" events; a copy a kiosk sent twice is not counted.
-            for payload, seen_at, kiosk_id in session.execute(
-                select(CentralEvent.payload, CentralEvent.recorded_at, CentralEvent.kiosk_id).where(
-                    CentralEvent.kind == "visit",
-                    CentralEvent.state != EventState.DUPLICATE,
-                    CentralEvent.recorded_at >= start,
-                    CentralEvent.recorded_at < end,
-                )
-            ):
-                visitor = by_number.get(_student_number(payload) or "")
-                if visitor is not None and seen_at is not None:
-                    self.days[calendar.local_date(seen_at)].saw(visitor, seen_at, kiosk_id)
+            offset = fixed_offset(calendar, span)
+            if offset is None:
+                self.days |= _exact_days(session, calendar, span)
+            else:
+                self.days |= count_days(session, calendar, span, offset)
 
     def figures(self, period: Period) -> dict[str, Any]:
         loans = visits = 0
@@ -105,16 +71,62 @@ class _Activity:
             day += dt.timedelta(days=1)
             if record is None:
                 continue
-            loans += record.loans
-            visits += len(record.visitors)
-            for grade, n in record.loans_by_grade.items():
+            for (grade, source), n in record.loans.items():
+                loans += n
                 by_grade[grade][0] += n
-            for source, n in record.loans_by_source.items():
                 by_source[source][0] += n
-            for patron_id, (_, source) in record.visitors.items():
-                by_grade[self.grade_of.get(patron_id)][1] += 1
-                by_source[source][1] += 1
+            for (grade, source), n in record.visits.items():
+                visits += n
+                by_grade[grade][1] += n
+                by_source[source][1] += n
         return {"loans": loans, "visits": visits, "by_grade": by_grade, "by_source": by_source}
+
+
+def _exact_days(
+    session: Session, calendar: LibraryCalendar, span: Period
+) -> dict[dt.date, DayCounts]:
+    """count_days for a span whose UTC offset changes: every loan and sign-in read and placed in
+    its local day one by one."""
+    patrons = session.execute(
+        select(Patron.id, Patron.student_number, Patron.grade, Patron.class_name)
+    ).all()
+    grade_of = {pid: class_group(g or "", c or "").grade for pid, _, g, c in patrons}
+    by_number = {number: pid for pid, number, _, _ in patrons}
+    days: dict[dt.date, DayCounts] = defaultdict(DayCounts)
+    # (day, patron id) → (when, where) they were first seen that day: the visit is counted there.
+    first_seen: dict[tuple[dt.date, int], tuple[dt.datetime, str]] = {}
+
+    def saw(patron_id: int, at: dt.datetime, source: str) -> None:
+        key = (calendar.local_date(at), patron_id)
+        first = first_seen.get(key)
+        if first is None or at < first[0]:
+            first_seen[key] = (at, source)
+
+    start, end = calendar.bounds(span)
+    for patron_id, at, source in session.execute(
+        select(Loan.patron_id, Loan.checked_out_at, Loan.kiosk_id)
+        .where(Loan.checked_out_at >= start, Loan.checked_out_at < end)
+        .order_by(Loan.checked_out_at, Loan.id)
+    ):
+        days[calendar.local_date(at)].loans[(grade_of.get(patron_id), source)] += 1
+        saw(patron_id, at, source)
+    # Sign-ins reach the central as "visit" events; a copy a kiosk sent twice is not counted.
+    for payload, seen_at, kiosk_id in session.execute(
+        select(CentralEvent.payload, CentralEvent.recorded_at, CentralEvent.kiosk_id)
+        .where(
+            CentralEvent.kind == "visit",
+            CentralEvent.state != EventState.DUPLICATE,
+            CentralEvent.recorded_at >= start,
+            CentralEvent.recorded_at < end,
+        )
+        .order_by(CentralEvent.recorded_at, CentralEvent.id)
+    ):
+        visitor = by_number.get(_student_number(payload) or "")
+        if visitor is not None and seen_at is not None:
+            saw(visitor, seen_at, kiosk_id)
+    for (day, patron_id), (_, source) in first_seen.items():
+        days[day].visits[(grade_of.get(patron_id), source)] += 1
+    return days
 
 
 def _student_number(payload: str) -> str | None:

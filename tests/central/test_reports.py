@@ -12,6 +12,7 @@ from central.reports.base import LibraryCalendar
 from central.reports.books import new_books, popular_books
 from central.reports.circulation import circulation
 from central.reports.classes import class_ranking
+from central.reports.daycounts import fixed_offset
 from central.reports.summary import year_summary
 from kiosk.circulation.schoolyear import SchoolCalendar, parse_period
 from tests.central.conftest import CentralDB
@@ -204,3 +205,45 @@ def test_year_summary(central_db, history):
     assert figures["titles_added"]["value"] == titles_added
     assert figures["copies_added"]["value"] == 2 * titles_added
     assert len(report.notes["popular"]) <= 10
+
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def test_fixed_offset_only_where_the_zone_keeps_one():
+    assert fixed_offset(calendar(), period("2025-2026")) == dt.timedelta(hours=8)
+    berlin = LibraryCalendar(SCHOOL, BERLIN)
+    assert fixed_offset(berlin, period("2026-07")) == dt.timedelta(hours=2)
+    assert fixed_offset(berlin, period("2026-12")) == dt.timedelta(hours=1)
+    # Summer time ends on 25 October 2026: no one offset for the autumn.
+    assert fixed_offset(berlin, period("2026-10")) is None
+    assert fixed_offset(berlin, period("2026-09-01..2027-03-31")) is None
+
+
+@pytest.mark.parametrize(
+    "span_text", ["2026-09-01..2027-03-31", "2026-12", "2027-01-10..2027-02-20"]
+)
+def test_circulation_in_a_zone_with_summer_time(central_db, history, span_text):
+    """Spans with a DST change are counted the exact way, spans without by the fixed offset in
+    SQL; both must give the library's local days in Berlin rather than Shanghai's."""
+    berlin = LibraryCalendar(SCHOOL, BERLIN)
+
+    def berlin_counts(first: dt.date, end: dt.date) -> tuple[int, int]:
+        def day(at: dt.datetime) -> dt.date:
+            return at.astimezone(BERLIN).date()
+
+        loans = [f for f in history.loans if first <= day(f.at) < end]
+        visitors = {(f.patron_id, day(f.at)) for f in loans}
+        visitors |= {(v.patron_id, day(v.at)) for v in history.visits if first <= day(v.at) < end}
+        return len(loans), len(visitors)
+
+    with central_db.factory() as session:
+        report = circulation(session, period(span_text), "month", berlin)
+    for row in report.rows:
+        first, last = dt.date.fromisoformat(row["from"]), dt.date.fromisoformat(row["to"])
+        end = last + dt.timedelta(days=1)
+        assert (row["loans"], row["visits"]) == berlin_counts(first, end), row["period"]
+        before = berlin_counts(first.replace(year=first.year - 1), end.replace(year=end.year - 1))
+        assert (row["loans_year_before"], row["visits_year_before"]) == before, row["period"]
+        assert sum(s["visits"] for s in row["by_source"]) == row["visits"]
+        assert sum(g["visits"] for g in row["by_grade"]) == row["visits"]
