@@ -381,13 +381,17 @@ def page_plans(engine: Engine, app: Any, rng: random.Random, n: int) -> dict[str
     return plans
 
 
-def measure(label: str, engine: Engine, url: str, rounds: int, n: int) -> dict[str, Any]:
+def measure(
+    label: str, engine: Engine, url: str, rounds: int, n: int, only: tuple[str, ...] = ()
+) -> dict[str, Any]:
     results: dict[str, Any] = {}
     with (
         tempfile.TemporaryDirectory(prefix="shuxiang-bench-") as tmp,
         signed_in_client(engine, url, Path(tmp)) as (app, client),
     ):
         plans = page_plans(engine, app, random.Random(3), n)
+        if only:
+            plans = {k: v for k, v in plans.items() if any(word in k for word in only)}
         if not any(name.startswith("hold") for name in plans):
             print(f"{label}: hold-shelf list not timed: the desk's page is not in this console")
         for phase in ("without the page indexes", "with the page indexes"):
@@ -454,7 +458,14 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rebuild", action="store_true", help="build the cached district again")
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument(
+        "--pages",
+        default="",
+        help="time only the pages whose name contains one of these comma-separated words "
+        "(e.g. 'hold'), so one page's change is measured without the others' minutes",
+    )
     args = parser.parse_args()
+    only = tuple(word for word in args.pages.split(",") if word)
     scale = f"{args.students}s-{args.classes}c-{args.titles}t-{args.copies}i-{args.loans}l"
     cached = CACHE_DIR / f"console_pages-{scale}.sqlite3"
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
@@ -471,7 +482,9 @@ def main() -> int:
         work = Path(tmp) / "central.sqlite3"
         shutil.copyfile(cached, work)
         engine = open_central_engine(str(work))
-        results["sqlite"] = measure("SQLite", engine, str(work), args.rounds, args.requests)
+        results["sqlite"] = measure(
+            "SQLite", engine, str(work), args.rounds, args.requests, only
+        )
         engine.dispose()
     if args.skip_postgres:
         results["postgresql"] = None
@@ -485,7 +498,7 @@ def main() -> int:
                 engine = open_central_engine(url)
                 load_postgres(engine, cached)
                 results["postgresql"] = measure(
-                    "PostgreSQL", engine, url, args.rounds, args.requests
+                    "PostgreSQL", engine, url, args.rounds, args.requests, only
                 )
                 engine.dispose()
     summary = {
