@@ -482,9 +482,7 @@ def main() -> int:
         work = Path(tmp) / "central.sqlite3"
         shutil.copyfile(cached, work)
         engine = open_central_engine(str(work))
-        results["sqlite"] = measure(
-            "SQLite", engine, str(work), args.rounds, args.requests, only
-        )
+        results["sqlite"] = measure("SQLite", engine, str(work), args.rounds, args.requests, only)
         engine.dispose()
     if args.skip_postgres:
         results["postgresql"] = None

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import Row, Select, and_, func, select
 from sqlalchemy.orm import Session
 
 from db.models import Hold, HoldStatus, Item, ItemStatus, Patron, Title
-from kiosk.circulation.holds import HoldPolicy, shelf_expires_at
+from kiosk.circulation.holds import HoldPolicy, expiring_by, shelf_expires_at
 
 
 @dataclass(frozen=True)
@@ -51,33 +53,95 @@ class OnShelf:
     expired: bool
 
 
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Section(Generic[T]):
+    """One page of a section of the list: `rows` are the `number`-th `per_page` of `total`."""
+
+    rows: list[T]
+    number: int
+    total: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def first(self) -> int:
+        """The place of the page's first row in the whole section, counting from 1."""
+        return (self.number - 1) * self.per_page + 1 if self.rows else 0
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.rows) - 1 if self.rows else 0
+
+
 @dataclass(frozen=True)
 class HoldShelf:
-    # The first of the copies to pull (TO_PULL_SHOWN), and how many there are in all.
-    to_pull: list[ToPull]
-    to_pull_total: int
-    waiting: list[OnShelf]
-    # Of `waiting`, the copies whose last day on the shelf is today.
-    expiring_today: list[OnShelf]
+    to_pull: Section[ToPull]
+    waiting: Section[OnShelf]
+    # Of the copies waiting, those whose last day on the shelf is today (or already past).
+    expiring_today: Section[OnShelf]
 
 
-# Rows of the to-pull list shown at once: a morning's walk along the shelves, not the whole
-# district's backlog (the page says how many more there are).
-TO_PULL_SHOWN = 100
+# Rows of each section shown at once: a stretch of the shelves a librarian walks with the page
+# in hand; the page says how many there are in all and leads to the next ones.
+PER_PAGE = 50
 
 
 def hold_shelf(
-    session: Session, policy: HoldPolicy, now: dt.datetime, *, to_pull_shown: int = TO_PULL_SHOWN
+    session: Session,
+    policy: HoldPolicy,
+    now: dt.datetime,
+    *,
+    pull_page: int = 1,
+    shelf_page: int = 1,
+    expiring_page: int = 1,
+    per_page: int = PER_PAGE,
 ) -> HoldShelf:
-    """What the desk does with holds today, read in three queries."""
-    to_pull, total = _to_pull(session, to_pull_shown)
-    return HoldShelf(to_pull, total, *_waiting(session, policy, now))
+    """What the desk does with holds today, one page of each section; a page past a section's
+    end shows its last page."""
+    return HoldShelf(
+        _paged(_to_pull_query, pull_page, per_page, session, _to_pull_rows),
+        _paged(
+            lambda: _waiting_query(None), shelf_page, per_page, session, _on_shelf_rows(policy, now)
+        ),
+        _paged(
+            lambda: _waiting_query(expiring_by(policy.calendar.local_date(now), policy)),
+            expiring_page,
+            per_page,
+            session,
+            _on_shelf_rows(policy, now),
+        ),
+    )
 
 
-def _to_pull(session: Session, limit: int) -> tuple[list[ToPull], int]:
+def _paged(
+    query: Callable[[], Select[*tuple[Any, ...]]],
+    number: int,
+    per_page: int,
+    session: Session,
+    build: Callable[[Session, Sequence[Row[Any]]], list[T]],
+) -> Section[T]:
+    """The `number`-th page of `query` (ordered, with a `total` column counting all its rows):
+    one query, the total read off the page's first row. Past the end, a count finds the last page."""
+    number = max(1, number)
+    rows = session.execute(query().limit(per_page).offset((number - 1) * per_page)).all()
+    if not rows and number > 1:
+        total = session.scalar(select(func.count()).select_from(query().subquery())) or 0
+        number = max(1, -(-total // per_page))
+        rows = session.execute(query().limit(per_page).offset((number - 1) * per_page)).all()
+    total = int(rows[0].total) if rows else 0
+    return Section(build(session, rows), number, total, per_page)
+
+
+def _to_pull_query() -> Select[*tuple[Any, ...]]:
     """Waiting holds that a copy on the open shelf could serve, first in line first: as many
-    holds per title as it has copies on the shelf (the rest wait for returns). The first
-    `limit` by call number (the order of a walk along the shelves), and how many there are.
+    holds per title as it has copies on the shelf (the rest wait for returns), by call number
+    (the order of a walk along the shelves).
 
     The database ranks each title's queue and counts its copies on the shelf, so a long list
     costs one query and only the page's rows reach Python.
@@ -98,7 +162,7 @@ def _to_pull(session: Session, limit: int) -> tuple[list[ToPull], int]:
         .group_by(Item.title_id)
         .subquery("shelf")
     )
-    rows = session.execute(
+    return (
         select(
             queue.c.id,
             queue.c.title_id,
@@ -114,10 +178,13 @@ def _to_pull(session: Session, limit: int) -> tuple[list[ToPull], int]:
         .join(Patron, Patron.id == queue.c.patron_id)
         .join(Title, Title.id == queue.c.title_id)
         .order_by(Title.call_number, queue.c.placed_at, queue.c.id)
-        .limit(limit)
-    ).all()
+    )
+
+
+def _to_pull_rows(session: Session, rows: Sequence[Row[Any]]) -> list[ToPull]:
+    """The page's rows with the copies on the open shelf of each title (one more query)."""
     if not rows:
-        return [], 0
+        return []
     copies: dict[int, list[ShelfCopy]] = defaultdict(list)
     for title_id, barcode, location in session.execute(
         select(Item.title_id, Item.barcode, Item.location)
@@ -128,7 +195,7 @@ def _to_pull(session: Session, limit: int) -> tuple[list[ToPull], int]:
         .order_by(Item.title_id, Item.barcode)
     ):
         copies[title_id].append(ShelfCopy(barcode, location))
-    found = [
+    return [
         ToPull(
             row.id,
             row.title_id,
@@ -142,13 +209,13 @@ def _to_pull(session: Session, limit: int) -> tuple[list[ToPull], int]:
         )
         for row in rows
     ]
-    return found, int(rows[0].total)
 
 
-def _waiting(
-    session: Session, policy: HoldPolicy, now: dt.datetime
-) -> tuple[list[OnShelf], list[OnShelf]]:
-    rows = session.execute(
+def _waiting_query(set_aside_before: dt.datetime | None) -> Select[*tuple[Any, ...]]:
+    """Copies on the hold shelf in the order they were set aside, which is the order their time
+    runs out (the shelf fills in that order); only those set aside before `set_aside_before`."""
+    since = func.coalesce(Hold.ready_at, Hold.placed_at)
+    query: Select[*tuple[Any, ...]] = (
         select(
             Hold.id,
             Hold.patron_id,
@@ -158,30 +225,40 @@ def _waiting(
             Patron.name,
             Patron.class_name,
             Title.title,
+            func.count().over().label("total"),
         )
         .join(Item, Item.id == Hold.item_id)
         .join(Patron, Patron.id == Hold.patron_id)
         .join(Title, Title.id == Hold.title_id)
         .where(Hold.status == HoldStatus.READY)
-        .order_by(Hold.ready_at, Hold.id)
+        .order_by(since, Hold.id)
     )
-    today = policy.calendar.local_date(now)
-    waiting, expiring = [], []
-    for hold_id, patron_id, placed_at, ready_at, barcode, name, class_name, title in rows:
-        since = ready_at or placed_at
-        expires_at = shelf_expires_at(since, policy)
-        entry = OnShelf(
-            hold_id,
-            title,
-            barcode,
-            patron_id,
-            name,
-            class_name,
-            since,
-            expires_at,
-            expired=now >= expires_at,
-        )
-        waiting.append(entry)
-        if policy.calendar.local_date(expires_at) <= today:
-            expiring.append(entry)
-    return waiting, expiring
+    if set_aside_before is not None:
+        query = query.where(since < set_aside_before)
+    return query
+
+
+def _on_shelf_rows(
+    policy: HoldPolicy, now: dt.datetime
+) -> Callable[[Session, Sequence[Row[Any]]], list[OnShelf]]:
+    def build(session: Session, rows: Sequence[Row[Any]]) -> list[OnShelf]:
+        found = []
+        for row in rows:
+            since = row.ready_at or row.placed_at
+            expires_at = shelf_expires_at(since, policy)
+            found.append(
+                OnShelf(
+                    row.id,
+                    row.title,
+                    row.barcode,
+                    row.patron_id,
+                    row.name,
+                    row.class_name,
+                    since,
+                    expires_at,
+                    expired=now >= expires_at,
+                )
+            )
+        return found
+
+    return build

@@ -571,11 +571,25 @@ def _hold_outcome() -> dict[str, Any]:
 @bp.get("/hold-shelf")
 @requires(Permission.HOLD_SHELF)
 def shelf() -> str:
-    """Copies to pull from the shelves, copies waiting on the hold shelf, and what expires."""
+    """Copies to pull from the shelves, copies waiting on the hold shelf, and what expires, a
+    page of each (`?pull_page=`, `?shelf_page=`, `?expiring_page=`; a page number that is not
+    one shows the first page, one past the end the last)."""
     svc = services()
     now = svc.clock()
-    return render_template(
-        "central/desk/hold_shelf.html",
-        shelf=hold_shelf(get_db(), hold_policy(svc.settings), now),
-        now=now,
-    )
+    pages = {key: request.args.get(key, 1, type=int) or 1 for key in SHELF_PAGES}
+    found = hold_shelf(get_db(), hold_policy(svc.settings), now, **pages)
+    shown: dict[str, Any] = {
+        "pull_page": found.to_pull.number,
+        "shelf_page": found.waiting.number,
+        "expiring_page": found.expiring_today.number,
+    }
+
+    def page_url(key: str, number: int) -> str:
+        # Another page of one section keeps the pages the other sections show.
+        return url_for("desk.shelf", **{**shown, key: number})
+
+    return render_template("central/desk/hold_shelf.html", shelf=found, now=now, page_url=page_url)
+
+
+# The hold-shelf list's page parameters, one per section.
+SHELF_PAGES = ("pull_page", "shelf_page", "expiring_page")

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from kiosk.circulation.calendar import OpeningCalendar
+from kiosk.circulation.calendar import MAX_SEARCH_DAYS, OpeningCalendar
 from kiosk.circulation.rules import PatronStanding, Refusal, decide_patron
 
 # Hold states and their transitions (waiting → ready → fulfilled / expired / cancelled) live in
@@ -83,6 +83,23 @@ def shelf_expires_at(ready_at: dt.datetime, policy: HoldPolicy) -> dt.datetime:
     aside at closing time still gets its full days)."""
     cal = policy.calendar
     return cal.closing_time(cal.open_days_after(cal.local_date(ready_at), policy.shelf_days))
+
+
+def expiring_by(day: dt.date, policy: HoldPolicy) -> dt.datetime:
+    """The instant before which a copy must have been set aside for its time on the hold shelf
+    to end on `day` or earlier: the start of the day after the last such set-aside day.
+
+    The end day only moves forward as the set-aside day does, so a database can select the
+    copies whose time is up by `day` with one comparison instead of asking each copy.
+    """
+    cal = policy.calendar
+    last = day
+    for _ in range(MAX_SEARCH_DAYS):
+        if cal.open_days_after(last, policy.shelf_days) <= day:
+            break
+        last -= dt.timedelta(days=1)
+    start = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(0), tzinfo=cal.zone)
+    return start.astimezone(dt.UTC)
 
 
 def is_shelf_expired(ready_at: dt.datetime, policy: HoldPolicy, now: dt.datetime) -> bool:

@@ -319,14 +319,14 @@ def test_the_to_pull_list_serves_each_title_s_queue_as_far_as_its_copies_on_the_
             )
     with central_db.factory() as s:
         shelf = hold_shelf(s, HOLDS, clock())
-        assert shelf.to_pull_total == 2
-        assert [p.name for p in shelf.to_pull] == ["陈思远", "王芳"]
-        assert [c.barcode for c in shelf.to_pull[0].copies] == ["SX00004", "SX00005"]
-        first = hold_shelf(s, HOLDS, clock(), to_pull_shown=1)
-        assert ([p.name for p in first.to_pull], first.to_pull_total) == (["陈思远"], 2)
+        assert shelf.to_pull.total == 2
+        assert [p.name for p in shelf.to_pull.rows] == ["陈思远", "王芳"]
+        assert [c.barcode for c in shelf.to_pull.rows[0].copies] == ["SX00004", "SX00005"]
+        first = hold_shelf(s, HOLDS, clock(), per_page=1)
+        assert ([p.name for p in first.to_pull.rows], first.to_pull.total) == (["陈思远"], 2)
     # One copy is pulled and set aside for 陈思远: one copy left on the shelf, for 王芳.
     with central_db.factory.begin() as s:
         assert check_in(s, item(s, "SX00004"), POLICY, clock()).action is DeskAction.SET_ASIDE
     with central_db.factory() as s:
         shelf = hold_shelf(s, HOLDS, clock())
-        assert ([p.name for p in shelf.to_pull], shelf.to_pull_total) == (["王芳"], 1)
+        assert ([p.name for p in shelf.to_pull.rows], shelf.to_pull.total) == (["王芳"], 1)

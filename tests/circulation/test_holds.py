@@ -15,6 +15,7 @@ from kiosk.circulation.holds import (
     QueuedHold,
     TitleHoldState,
     decide_hold,
+    expiring_by,
     is_shelf_expired,
     next_in_line,
     shelf_expires_at,
@@ -151,3 +152,17 @@ def test_first_placed_is_next_in_line_whatever_the_arrival_order():
     assert next_in_line([late, early]) == early
     assert next_in_line([late, same_time, early]) == early  # ties by key, stable everywhere
     assert next_in_line([]) is None
+
+
+@pytest.mark.parametrize("days", [0, 1, 2, 5])
+def test_expiring_by_selects_exactly_the_copies_whose_time_ends_by_the_day(days):
+    # Every hour over five weeks around a closed Monday: set aside before the cut-off exactly
+    # when the copy's last day on the shelf is the day or earlier (what the database selects).
+    policy = HoldPolicy(shelf_days=days, calendar=CAL)
+    start = dt.datetime(2026, 11, 16, 0, 0, tzinfo=dt.UTC)
+    set_aside = [start + dt.timedelta(hours=h) for h in range(24 * 35)]
+    for day in (dt.date(2026, 11, 30), dt.date(2026, 12, 1), dt.date(2026, 12, 7)):
+        cut = expiring_by(day, policy)
+        for at in set_aside:
+            ends_by_day = CAL.local_date(shelf_expires_at(at, policy)) <= day
+            assert (at < cut) == ends_by_day, (day, at)
