@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from central.hold_shelf import hold_shelf
 from db.models import Hold, HoldStatus, Item, ItemStatus, Patron, Title
@@ -23,45 +24,47 @@ HOLDS = hold_policy(make_settings(Path("/nonexistent")))
 TO_PULL, ON_SHELF = 120, 70
 
 
+def fill_shelf(s: Session, now: dt.datetime) -> None:
+    """120 copies to pull (added in no particular call-number order) and 70 set aside, one
+    every three hours back from `now`, so the oldest have had their time."""
+    patrons = list(s.scalars(select(Patron.id).order_by(Patron.id)))
+    for n in reversed(range(TO_PULL)):
+        title = Title(title=f"待取{n:03d}", call_number=f"A{n:03d}")
+        s.add(title)
+        s.flush()
+        s.add(Item(barcode=f"PULL{n:03d}", title_id=title.id, status=ItemStatus.AVAILABLE))
+        s.add(
+            Hold(
+                title_id=title.id,
+                patron_id=patrons[n % len(patrons)],
+                status=HoldStatus.WAITING,
+                placed_at=now - dt.timedelta(days=1),
+            )
+        )
+    for n in range(ON_SHELF):
+        title = Title(title=f"架上{n:03d}", call_number=f"B{n:03d}")
+        s.add(title)
+        s.flush()
+        copy = Item(barcode=f"SHELF{n:03d}", title_id=title.id, status=ItemStatus.ON_HOLD_SHELF)
+        s.add(copy)
+        s.flush()
+        s.add(
+            Hold(
+                title_id=title.id,
+                patron_id=patrons[n % len(patrons)],
+                item_id=copy.id,
+                status=HoldStatus.READY,
+                placed_at=now - dt.timedelta(days=30),
+                # SHELF000 set aside most recently, SHELF069 longest ago.
+                ready_at=now - dt.timedelta(hours=3 * n),
+            )
+        )
+
+
 @pytest.fixture
-def busy_shelf(central_db: CentralDB, library: Any, clock: FakeClock) -> dict[str, Any]:
-    """120 copies to pull (added in no particular call-number order) and 70 set aside, one an
-    hour back from now, so the oldest have had their time."""
-    now = clock()
+def busy_shelf(central_db: CentralDB, library: Any, clock: FakeClock) -> None:
     with central_db.factory.begin() as s:
-        patrons = list(s.scalars(select(Patron.id).order_by(Patron.id)))
-        for n in reversed(range(TO_PULL)):
-            title = Title(title=f"待取{n:03d}", call_number=f"A{n:03d}")
-            s.add(title)
-            s.flush()
-            s.add(Item(barcode=f"PULL{n:03d}", title_id=title.id, status=ItemStatus.AVAILABLE))
-            s.add(
-                Hold(
-                    title_id=title.id,
-                    patron_id=patrons[n % len(patrons)],
-                    status=HoldStatus.WAITING,
-                    placed_at=now - dt.timedelta(days=1),
-                )
-            )
-        for n in range(ON_SHELF):
-            title = Title(title=f"架上{n:03d}", call_number=f"B{n:03d}")
-            s.add(title)
-            s.flush()
-            copy = Item(barcode=f"SHELF{n:03d}", title_id=title.id, status=ItemStatus.ON_HOLD_SHELF)
-            s.add(copy)
-            s.flush()
-            s.add(
-                Hold(
-                    title_id=title.id,
-                    patron_id=patrons[n % len(patrons)],
-                    item_id=copy.id,
-                    status=HoldStatus.READY,
-                    placed_at=now - dt.timedelta(days=30),
-                    # SHELF000 set aside most recently, SHELF069 longest ago.
-                    ready_at=now - dt.timedelta(hours=3 * n),
-                )
-            )
-    return {"now": now}
+        fill_shelf(s, clock())
 
 
 def expected_expiring(central_db: CentralDB, now: dt.datetime) -> list[str]:
