@@ -15,9 +15,11 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 # The full-text parts of the search index, made by migration 0003 in plain SQL because each
 # database has its own kind (SQLite: the FTS5 table title_search_fts and its shadow tables;
-# PostgreSQL: a GIN index over an expression). Comparisons with the models leave them out.
+# PostgreSQL: a GIN index over the generated column terms_tsv, made by migration 0014).
+# Comparisons with the models leave them out.
 SEARCH_FTS_PREFIX = "title_search_fts"
 SEARCH_GIN_INDEX = "ix_title_search_terms_tsv"
+SEARCH_TSV_COLUMN = ("title_search", "terms_tsv")
 
 
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
@@ -26,6 +28,9 @@ def include_name(name: str | None, type_: str, parent_names: object) -> bool:
         return True
     if type_ == "table":
         return not name.startswith(SEARCH_FTS_PREFIX)
+    if type_ == "column":
+        table = parent_names.get("table_name") if isinstance(parent_names, dict) else None
+        return (table, name) != SEARCH_TSV_COLUMN
     return not (type_ == "index" and name == SEARCH_GIN_INDEX)
 
 
