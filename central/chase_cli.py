@@ -23,13 +23,10 @@ from db.files import write_secret_file
 from kiosk.circulation.overdue import ChasePolicy, Stage
 from kiosk.clock import utc_now
 from kiosk.config import Settings, school_name
+from kiosk.exitcodes import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from kiosk.policies import chase_policy
 
 Command = Callable[[Settings, argparse.Namespace], int]
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
 
 
 def register_commands(

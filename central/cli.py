@@ -17,14 +17,11 @@ from db.central_models import StaffRole
 from db.files import write_secret_file
 from kiosk.clock import utc_now
 from kiosk.config import Settings, read_secret
+from kiosk.exitcodes import EXIT_BAD_INPUT, EXIT_OK
 
 log = logging.getLogger(__name__)
 
 Command = Callable[[Settings, argparse.Namespace], int]
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
 
 
 def register_commands(

@@ -22,9 +22,9 @@ from kiosk.circulation.barcodes import to_isbn13
 from kiosk.circulation.states import CopyEvent, ItemStatus, copy_status_after
 from kiosk.clock import utc_now
 from kiosk.config import Settings
+from kiosk.exitcodes import EXIT_BAD_INPUT
 from kiosk.importing.files import CsvTable, UnreadableFile, normalize_header
 from kiosk.importing.report import (
-    EXIT_BAD_INPUT,
     Summary,
     database_problem,
     dry_run_banner,

@@ -13,12 +13,9 @@ from central.label_sources import CopySelection, SheetRequest, plan_sheets, spli
 from central.labels import DEFAULT_LAYOUT, LAYOUTS, LabelKind, render_sheets
 from central.pdf import MissingCJKFont
 from kiosk.config import Settings, school_name
+from kiosk.exitcodes import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 
 log = logging.getLogger(__name__)
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
 
 
 def _date(text: str) -> dt.date:

@@ -11,12 +11,10 @@ from central.rollover import RolloverPlan, apply_rollover, plan_rollover
 from kiosk.circulation.schoolyear import MAX_GRADE, class_label
 from kiosk.clock import utc_now
 from kiosk.config import Settings
+from kiosk.exitcodes import EXIT_BAD_INPUT, EXIT_OK
 from kiosk.policies import chase_policy
 
 Command = Callable[[Settings, argparse.Namespace], int]
-
-EXIT_OK = 0
-EXIT_BAD_INPUT = 2
 
 
 def register_commands(

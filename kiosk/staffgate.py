@@ -17,12 +17,11 @@ from typing import Any
 
 from db.files import write_secret_file
 from kiosk.config import Settings, read_secret
+from kiosk.exitcodes import EXIT_BAD_INPUT, EXIT_OK
 
 log = logging.getLogger(__name__)
 
 Command = Callable[[Settings, argparse.Namespace], int]
-EXIT_OK = 0
-EXIT_BAD_INPUT = 2
 
 MIN_PIN_DIGITS = 6
 MAX_PIN_DIGITS = 32

@@ -39,6 +39,7 @@ def layer(path: str, ours: set[str] | frozenset[str] = frozenset(), third_party=
 # the pure rules, the config, the clock, the demo library and the WSGI server wrapper.
 KIOSK_CORE = {
     "kiosk",
+    "kiosk.exitcodes",
     "kiosk.circulation",
     "kiosk.clock",
     "kiosk.config",
@@ -67,6 +68,7 @@ LAYERS = [
     layer("kiosk/__init__.py"),
     layer("kiosk/circulation", {"kiosk.circulation"}, {"stdnum"}),
     layer("kiosk/clock.py"),
+    layer("kiosk/exitcodes.py"),
     layer("kiosk/events.py"),
     # Secret files are read (and their problems worded) by db.files, which is stdlib only.
     # The school year's dates are parsed and checked by the pure rules that use them.
@@ -104,7 +106,14 @@ LAYERS = [
     layer("kiosk/search", {"kiosk.search", "kiosk.circulation", "db"}, {"sqlalchemy", "pypinyin"}),
     layer(
         "kiosk/importing",
-        {"kiosk.importing", "kiosk.services", "kiosk.circulation", "kiosk.config", "db"},
+        {
+            "kiosk.importing",
+            "kiosk.services",
+            "kiosk.circulation",
+            "kiosk.config",
+            "kiosk.exitcodes",
+            "db",
+        },
         {"sqlalchemy", "pymarc", "stdnum", "tqdm", "openpyxl"},
     ),
     layer("kiosk/health.py", {"kiosk.services.statements"}),
@@ -143,6 +152,7 @@ LAYERS = [
             "kiosk.circulation",
             "kiosk.clock",
             "kiosk.config",
+            "kiosk.exitcodes",
             "kiosk.events",
             "kiosk.status",
             "db",
@@ -165,7 +175,7 @@ LAYERS = [
     ),
     layer("kiosk/serving.py", third_party={"waitress"}),
     layer("kiosk/browser.py", {"kiosk.config", "kiosk.remote"}),
-    layer("kiosk/staffgate.py", {"kiosk.config", "db.files"}),
+    layer("kiosk/staffgate.py", {"kiosk.config", "kiosk.exitcodes", "db.files"}),
     # Flask-Limiter set up the same way for the staff page and the console's sign-in.
     layer("kiosk/throttle.py", third_party={"flask", "flask_limiter"}),
     # JSON errors and the strict JSON parser, shared by the kiosk's and the central's apps.
@@ -182,6 +192,7 @@ LAYERS = [
             "kiosk.circulation",
             "kiosk.clock",
             "kiosk.config",
+            "kiosk.exitcodes",
             # The console's import pages run the same import code as the command line.
             "kiosk.importing",
             "kiosk.policies",

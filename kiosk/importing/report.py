@@ -12,11 +12,8 @@ from sqlalchemy.exc import SQLAlchemyError
 # tqdm ships no type information (and types-tqdm is not a dependency).
 from tqdm import tqdm  # type: ignore[import-untyped]
 
+from kiosk.exitcodes import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from kiosk.importing.files import UnreadableFile, read_bytes
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
 
 # How many rejected rows the summary lists one by one before "and N more".
 MAX_LISTED = 50

@@ -19,14 +19,11 @@ from db.engine import (
 from db.migrate import upgrade
 from kiosk.clock import utc_now
 from kiosk.config import Settings
+from kiosk.exitcodes import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from kiosk.services import outbox, state
 from kiosk.sync.backoff import Backoff
 from kiosk.sync.client import CentralClient
 from kiosk.sync.worker import SyncOutcome, sync_once
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
 
 # On demand, an operator is waiting: a few quick retries, never a long silent wait.
 DEFAULT_ATTEMPTS = 3

@@ -27,13 +27,12 @@ from db.files import sqlite_siblings
 from db.migrate import upgrade
 from db.models import OutboxEvent, OutboxState
 from kiosk.config import Settings
+from kiosk.exitcodes import EXIT_BAD_INPUT, EXIT_OK
 from kiosk.services import outbox
 from kiosk.services.state import OUTBOX_EPOCH, OUTBOX_NEXT_SEQUENCE
 
 log = logging.getLogger(__name__)
 
-EXIT_OK = 0
-EXIT_BAD_INPUT = 2
 
 # After a failed page read: ids looked up singly until this many in a row read cleanly.
 CLEAN_RUN_IDS = 1_000
