@@ -15,12 +15,15 @@ import datetime as dt
 import enum
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session
 
+# By its module path: `from kiosk.services import ...` would import the kiosk.services package
+# too, which the central may not (tests/test_layering.py).
+import kiosk.services.lending as lending
 from central import holds as central_holds
 from central.changes import lock_change_counter
 from central.events import IncomingEvent
@@ -32,18 +35,21 @@ from db.models import Hold, HoldStatus, Item, ItemStatus, Loan, Patron, Title
 from kiosk.circulation import rules
 from kiosk.circulation.holds import HoldPolicy, shelf_expires_at
 from kiosk.circulation.overdue import days_overdue
-from kiosk.circulation.rules import (
-    CheckoutOutcome,
-    CopyRef,
-    Destination,
-    ItemState,
-    LoanPolicy,
-    OpenLoanRef,
-    PatronStanding,
-    Refusal,
-)
+from kiosk.circulation.rules import Destination, ItemState, LoanPolicy, PatronStanding, Refusal
 from kiosk.circulation.states import CopyEvent, HoldEvent, copy_status_after, hold_status_after
 from kiosk.clock import format_iso_time
+from kiosk.services.lending import (
+    Action,
+    Change,
+    CirculationResult,
+    CopyState,
+    ItemRecord,
+    LoanedCopy,
+    OpenLoan,
+    ReturnState,
+    TitleCopy,
+    WaitingHold,
+)
 
 DESK_SOURCE = "desk"
 # Where events that happen at the central itself come from: the desk, and the console's own
@@ -175,7 +181,7 @@ def _result(action: DeskAction, item: Item, **details: Any) -> DeskResult:
     return DeskResult(action, title=item.title.title, item_barcode=item.barcode, **details)
 
 
-# --- snapshots for the rules (what kiosk.services.circulation reads on a kiosk) ----------------
+# --- the desk's side of the lending flow (kiosk.services.lending decides) ----------------------
 
 
 def patron_standing(session: Session, patron: Patron, now: dt.datetime) -> PatronStanding:
@@ -200,7 +206,7 @@ def open_loan_of(session: Session, item_id: int) -> Loan | None:
     )
 
 
-def _ready_hold_for(session: Session, item: Item) -> Hold | None:
+def _ready_hold_for(session: Session, item: Item | ItemRecord) -> Hold | None:
     """The ready hold the copy is set aside for, when it is on the hold shelf."""
     if item.status != ItemStatus.ON_HOLD_SHELF:
         return None
@@ -215,48 +221,6 @@ def _ready_hold_for(session: Session, item: Item) -> Hold | None:
     )
 
 
-def _waiting_by_others(session: Session, title_id: int, patron_id: int) -> int:
-    """Other students' waiting holds on the title (a renewal waits for all of them)."""
-    return (
-        session.scalar(
-            select(func.count(Hold.id)).where(
-                Hold.title_id == title_id,
-                Hold.status == HoldStatus.WAITING,
-                Hold.patron_id != patron_id,
-            )
-        )
-        or 0
-    )
-
-
-def _waiting_ahead(session: Session, title_id: int, patron_id: int) -> int:
-    """The waiting holds a copy on the shelf must be kept for when this student borrows it."""
-    return session.scalar(select(waiting_holds_ahead(literal(title_id), literal(patron_id)))) or 0
-
-
-def _item_state(session: Session, item: Item, patron: Patron) -> tuple[ItemState, Loan | None]:
-    loan = open_loan_of(session, item.id)
-    on_loan_to = None if loan is None else ("self" if loan.patron_id == patron.id else "other")
-    ready = _ready_hold_for(session, item)
-    held_for = None if ready is None else ("self" if ready.patron_id == patron.id else "other")
-    on_shelf = (
-        session.scalar(
-            select(func.count(Item.id)).where(
-                Item.title_id == item.title_id, Item.status == ItemStatus.AVAILABLE
-            )
-        )
-        or 0
-    )
-    state = ItemState(
-        status=item.status,
-        on_loan_to=on_loan_to,
-        held_for=held_for,
-        waiting_holds_ahead=_waiting_ahead(session, item.title_id, patron.id),
-        copies_on_shelf=on_shelf,
-    )
-    return state, loan
-
-
 def first_in_line(session: Session, title_id: int) -> Hold | None:
     """The waiting hold a returned copy of the title goes to (kiosk.circulation.holds.next_in_line
     orders the queue: placed first, then by uuid)."""
@@ -268,10 +232,111 @@ def first_in_line(session: Session, title_id: int) -> Hold | None:
     )
 
 
+def _copy(item: Item) -> ItemRecord:
+    return ItemRecord(
+        item.id, item.barcode, item.status, item.title_id, item.title.title, item.title.isbn13
+    )
+
+
+def _loan(loan: Loan | None) -> OpenLoan | None:
+    if loan is None:
+        return None
+    return OpenLoan(loan.id, loan.uuid, loan.patron_id, loan.due_at, loan.renewals)
+
+
+class _DeskLoans:
+    """The desk's `LoanStore`: snapshots by ORM queries at the central, changes as events of
+    the source "desk" that the ledger applies (rows, holds, change log) in this transaction."""
+
+    def __init__(self, session: Session, now: dt.datetime) -> None:
+        self.session, self.now = session, now
+
+    def standing(self, patron: Patron) -> PatronStanding:
+        return patron_standing(self.session, patron, self.now)
+
+    def copy_state(self, item: ItemRecord, patron_id: int) -> CopyState:
+        session = self.session
+        loan = open_loan_of(session, item.id)
+        on_loan_to = None if loan is None else ("self" if loan.patron_id == patron_id else "other")
+        ready = _ready_hold_for(session, item)
+        held = None if ready is None else ("self" if ready.patron_id == patron_id else "other")
+        on_shelf = session.scalar(
+            select(func.count(Item.id)).where(
+                Item.title_id == item.title_id, Item.status == ItemStatus.AVAILABLE
+            )
+        )
+        ahead = session.scalar(
+            select(waiting_holds_ahead(literal(item.title_id), literal(patron_id)))
+        )
+        state = ItemState(
+            status=item.status,
+            on_loan_to=on_loan_to,
+            held_for=held,
+            waiting_holds_ahead=ahead or 0,
+            copies_on_shelf=on_shelf or 0,
+        )
+        return CopyState(state, _loan(loan), ready.id if ready is not None else None)
+
+    def return_state(self, item: ItemRecord) -> ReturnState:
+        waiting = first_in_line(self.session, item.title_id)
+        return ReturnState(
+            _loan(open_loan_of(self.session, item.id)),
+            None if waiting is None else WaitingHold(waiting.id, waiting.uuid),
+        )
+
+    def title_copies(self, title_id: int) -> list[TitleCopy]:
+        copies = []
+        for item in self.session.scalars(
+            select(Item).where(Item.title_id == title_id).order_by(Item.id)
+        ):
+            loan = open_loan_of(self.session, item.id)
+            ready = _ready_hold_for(self.session, item)
+            copies.append(
+                TitleCopy(
+                    _copy(item),
+                    loan.patron_id if loan is not None else None,
+                    ready.patron_id if ready is not None else None,
+                )
+            )
+        return copies
+
+    def title_open_loans(self, title_id: int) -> list[LoanedCopy]:
+        return [
+            LoanedCopy(loan_id, patron_id, _copy(item))
+            for loan_id, patron_id, item in self.session.execute(
+                select(Loan.id, Loan.patron_id, Item)
+                .join(Item, Item.id == Loan.item_id)
+                .where(Item.title_id == title_id, Loan.returned_at.is_(None))
+                .order_by(Loan.checked_out_at)
+            )
+        ]
+
+    def write(self, change: Change) -> None:
+        # The ledger changes the rows as for a kiosk's event, and fulfils the student's own
+        # hold on a checkout.
+        record_central_event(self.session, change.kind, change.event_fields(), change.at)
+
+
 def _held_for(session: Session, hold: Hold) -> HeldFor:
     patron = session.get(Patron, hold.patron_id)
     assert patron is not None, "a hold's student exists (foreign key)"
     return HeldFor(patron.id, patron.name, patron.class_name)
+
+
+def _at_desk(result: CirculationResult, held_for: HeldFor | None = None) -> DeskResult:
+    """The lending flow's result in the desk's terms, with the student a copy waits for."""
+    return DeskResult(
+        DeskAction(result.action.value),
+        refusal=result.refusal,
+        title=result.title,
+        item_barcode=result.item_barcode,
+        due_at=result.due_at,
+        destination=result.destination,
+        days_overdue=result.days_overdue,
+        loan_uuid=result.loan_uuid,
+        renewable_on=result.renewable_on,
+        held_for=held_for,
+    )
 
 
 # --- lending -----------------------------------------------------------------------------------
@@ -285,37 +350,8 @@ def check_out(
     A copy this student already has is not lent again: the result offers renew or return,
     with the renewal's refusal when renewing would not be allowed (as the kiosk screen does).
     """
-    state, loan = _item_state(session, item, patron)
-    standing = patron_standing(session, patron, now)
-    decision = rules.decide_checkout(standing, state, policy, now)
-    if decision.outcome is CheckoutOutcome.RENEW_OR_RETURN and loan is not None:
-        renewal = _decide_renewal(session, standing, loan, item, policy, now)
-        return _result(
-            DeskAction.RENEW_OR_RETURN,
-            item,
-            refusal=renewal.refusal,
-            due_at=loan.due_at,
-            renewable_on=renewal.renewable_on,
-            loan_uuid=loan.uuid,
-        )
-    if not decision.allowed or decision.due_at is None:
-        return _result(DeskAction.REFUSED, item, refusal=decision.refusal)
-    loan_uuid = str(uuid.uuid4())
-    # The ledger fulfils the student's own hold on the title, as for a kiosk's checkout.
-    record_central_event(
-        session,
-        "checkout",
-        {
-            "loan_uuid": loan_uuid,
-            "item_barcode": item.barcode,
-            "isbn13": item.title.isbn13,
-            "student_number": patron.student_number,
-            "checked_out_at": now,
-            "due_at": decision.due_at,
-        },
-        now,
-    )
-    return _result(DeskAction.CHECKED_OUT, item, due_at=decision.due_at, loan_uuid=loan_uuid)
+    store = _DeskLoans(session, now)
+    return _at_desk(lending.check_out(store, patron, _copy(item), policy, now))
 
 
 def check_out_title(
@@ -323,27 +359,8 @@ def check_out_title(
 ) -> DeskResult:
     """Lend a copy of `title` scanned by its ISBN: the student's own copy offers renew/return;
     else the copy on the hold shelf for them, else one on the open shelf. Caller commits."""
-    copies = list(session.scalars(select(Item).where(Item.title_id == title.id).order_by(Item.id)))
-    for copy in copies:
-        loan = open_loan_of(session, copy.id)
-        if loan is not None and loan.patron_id == patron.id:
-            return check_out(session, patron, copy, policy, now)
-    refs = []
-    for copy in copies:
-        ready = _ready_hold_for(session, copy)
-        mine = None if ready is None else ("self" if ready.patron_id == patron.id else "other")
-        refs.append(CopyRef(copy.id, copy.status, mine))
-    chosen = rules.choose_copy(refs)
-    if chosen is not None:
-        return check_out(
-            session, patron, next(c for c in copies if c.id == chosen.item_id), policy, now
-        )
-    # No copy can be lent; the student's own standing still comes first.
-    refusal = rules.decide_patron(patron_standing(session, patron, now))
-    if refusal is None:
-        on_hold_shelf = any(c.status == ItemStatus.ON_HOLD_SHELF for c in copies)
-        refusal = Refusal.HELD_FOR_OTHER if on_hold_shelf else Refusal.NO_COPY_AVAILABLE
-    return DeskResult(DeskAction.REFUSED, refusal=refusal, title=title.title)
+    store = _DeskLoans(session, now)
+    return _at_desk(lending.check_out_title(store, patron, title, policy, now))
 
 
 # --- returning ---------------------------------------------------------------------------------
@@ -357,55 +374,25 @@ def check_in(session: Session, item: Item, policy: LoanPolicy, now: dt.datetime)
     open shelf that a student waits for (the hold-shelf list's "to pull") is set aside for
     them; anything else is refused as not on loan, saying where the copy belongs.
     """
-    loan = open_loan_of(session, item.id)
+    result = lending.check_in(_DeskLoans(session, now), _copy(item), policy, now)
+    if result.action is Action.RETURNED:
+        hold = session.get(Hold, result.hold_id) if result.hold_id is not None else None
+        return _at_desk(result, _held_for(session, hold) if hold is not None else None)
     waiting = first_in_line(session, item.title_id)
-    decision = rules.decide_checkin(
-        on_loan=loan is not None,
-        item_status=item.status,
-        due_at=loan.due_at if loan is not None else None,
-        title_has_waiting_hold=waiting is not None,
-        policy=policy,
-        now=now,
-    )
-    if loan is None:
-        if waiting is not None and item.status == ItemStatus.AVAILABLE:
-            set_aside(session, waiting, item, now)
-            return _result(
-                DeskAction.SET_ASIDE,
-                item,
-                destination=Destination.HOLD_SHELF,
-                held_for=_held_for(session, waiting),
-            )
-        ready = _ready_hold_for(session, item)
-        # A lost or withdrawn copy that turns up goes to the librarian with no refusal of its
-        # own; at the desk it is still a copy that was not on loan.
+    if waiting is not None and item.status == ItemStatus.AVAILABLE:
+        set_aside(session, waiting, item, now)
         return _result(
-            DeskAction.REFUSED,
+            DeskAction.SET_ASIDE,
             item,
-            refusal=decision.refusal or Refusal.NOT_ON_LOAN,
-            destination=decision.destination,
-            held_for=_held_for(session, ready) if ready is not None else None,
+            destination=Destination.HOLD_SHELF,
+            held_for=_held_for(session, waiting),
         )
-    hold = waiting if decision.destination is Destination.HOLD_SHELF else None
-    record_central_event(
-        session,
-        "checkin",
-        {
-            "loan_uuid": loan.uuid,
-            "item_barcode": item.barcode,
-            "returned_at": now,
-            "hold_uuid": hold.uuid if hold is not None else None,
-        },
-        now,
-    )
-    return _result(
-        DeskAction.RETURNED,
-        item,
-        due_at=loan.due_at,
-        destination=decision.destination,
-        days_overdue=decision.days_overdue,
-        loan_uuid=loan.uuid,
-        held_for=_held_for(session, hold) if hold is not None else None,
+    ready = _ready_hold_for(session, item)
+    # A lost or withdrawn copy that turns up goes to the librarian with no refusal of its
+    # own; at the desk it is still a copy that was not on loan.
+    return replace(
+        _at_desk(result, _held_for(session, ready) if ready is not None else None),
+        refusal=result.refusal or Refusal.NOT_ON_LOAN,
     )
 
 
@@ -418,19 +405,11 @@ def check_in_title(
 ) -> DeskResult:
     """Take back a book scanned by its ISBN: the student's own copy first, else the only copy
     out; several out asks for the copy's own barcode. Caller commits."""
-    rows = session.execute(
-        select(Loan.id, Loan.patron_id, Loan.item_id)
-        .join(Item, Item.id == Loan.item_id)
-        .where(Item.title_id == title.id, Loan.returned_at.is_(None))
-        .order_by(Loan.checked_out_at)
-    ).all()
-    resolved = rules.resolve_title_return(
-        [OpenLoanRef(loan_id, patron_id) for loan_id, patron_id, _ in rows],
-        patron.id if patron is not None else None,
-    )
-    if isinstance(resolved, Refusal):
-        return DeskResult(DeskAction.REFUSED, refusal=resolved, title=title.title)
-    item = session.get(Item, next(item_id for loan_id, _, item_id in rows if loan_id == resolved))
+    store = _DeskLoans(session, now)
+    copy = lending.copy_to_return(store, title, patron.id if patron is not None else None)
+    if isinstance(copy, Refusal):
+        return DeskResult(DeskAction.REFUSED, refusal=copy, title=title.title)
+    item = session.get(Item, copy.id)
     assert item is not None, "a loan's copy exists (foreign key)"
     return check_in(session, item, policy, now)
 
@@ -452,55 +431,11 @@ def set_aside(session: Session, hold: Hold, item: Item, now: dt.datetime) -> Non
 # --- renewing ----------------------------------------------------------------------------------
 
 
-def _decide_renewal(
-    session: Session,
-    standing: PatronStanding,
-    loan: Loan,
-    item: Item,
-    policy: LoanPolicy,
-    now: dt.datetime,
-) -> rules.RenewalDecision:
-    return rules.decide_renewal(
-        standing,
-        renewals=loan.renewals,
-        due_at=loan.due_at,
-        waiting_holds_by_others=_waiting_by_others(session, item.title_id, loan.patron_id),
-        policy=policy,
-        now=now,
-    )
-
-
 def renew(
     session: Session, patron: Patron, item: Item, policy: LoanPolicy, now: dt.datetime
 ) -> DeskResult:
     """Renew `patron`'s loan of `item` if the rules allow, through the ledger. Caller commits."""
-    loan = open_loan_of(session, item.id)
-    if loan is None or loan.patron_id != patron.id:
-        return _result(DeskAction.REFUSED, item, refusal=Refusal.NOT_ON_LOAN)
-    decision = _decide_renewal(
-        session, patron_standing(session, patron, now), loan, item, policy, now
-    )
-    if not decision.allowed or decision.due_at is None:
-        return _result(
-            DeskAction.REFUSED,
-            item,
-            refusal=decision.refusal,
-            due_at=loan.due_at,
-            renewable_on=decision.renewable_on,
-            loan_uuid=loan.uuid,
-        )
-    record_central_event(
-        session,
-        "renewal",
-        {
-            "loan_uuid": loan.uuid,
-            "item_barcode": item.barcode,
-            "due_at": decision.due_at,
-            "renewals": loan.renewals + 1,
-        },
-        now,
-    )
-    return _result(DeskAction.RENEWED, item, due_at=decision.due_at, loan_uuid=loan.uuid)
+    return _at_desk(lending.renew(_DeskLoans(session, now), patron, _copy(item), policy, now))
 
 
 # --- the student at the desk, and their holds --------------------------------------------------

@@ -36,7 +36,7 @@ from kiosk.events import BarcodeScanned, EventBus, ScanProcessed, SessionEnded, 
 from kiosk.health import WriteHealth, WriteMonitor, probe_write
 from kiosk.policies import barcode_rules, chase_policy, hold_policy, loan_policy
 from kiosk.services import circulation as svc
-from kiosk.services.circulation import Action, CirculationResult
+from kiosk.services.lending import Action, CirculationResult
 
 log = logging.getLogger(__name__)
 

@@ -208,6 +208,9 @@ LAYERS = [
             # Copies added at the console get barcodes made up as the catalog import makes them;
             # the labels find the copies whose barcodes were made up.
             "kiosk.services.catalog",
+            # The desk lends, returns and renews by the kiosk's own flow (database-free; the
+            # desk gives it the central's reads and the ledger as its store).
+            "kiosk.services.lending",
         },
         ANYTHING,
     ),

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kiosk.app import create_app
-from kiosk.services.circulation import Action
+from kiosk.services.lending import Action
 from kiosk.views.api import MAX_CODE_CHARS
 from tests.conftest import make_settings
 from tests.fuzz.strategies import DEMO_CARDS, scan_codes

@@ -13,6 +13,7 @@ from db.models import Item, ItemStatus, Loan, OutboxEvent
 from kiosk.circulation.rules import LoanPolicy, Refusal
 from kiosk.services import circulation as svc
 from kiosk.services import outbox
+from kiosk.services.lending import Action
 from kiosk.services.demo import isbn13_for
 from kiosk.services.statements import from_db_time, to_db_time
 
@@ -44,7 +45,7 @@ def test_checkout_writes_loan_and_outbox_event_together(plain_db, session_factor
         result = svc.check_out(
             s, _patron(s, "20260001"), _item(s, "SX00001"), POLICY, KIOSK, clock()
         )
-    assert result.action is svc.Action.CHECKED_OUT
+    assert result.action is Action.CHECKED_OUT
     with session_factory() as s:
         loan = s.scalar(select(Loan))
         event = s.scalar(select(OutboxEvent))
