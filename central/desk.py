@@ -12,10 +12,9 @@ the desk's work beside the kiosks'. Functions take a session; caller commits.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from sqlalchemy import func, literal, select
@@ -133,17 +132,6 @@ def record_central_event(
 # --- what a desk action did --------------------------------------------------------------------
 
 
-class DeskAction(enum.StrEnum):
-    CHECKED_OUT = "checked_out"
-    RETURNED = "returned"
-    RENEWED = "renewed"
-    # The scanned copy is already this student's: the desk offers renew or return.
-    RENEW_OR_RETURN = "renew_or_return"
-    # A copy taken from the open shelf for the first student waiting for its title.
-    SET_ASIDE = "set_aside"
-    REFUSED = "refused"
-
-
 @dataclass(frozen=True)
 class HeldFor:
     """The student a copy on the hold shelf waits for (shown at the desk, never logged)."""
@@ -154,30 +142,24 @@ class HeldFor:
 
 
 @dataclass(frozen=True)
-class DeskResult:
-    action: DeskAction
-    refusal: Refusal | None = None
-    title: str | None = None
-    item_barcode: str | None = None
-    due_at: dt.datetime | None = None
-    destination: Destination | None = None
-    days_overdue: int = 0
-    loan_uuid: str | None = None
-    renewable_on: dt.date | None = None
+class DeskResult(CirculationResult):
+    """What the lending flow did at the desk, naming the student a copy on the hold shelf
+    waits for."""
+
     held_for: HeldFor | None = None
 
     @property
     def changed(self) -> bool:
         """Whether the action recorded anything (what the audit log is for)."""
         return self.action in (
-            DeskAction.CHECKED_OUT,
-            DeskAction.RETURNED,
-            DeskAction.RENEWED,
-            DeskAction.SET_ASIDE,
+            Action.CHECKED_OUT,
+            Action.RETURNED,
+            Action.RENEWED,
+            Action.SET_ASIDE,
         )
 
 
-def _result(action: DeskAction, item: Item, **details: Any) -> DeskResult:
+def _result(action: Action, item: Item, **details: Any) -> DeskResult:
     return DeskResult(action, title=item.title.title, item_barcode=item.barcode, **details)
 
 
@@ -324,18 +306,9 @@ def _held_for(session: Session, hold: Hold) -> HeldFor:
 
 
 def _at_desk(result: CirculationResult, held_for: HeldFor | None = None) -> DeskResult:
-    """The lending flow's result in the desk's terms, with the student a copy waits for."""
+    """The lending flow's result, with the student a copy waits for."""
     return DeskResult(
-        DeskAction(result.action.value),
-        refusal=result.refusal,
-        title=result.title,
-        item_barcode=result.item_barcode,
-        due_at=result.due_at,
-        destination=result.destination,
-        days_overdue=result.days_overdue,
-        loan_uuid=result.loan_uuid,
-        renewable_on=result.renewable_on,
-        held_for=held_for,
+        **{f.name: getattr(result, f.name) for f in fields(result)}, held_for=held_for
     )
 
 
@@ -382,7 +355,7 @@ def check_in(session: Session, item: Item, policy: LoanPolicy, now: dt.datetime)
     if waiting is not None and item.status == ItemStatus.AVAILABLE:
         set_aside(session, waiting, item, now)
         return _result(
-            DeskAction.SET_ASIDE,
+            Action.SET_ASIDE,
             item,
             destination=Destination.HOLD_SHELF,
             held_for=_held_for(session, waiting),
@@ -408,7 +381,7 @@ def check_in_title(
     store = _DeskLoans(session, now)
     copy = lending.copy_to_return(store, title, patron.id if patron is not None else None)
     if isinstance(copy, Refusal):
-        return DeskResult(DeskAction.REFUSED, refusal=copy, title=title.title)
+        return DeskResult(Action.REFUSED, refusal=copy, title=title.title)
     item = session.get(Item, copy.id)
     assert item is not None, "a loan's copy exists (foreign key)"
     return check_in(session, item, policy, now)

@@ -24,7 +24,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from central import desk
 from central.context import get_db, services
-from central.desk import DeskAction, DeskResult
+from central.desk import DeskResult
 from central.hold_shelf import hold_shelf
 from central.i18n import local_date
 from central.permissions import Permission
@@ -36,6 +36,7 @@ from kiosk.circulation.rules import Destination
 from kiosk.i18n import translations as kiosk_translations
 from kiosk.policies import barcode_rules, hold_policy, loan_policy
 from kiosk.search.query import MAX_QUERY_CHARS, search_students, search_titles
+from kiosk.services.lending import Action
 
 log = logging.getLogger(__name__)
 
@@ -350,10 +351,10 @@ def _record(db: Session, result: DeskResult, patron: Patron | None) -> BaseRespo
     """Audit what changed, commit, remember the outcome for the page, and go back to it."""
     if result.changed:
         action = {
-            DeskAction.CHECKED_OUT: "loan.checkout",
-            DeskAction.RETURNED: "loan.return",
-            DeskAction.RENEWED: "loan.renew",
-            DeskAction.SET_ASIDE: "hold.set_aside",
+            Action.CHECKED_OUT: "loan.checkout",
+            Action.RETURNED: "loan.return",
+            Action.RENEWED: "loan.renew",
+            Action.SET_ASIDE: "hold.set_aside",
         }[result.action]
         subject = f"loan:{result.loan_uuid}" if result.loan_uuid else f"item:{result.item_barcode}"
         detail: dict[str, Any] = {"item": result.item_barcode, "title": result.title}

@@ -31,7 +31,7 @@ from kiosk.circulation.states import ItemStatus
 
 
 class Action(enum.StrEnum):
-    """What a scan did; the kiosk API reports it as `action`."""
+    """What a scan did; the kiosk API reports it as `action`, the desk's page words it."""
 
     SIGNED_IN = "signed_in"
     SWITCHED = "switched"
@@ -39,6 +39,8 @@ class Action(enum.StrEnum):
     RETURNED = "returned"
     RENEWED = "renewed"
     RENEW_OR_RETURN = "renew_or_return"
+    # The desk only: a copy from the open shelf set aside for the first student waiting.
+    SET_ASIDE = "set_aside"
     REFUSED = "refused"
     IGNORED = "ignored"
     UNKNOWN = "unknown"

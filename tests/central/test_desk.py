@@ -14,7 +14,6 @@ import run_kiosk
 from central.changes import changes_since
 from central.desk import (
     DESK_SOURCE,
-    DeskAction,
     check_in,
     check_in_title,
     check_out,
@@ -29,6 +28,7 @@ from db.models import Hold, HoldStatus, Item, ItemStatus, Loan, Patron, Title
 from kiosk.circulation.rules import Destination, Refusal
 from kiosk.policies import hold_policy, loan_policy
 from kiosk.services.demo import isbn13_for
+from kiosk.services.lending import Action
 from tests.central.conftest import CentralDB, SimKiosk
 from tests.conftest import FakeClock, make_settings
 
@@ -73,7 +73,7 @@ def test_a_desk_loan_is_a_desk_event_the_ledger_applied(
 ):
     with central_db.factory.begin() as s:
         result = check_out(s, patron(s, "S2026001"), item(s, "SX00001"), POLICY, clock())
-    assert result.action is DeskAction.CHECKED_OUT
+    assert result.action is Action.CHECKED_OUT
     assert result.due_at == POLICY.calendar.due_at(clock(), POLICY.loan_days)
     with central_db.factory() as s:
         [loan] = open_loans(s, "SX00001")
@@ -119,11 +119,11 @@ def test_the_desk_refuses_as_the_kiosk_does(central_db: CentralDB, library, cloc
         # The last copy of 青铜葵花 on the shelf is kept for 陈思远, who waits for it.
         check_out(s, patron(s, "S2026003"), item(s, "SX00004"), POLICY, clock())
         kept = check_out(s, patron(s, "S2026004"), item(s, "SX00005"), POLICY, clock())
-    assert (blocked.action, blocked.refusal) == (DeskAction.REFUSED, Refusal.CARD_BLOCKED)
-    assert (other.action, other.refusal) == (DeskAction.REFUSED, Refusal.ON_LOAN_TO_OTHER)
+    assert (blocked.action, blocked.refusal) == (Action.REFUSED, Refusal.CARD_BLOCKED)
+    assert (other.action, other.refusal) == (Action.REFUSED, Refusal.ON_LOAN_TO_OTHER)
     # Their own copy: renew or return; renewing is too early on the day it was lent.
-    assert (mine.action, mine.refusal) == (DeskAction.RENEW_OR_RETURN, Refusal.RENEWAL_TOO_EARLY)
-    assert (kept.action, kept.refusal) == (DeskAction.REFUSED, Refusal.HELD_FOR_OTHER)
+    assert (mine.action, mine.refusal) == (Action.RENEW_OR_RETURN, Refusal.RENEWAL_TOO_EARLY)
+    assert (kept.action, kept.refusal) == (Action.REFUSED, Refusal.HELD_FOR_OTHER)
     with central_db.factory() as s:
         assert [loan.kiosk_id for loan in open_loans(s, "SX00001")] == ["desk"]
         # Refusals record nothing: one checkout, then the one for SX00004.
@@ -140,11 +140,11 @@ def test_a_return_goes_to_the_first_student_waiting(
     with central_db.factory.begin() as s:
         waiting = check_in(s, item(s, "SX00004"), POLICY, clock())
         plain = check_in(s, item(s, "SX00006"), POLICY, clock())
-    assert (waiting.action, waiting.destination) == (DeskAction.RETURNED, Destination.HOLD_SHELF)
+    assert (waiting.action, waiting.destination) == (Action.RETURNED, Destination.HOLD_SHELF)
     assert waiting.held_for is not None
     assert (waiting.held_for.name, waiting.held_for.class_name) == ("陈思远", "五年级三班")
     assert (plain.action, plain.destination, plain.held_for) == (
-        DeskAction.RETURNED,
+        Action.RETURNED,
         Destination.RETURN_BOX,
         None,
     )
@@ -165,7 +165,7 @@ def test_a_return_goes_to_the_first_student_waiting(
     with central_db.factory.begin() as s:
         again = check_in(s, item(s, "SX00004"), POLICY, clock())
     assert (again.action, again.refusal, again.destination) == (
-        DeskAction.REFUSED,
+        Action.REFUSED,
         Refusal.NOT_ON_LOAN,
         Destination.HOLD_SHELF,
     )
@@ -178,10 +178,10 @@ def test_a_copy_pulled_from_the_shelf_is_set_aside_for_the_student_waiting(
     with central_db.factory.begin() as s:
         result = check_in(s, item(s, "SX00005"), POLICY, clock())
         nobody = check_in(s, item(s, "SX00006"), POLICY, clock())
-    assert (result.action, result.destination) == (DeskAction.SET_ASIDE, Destination.HOLD_SHELF)
+    assert (result.action, result.destination) == (Action.SET_ASIDE, Destination.HOLD_SHELF)
     assert result.held_for is not None and result.held_for.name == "陈思远"
     assert (nobody.action, nobody.refusal, nobody.destination) == (
-        DeskAction.REFUSED,
+        Action.REFUSED,
         Refusal.NOT_ON_LOAN,
         Destination.RETURN_BOX,
     )
@@ -192,7 +192,7 @@ def test_a_copy_pulled_from_the_shelf_is_set_aside_for_the_student_waiting(
         # The student collects it at the desk: their hold is fulfilled.
         lent = check_out(s, patron(s, "S2026005"), item(s, "SX00005"), POLICY, clock())
         s.commit()
-        assert lent.action is DeskAction.CHECKED_OUT
+        assert lent.action is Action.CHECKED_OUT
         s.refresh(hold)
         assert hold.status == HoldStatus.FULFILLED
 
@@ -205,17 +205,17 @@ def test_renewing_at_the_desk_follows_the_renewal_rules(
     with central_db.factory.begin() as s:
         early = renew(s, patron(s, "S2026001"), item(s, "SX00001"), POLICY, clock())
         not_theirs = renew(s, patron(s, "S2026002"), item(s, "SX00001"), POLICY, clock())
-    assert (early.action, early.refusal) == (DeskAction.REFUSED, Refusal.RENEWAL_TOO_EARLY)
+    assert (early.action, early.refusal) == (Action.REFUSED, Refusal.RENEWAL_TOO_EARLY)
     assert early.renewable_on is not None and early.due_at == lent.due_at
-    assert (not_theirs.action, not_theirs.refusal) == (DeskAction.REFUSED, Refusal.NOT_ON_LOAN)
+    assert (not_theirs.action, not_theirs.refusal) == (Action.REFUSED, Refusal.NOT_ON_LOAN)
     assert lent.due_at is not None
     clock.now = lent.due_at - dt.timedelta(days=1)
     with central_db.factory.begin() as s:
         renewed = renew(s, patron(s, "S2026001"), item(s, "SX00001"), POLICY, clock())
         again = renew(s, patron(s, "S2026001"), item(s, "SX00001"), POLICY, clock())
-    assert renewed.action is DeskAction.RENEWED
+    assert renewed.action is Action.RENEWED
     assert renewed.due_at is not None and renewed.due_at > lent.due_at
-    assert (again.action, again.refusal) == (DeskAction.REFUSED, Refusal.RENEWAL_LIMIT)
+    assert (again.action, again.refusal) == (Action.REFUSED, Refusal.RENEWAL_LIMIT)
     with central_db.factory() as s:
         [loan] = open_loans(s, "SX00001")
         assert (loan.renewals, loan.due_at) == (1, renewed.due_at)
@@ -228,9 +228,9 @@ def test_scanning_an_isbn_lends_and_takes_back_a_copy_of_the_title(
         lent = check_out_title(s, patron(s, "S2026001"), title(s, isbn13_for(1)), POLICY, clock())
         back = check_in_title(s, title(s, isbn13_for(1)), None, POLICY, clock())
         none_out = check_in_title(s, title(s, isbn13_for(1)), None, POLICY, clock())
-    assert (lent.action, lent.item_barcode) == (DeskAction.CHECKED_OUT, "SX00001")
-    assert (back.action, back.item_barcode) == (DeskAction.RETURNED, "SX00001")
-    assert (none_out.action, none_out.refusal) == (DeskAction.REFUSED, Refusal.NOT_ON_LOAN)
+    assert (lent.action, lent.item_barcode) == (Action.CHECKED_OUT, "SX00001")
+    assert (back.action, back.item_barcode) == (Action.RETURNED, "SX00001")
+    assert (none_out.action, none_out.refusal) == (Action.REFUSED, Refusal.NOT_ON_LOAN)
 
 
 def test_a_kiosk_loan_of_the_same_copy_before_it_synced_is_a_double_checkout(
@@ -286,8 +286,8 @@ def test_the_first_in_the_queue_borrows_the_copy_from_the_open_shelf_at_the_desk
     with central_db.factory.begin() as s:
         behind = check_out(s, patron(s, "S2026003"), item(s, "SX00010"), POLICY, clock())
         first = check_out(s, patron(s, "S2026001"), item(s, "SX00010"), POLICY, clock())
-    assert (behind.action, behind.refusal) == (DeskAction.REFUSED, Refusal.HELD_FOR_OTHER)
-    assert first.action is DeskAction.CHECKED_OUT
+    assert (behind.action, behind.refusal) == (Action.REFUSED, Refusal.HELD_FOR_OTHER)
+    assert first.action is Action.CHECKED_OUT
 
 
 def test_no_kiosk_may_take_the_desk_s_name(tmp_path: Path, central_db: CentralDB, capsys):
@@ -326,7 +326,7 @@ def test_the_to_pull_list_serves_each_title_s_queue_as_far_as_its_copies_on_the_
         assert ([p.name for p in first.to_pull.rows], first.to_pull.total) == (["陈思远"], 2)
     # One copy is pulled and set aside for 陈思远: one copy left on the shelf, for 王芳.
     with central_db.factory.begin() as s:
-        assert check_in(s, item(s, "SX00004"), POLICY, clock()).action is DeskAction.SET_ASIDE
+        assert check_in(s, item(s, "SX00004"), POLICY, clock()).action is Action.SET_ASIDE
     with central_db.factory() as s:
         shelf = hold_shelf(s, HOLDS, clock())
         assert ([p.name for p in shelf.to_pull.rows], shelf.to_pull.total) == (["王芳"], 1)

@@ -13,8 +13,8 @@ from db.models import Item, ItemStatus, Loan, OutboxEvent
 from kiosk.circulation.rules import LoanPolicy, Refusal
 from kiosk.services import circulation as svc
 from kiosk.services import outbox
-from kiosk.services.lending import Action
 from kiosk.services.demo import isbn13_for
+from kiosk.services.lending import Action
 from kiosk.services.statements import from_db_time, to_db_time
 
 POLICY = LoanPolicy(loan_days=14, max_loans=3, max_renewals=1)
