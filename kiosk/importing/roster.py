@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -148,16 +149,11 @@ def import_roster(
     bar = progress_bar(len(rows), err, progress, "row")
     try:
         with session_factory() as session, session.begin():
-            for row in rows:
-                outcome = roster.upsert_patron(session, row.student, now)
-                if outcome == "card_in_use":
-                    summary.reject(
-                        f"line {row.line}",
-                        f"{table.label('card')} already belongs to another student — row skipped",
-                    )
-                else:
-                    summary.count(outcome)
-                bar.update()
+            for row in _apply(session, rows, now, summary, bar.update):
+                summary.reject(
+                    f"line {row.line}",
+                    f"{table.label('card')} already belongs to another student — row skipped",
+                )
             if mark_missing_left:
                 result.marked_left = roster.mark_missing_left(session, seen, now)
             if dry_run:
@@ -234,6 +230,38 @@ def cli_import_roster(
         )
     print_outcome(result, out)
     return exit_code(result, dry_run)
+
+
+def _apply(
+    session: Session,
+    rows: list[_Row],
+    now: dt.datetime,
+    summary: Summary,
+    advance: Callable[[], object],
+) -> list[_Row]:
+    """Upsert every row; return the rows whose card still belongs to another student.
+
+    A row refused because another patron holds its card is tried again once the rest of the
+    file is applied, for as long as that frees cards: a later row may give that patron a new
+    card. Without this, a card the file moves is refused on the first import and taken on
+    the second: importing the same file again would change the library. Cards swapped
+    between two students stay refused on every import.
+    """
+    pending = rows
+    while True:
+        refused = []
+        for row in pending:
+            outcome = roster.upsert_patron(session, row.student, now)
+            if outcome == "card_in_use":
+                refused.append(row)
+                continue
+            summary.count(outcome)
+            advance()
+        if not refused or len(refused) == len(pending):
+            for _ in refused:
+                advance()
+            return refused
+        pending = refused
 
 
 def _validate(

@@ -326,3 +326,35 @@ def test_a_database_that_refuses_the_write_exits_1_and_says_so(command, settings
     with engine.connect() as db:
         assert db.exec_driver_sql("SELECT count(*) FROM patrons").scalar() == 0
         assert db.exec_driver_sql("SELECT count(*) FROM titles").scalar() == 0
+
+
+def test_a_card_the_file_moves_is_free_for_an_earlier_row(settings, session_factory, tmp_path):
+    # The fuzz test's one database across examples found this: a card another student held
+    # before the file moved them to a new one was refused on the first import and taken on
+    # the second, so importing the same file again changed the library.
+    run(settings, session_factory, write(tmp_path, "old.csv", "学号,卡号,姓名\nS1,20260002,甲\n"))
+    text = "学号,卡号,姓名\nS2,20260002,乙\nS1,20260001,甲\n"
+    code, out, _ = run(settings, session_factory, write(tmp_path, "students.csv", text))
+    assert code == 0
+    assert "2 rows read — 1 added, 1 updated, 0 unchanged, 0 rejected" in out
+    after_first = patrons(session_factory)
+    assert {n: p[0] for n, p in after_first.items()} == {"S1": "20260001", "S2": "20260002"}
+    code, out, _ = run(settings, session_factory, write(tmp_path, "students.csv", text))
+    assert "0 added, 0 updated, 2 unchanged, 0 rejected" in out
+    assert patrons(session_factory) == after_first
+
+
+def test_two_students_swapping_cards_are_both_refused_every_time(
+    settings, session_factory, tmp_path
+):
+    old = "学号,卡号,姓名\nS1,20260001,甲\nS2,20260002,乙\n"
+    run(settings, session_factory, write(tmp_path, "old.csv", old))
+    before = patrons(session_factory)
+    swapped = write(tmp_path, "swapped.csv", "学号,卡号,姓名\nS1,20260002,甲\nS2,20260001,乙\n")
+    for _ in range(2):
+        code, out, _ = run(settings, session_factory, swapped)
+        assert code == 0
+        assert "0 added, 0 updated, 0 unchanged, 2 rejected" in out
+        assert "line 2: 卡号 (card) already belongs to another student" in out
+        assert "line 3: 卡号 (card) already belongs to another student" in out
+        assert patrons(session_factory) == before
