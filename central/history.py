@@ -25,6 +25,7 @@ from kiosk.config import Settings
 from kiosk.exitcodes import EXIT_BAD_INPUT
 from kiosk.importing.files import CsvTable, UnreadableFile, normalize_header
 from kiosk.importing.report import (
+    FileImport,
     Summary,
     database_problem,
     dry_run_banner,
@@ -104,32 +105,18 @@ def parse_when(text: str, zone: ZoneInfo) -> dt.datetime | None:
 
 
 @dataclass
-class LoanImport:
+class LoanImport(FileImport):
     """What an import-loans run did (or, dry run, would do)."""
 
-    summary: Summary
     added_open: int = 0
     added_returned: int = 0
-    failure: str | None = None
-
-    @property
-    def importable(self) -> int:
-        return self.summary.importable
 
     def table(self) -> list[str]:
-        s = self.summary
-        return outcome_table(
-            {
-                "loans": {
-                    "added": s.added,
-                    "  still open": self.added_open,
-                    "  returned": self.added_returned,
-                    "updated": s.updated,
-                    "unchanged": s.unchanged,
-                    "rejected": s.rejected,
-                }
-            }
-        )
+        counts = self.summary.outcomes()
+        # The loans added, and of them those still open and those already returned.
+        added = {"added": counts.pop("added")}
+        split = {"  still open": self.added_open, "  returned": self.added_returned}
+        return outcome_table({"loans": added | split | counts})
 
 
 class _Library:

@@ -21,6 +21,7 @@ from kiosk.importing.catalog_records import Reading, Source
 from kiosk.importing.files import UnreadableFile
 from kiosk.importing.marc import END_OF_RECORD, looks_like_marc_leader, read_iso2709, read_marcxml
 from kiosk.importing.report import (
+    FileImport,
     Progress,
     Summary,
     database_problem,
@@ -45,36 +46,19 @@ CHUNK_RECORDS = 500
 
 
 @dataclass
-class CatalogImport:
+class CatalogImport(FileImport):
     """What an import of a catalog file did, or (dry run) would do."""
 
-    summary: Summary
     kind: str
     formats: Counter[str]
     dry_run: bool
     items_added: int = 0
     # Copies given a made-up accession barcode: (barcode, title, where in the file).
     labels: list[tuple[str, str, str]] = field(default_factory=list)
-    # Set when the database refused a chunk: the chunks before it stay imported.
-    failure: str | None = None
-
-    @property
-    def importable(self) -> int:
-        """How many records or title groups were (or would be) taken."""
-        return self.summary.importable
 
     def table(self) -> list[str]:
-        s = self.summary
         return outcome_table(
-            {
-                "titles": {
-                    "added": s.added,
-                    "updated": s.updated,
-                    "unchanged": s.unchanged,
-                    "rejected": s.rejected,
-                },
-                "copies": {"added": self.items_added},
-            }
+            {"titles": self.summary.outcomes(), "copies": {"added": self.items_added}}
         )
 
 
@@ -115,6 +99,7 @@ def import_catalog(
             _report(chunk, results, result, item_pattern)
     except SQLAlchemyError as exc:
         log.error("catalog import of %s failed at %s: %s", name, failed_at, type(exc).__name__)
+        # The chunks before this one stay imported.
         result.failure = (
             f"{name}: {database_problem(exc)} in the chunk starting at {failed_at}; "
             "everything before it was imported — fix the problem and import the file again."

@@ -58,6 +58,15 @@ class Summary:
         """How many rows, records or title groups were (or would be) taken."""
         return self.added + self.updated + self.unchanged
 
+    def outcomes(self) -> dict[str, int]:
+        """The counts by outcome, in the order every import's table shows them."""
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": self.rejected,
+        }
+
     def count(self, outcome: str) -> None:
         if outcome == "added":
             self.added += 1
@@ -109,6 +118,20 @@ def progress_bar(total: int, err: IO[str], enabled: bool, unit: str) -> Progress
     show = enabled and err.isatty()
     bar: Progress = tqdm(total=total, file=err, disable=not show, unit=unit, leave=False)
     return bar
+
+
+@dataclass
+class FileImport:
+    """What an import of a file did, or (dry run) would do; each import adds its own counts."""
+
+    summary: Summary
+    # Set when the database refused the write.
+    failure: str | None = field(default=None, kw_only=True)
+
+    @property
+    def importable(self) -> int:
+        """How many rows, records or title groups were (or would be) taken."""
+        return self.summary.importable
 
 
 class ImportOutcome(Protocol):

@@ -18,6 +18,7 @@ from db.models import Patron, PatronStatus, width_of
 from kiosk.config import Settings
 from kiosk.importing.files import CsvTable, normalize_header
 from kiosk.importing.report import (
+    FileImport,
     Summary,
     database_problem,
     dry_run_banner,
@@ -93,28 +94,18 @@ class _Row:
 
 
 @dataclass
-class RosterImport:
-    """What an import of a student list did, or (dry run) would do."""
+class RosterImport(FileImport):
+    """What an import of a student list did, or (dry run) would do.
 
-    summary: Summary
+    The list is one transaction: when the database refuses it (`failure`), nothing is written.
+    """
+
     dry_run: bool
     mark_missing_left: bool
     marked_left: int = 0
-    # Set when the database refused the import: nothing was written.
-    failure: str | None = None
-
-    @property
-    def importable(self) -> int:
-        return self.summary.importable
 
     def table(self) -> list[str]:
-        s = self.summary
-        counts = {
-            "added": s.added,
-            "updated": s.updated,
-            "unchanged": s.unchanged,
-            "rejected": s.rejected,
-        }
+        counts = self.summary.outcomes()
         if self.mark_missing_left:
             counts["marked as left"] = self.marked_left
         return outcome_table({"students": counts})
