@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, case, exists, func, select, text
+from sqlalchemy import (
+    Boolean,
+    CompoundSelect,
+    Integer,
+    String,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    literal_column,
+    null,
+    select,
+    text,
+    union_all,
+)
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from db.models import (
@@ -117,36 +134,54 @@ def search_titles(session: Session, query: str, *, limit: int = 20) -> list[Titl
     key = compact(query)
     if not key:
         return []
-    # The statements are built once (below) and run on the session's connection: building
-    # and ORM-executing them per query cost several times what the database does.
     db = session.connection()
-    found = _Candidates()
     isbn13 = query_isbn13(query)
-    if isbn13 is not None:
-        found.offer(db.execute(_BY_ISBN, {"isbn13": isbn13}), EXACT)
     unified = query_unified_number(query)
+    call = call_number_key(query) if looks_like_call_number(key) else None
+    wanted = phrase(query)
+    # Stored keys stop at MAX_PINYIN_KEY_CHARS; the whole pinyin of a long title is compared
+    # as far as they go.
+    typed = key[:MAX_PINYIN_KEY_CHARS] if is_pinyin_query(key) else None
+    params: dict[str, Any] = {"k": CANDIDATES_PER_WAY, **_range("title", key)}
+    upper = [_WAY_TITLE]
+    if isbn13 is not None:
+        upper.append(_WAY_ISBN)
+        params["isbn13"] = isbn13
     if unified is not None:
-        found.offer(db.execute(_BY_UNIFIED_NUMBER, {"unified_number": unified}), EXACT)
-    by_title = _range(key)
-    found.offer(db.execute(_TITLE_PREFIX, by_title), PREFIX)
+        upper.append(_WAY_UNIFIED)
+        params["unified_number"] = unified
+    if call is not None:
+        upper.append(_WAY_CALL)
+        params.update(_range("call", call))
+    lower = []
+    if wanted is not None:
+        lower.append(_WAY_TEXT)
+        params["q"] = wanted.tsquery() if db.dialect.name == "postgresql" else wanted.fts5()
+    if typed is not None:
+        lower.append(_WAY_PINYIN)
+        params.update(_range("pinyin", typed))
+
+    found = _Candidates()
+    # The ways that find exact and prefix matches first, in one statement. Every other way
+    # ranks its titles below these, so when they fill the page the others cannot change it
+    # and are not asked: a broad query ("小") is answered from the title index alone.
+    rows = _read(db, upper, params)
+    found.offer(_ids(rows.get(_WAY_ISBN, ())), EXACT)
+    found.offer(_ids(rows.get(_WAY_UNIFIED, ())), EXACT)
+    found.offer(_ids(rows.get(_WAY_TITLE, ())), PREFIX)
     found.offer(((i, k, a) for i, (k, a) in found.rows() if k == key), EXACT)
-    if looks_like_call_number(key):
-        found.offer(db.execute(_CALL_PREFIX, _range(call_number_key(query))), PREFIX)
-    in_text = _full_text(session, query)
-    found.offer(((i, k, a) for i, k, a in in_text if key in k), TITLE_SUBSTRING)
-    found.offer(in_text, OTHER_SUBSTRING)
-    if is_pinyin_query(key):
-        # Stored keys stop at MAX_PINYIN_KEY_CHARS; the whole pinyin of a long title is
-        # compared as far as they go.
-        typed = key[:MAX_PINYIN_KEY_CHARS]
-        for title_id, title_key, on_shelf, field, pinyin_key in db.execute(
-            _PINYIN_PREFIX, _range(typed)
-        ):
-            in_title = field in (PinyinField.TITLE_FULL, PinyinField.TITLE_INITIALS)
+    found.offer(_ids(rows.get(_WAY_CALL, ())), PREFIX)
+    if len(found.ranks) < limit and lower:
+        rows = _read(db, lower, params)
+        in_text = _ids(rows.get(_WAY_TEXT, ()))
+        found.offer(((i, k, a) for i, k, a in in_text if key in k), TITLE_SUBSTRING)
+        found.offer(in_text, OTHER_SUBSTRING)
+        for row in rows.get(_WAY_PINYIN, ()):
+            in_title = row.field in (PinyinField.TITLE_FULL, PinyinField.TITLE_INITIALS)
             found.offer(
-                [(title_id, title_key, on_shelf)],
+                [(row.title_id, row.title_key, row.on_shelf)],
                 PINYIN_TITLE if in_title else PINYIN_AUTHOR,
-                0 if pinyin_key == typed else 1,
+                0 if row.pinyin_key == typed else 1,
             )
     if not found.ranks:
         return []
@@ -156,6 +191,18 @@ def search_titles(session: Session, query: str, *, limit: int = 20) -> list[Titl
     )[:limit]
     hits = {hit.title_id: hit for hit in _hits(session, best, found.ranks)}
     return [hits[i] for i in best if i in hits]
+
+
+def _read(db: Connection, ways: list[int], params: dict[str, Any]) -> dict[int, list[Any]]:
+    """The candidate rows of `ways`, read in one statement, per way."""
+    rows: dict[int, list[Any]] = {}
+    for row in db.execute(_candidates_statement(db.dialect.name, tuple(ways)), params):
+        rows.setdefault(row.way, []).append(row)
+    return rows
+
+
+def _ids(rows: Iterable[Any]) -> list[tuple[int, str, bool]]:
+    return [(row.title_id, row.title_key, bool(row.on_shelf)) for row in rows]
 
 
 class _Candidates:
@@ -184,10 +231,14 @@ def title_by_id(session: Session, title_id: int) -> TitleHit | None:
     return hits[0] if hits else None
 
 
-def _range(key: str) -> dict[str, Any]:
-    """Bounds of a prefix as a range scan: every string that starts with `key` (byte order)."""
-    return {"low": key, "high": key[:-1] + chr(ord(key[-1]) + 1), "k": CANDIDATES_PER_WAY}
+def _range(name: str, key: str) -> dict[str, Any]:
+    """Bounds of a prefix as a range scan: every string that starts with `key` (byte order),
+    as the parameters `name`_low and `name`_high."""
+    return {f"{name}_low": key, f"{name}_high": key[:-1] + chr(ord(key[-1]) + 1)}
 
+
+# The ways of matching, as the candidate statement tags its rows.
+_WAY_ISBN, _WAY_UNIFIED, _WAY_TITLE, _WAY_CALL, _WAY_TEXT, _WAY_PINYIN = range(6)
 
 # Whether the candidate has a copy on the shelf: one index probe per row inside the query,
 # cheaper than a second round trip with the candidates' ids.
@@ -196,38 +247,101 @@ _ON_SHELF = (
     .where(Item.title_id == TitleSearch.title_id, Item.status == ItemStatus.AVAILABLE.value)
     .label("on_shelf")
 )
+_CANDIDATE = (TitleSearch.title_id, TitleSearch.title_key, _ON_SHELF)
+# The prefix ways read their range in key order, which the index gives for free: the same query
+# then reads the same candidates every time. Without the order PostgreSQL reads a broad prefix
+# ("十万") by scanning the table, from wherever another scan of it has got to (synchronized
+# scans), and a page of results changed from one keystroke to the next.
 _BY_ISBN = (
-    select(TitleSearch.title_id, TitleSearch.title_key, _ON_SHELF)
+    select(*_CANDIDATE)
     .join(Title, Title.id == TitleSearch.title_id)
     .where(Title.isbn13 == bindparam("isbn13"))
 )
 _BY_UNIFIED_NUMBER = (
-    select(TitleSearch.title_id, TitleSearch.title_key, _ON_SHELF)
+    select(*_CANDIDATE)
     .join(Title, Title.id == TitleSearch.title_id)
     .where(Title.unified_number == bindparam("unified_number"))
 )
 _TITLE_PREFIX = (
-    select(TitleSearch.title_id, TitleSearch.title_key, _ON_SHELF)
-    .where(TitleSearch.title_key >= bindparam("low"), TitleSearch.title_key < bindparam("high"))
+    select(*_CANDIDATE)
+    .where(
+        TitleSearch.title_key >= bindparam("title_low"),
+        TitleSearch.title_key < bindparam("title_high"),
+    )
+    .order_by(TitleSearch.title_key)
     .limit(bindparam("k"))
 )
 _CALL_PREFIX = (
-    select(TitleSearch.title_id, TitleSearch.title_key, _ON_SHELF)
-    .where(TitleSearch.call_key >= bindparam("low"), TitleSearch.call_key < bindparam("high"))
+    select(*_CANDIDATE)
+    .where(
+        TitleSearch.call_key >= bindparam("call_low"), TitleSearch.call_key < bindparam("call_high")
+    )
+    .order_by(TitleSearch.call_key)
     .limit(bindparam("k"))
 )
 _PINYIN_PREFIX = (
-    select(
-        TitlePinyin.title_id,
-        TitleSearch.title_key,
-        _ON_SHELF,
-        TitlePinyin.field,
-        TitlePinyin.key,
-    )
+    select(*_CANDIDATE, TitlePinyin.field, TitlePinyin.key.label("pinyin_key"))
     .join(TitleSearch, TitleSearch.title_id == TitlePinyin.title_id)
-    .where(TitlePinyin.key >= bindparam("low"), TitlePinyin.key < bindparam("high"))
+    .where(TitlePinyin.key >= bindparam("pinyin_low"), TitlePinyin.key < bindparam("pinyin_high"))
+    .order_by(TitlePinyin.key)
     .limit(bindparam("k"))
 )
+_FTS_ON_SHELF = (
+    "EXISTS (SELECT 1 FROM items WHERE items.title_id = s.title_id"
+    f" AND items.status = '{ItemStatus.AVAILABLE.value}')"
+)
+_FTS_COLUMNS = {"title_id": Integer, "title_key": String, "on_shelf": Boolean}
+_FTS_SQLITE = text(
+    f"SELECT s.title_id, s.title_key, {_FTS_ON_SHELF} AS on_shelf FROM title_search_fts"
+    " JOIN title_search AS s ON s.title_id = title_search_fts.rowid"
+    " WHERE title_search_fts MATCH :q LIMIT :k"
+).columns(**_FTS_COLUMNS)
+# terms_tsv: to_tsvector('simple', terms), stored by PostgreSQL (migration
+# 0014_title_search_tsv), so checking a phrase reads it instead of recomputing it.
+_FTS_POSTGRES = text(
+    f"SELECT s.title_id, s.title_key, {_FTS_ON_SHELF} AS on_shelf FROM title_search AS s"
+    " WHERE s.terms_tsv @@ to_tsquery('simple'::regconfig, :q)"
+    " LIMIT :k"
+).columns(**_FTS_COLUMNS)
+
+
+@functools.cache
+def _candidates_statement(dialect: str, ways: tuple[int, ...]) -> CompoundSelect[Any]:
+    """The candidates of `ways` in one statement: rows of (way, title_id, title_key,
+    on_shelf, field, pinyin_key), the last two of pinyin rows only.
+
+    Each way keeps its own LIMIT inside a subquery (SQLite allows no LIMIT on a member of a
+    compound select).
+    """
+    statements = {
+        _WAY_ISBN: _BY_ISBN,
+        _WAY_UNIFIED: _BY_UNIFIED_NUMBER,
+        _WAY_TITLE: _TITLE_PREFIX,
+        _WAY_CALL: _CALL_PREFIX,
+        _WAY_TEXT: _FTS_POSTGRES if dialect == "postgresql" else _FTS_SQLITE,
+        _WAY_PINYIN: _PINYIN_PREFIX,
+    }
+    members = []
+    for way in ways:
+        rows = statements[way].subquery(f"way{way}")
+        members.append(
+            select(
+                literal_column(str(way), Integer).label("way"),
+                rows.c.title_id,
+                rows.c.title_key,
+                rows.c.on_shelf,
+                # Typed NULLs: PostgreSQL resolves a UNION's column types member by member.
+                rows.c.field if way == _WAY_PINYIN else cast(null(), Integer).label("field"),
+                rows.c.pinyin_key
+                if way == _WAY_PINYIN
+                else cast(null(), String).label("pinyin_key"),
+            )
+        )
+    return union_all(*members)
+
+
+# A title's fields and its copies per location (not lost or withdrawn), one row per title and
+# location (a title without copies: one row, location NULL).
 _SHELVES = (
     select(
         Item.title_id,
@@ -237,53 +351,39 @@ _SHELVES = (
     )
     .where(Item.title_id.in_(bindparam("ids", expanding=True)), Item.status.not_in(_GONE))
     .group_by(Item.title_id, Item.location)
+    .subquery("shelves")
 )
-_TITLES = select(Title.id, Title.title, Title.author, Title.isbn13, Title.call_number).where(
-    Title.id.in_(bindparam("ids", expanding=True))
+_TITLES = (
+    select(
+        Title.id,
+        Title.title,
+        Title.author,
+        Title.isbn13,
+        Title.call_number,
+        _SHELVES.c.location,
+        _SHELVES.c.copies,
+        _SHELVES.c.on_shelf,
+    )
+    .outerjoin(_SHELVES, _SHELVES.c.title_id == Title.id)
+    .where(Title.id.in_(bindparam("ids", expanding=True)))
 )
-_FTS_ON_SHELF = (
-    "EXISTS (SELECT 1 FROM items WHERE items.title_id = s.title_id"
-    f" AND items.status = '{ItemStatus.AVAILABLE.value}')"
-)
-_FTS_SQLITE = text(
-    f"SELECT s.title_id, s.title_key, {_FTS_ON_SHELF} FROM title_search_fts"
-    " JOIN title_search AS s ON s.title_id = title_search_fts.rowid"
-    " WHERE title_search_fts MATCH :q LIMIT :k"
-)
-# terms_tsv: to_tsvector('simple', terms), stored by PostgreSQL (migration
-# 0014_title_search_tsv), so checking a phrase reads it instead of recomputing it.
-_FTS_POSTGRES = text(
-    f"SELECT s.title_id, s.title_key, {_FTS_ON_SHELF} FROM title_search AS s"
-    " WHERE s.terms_tsv @@ to_tsquery('simple'::regconfig, :q)"
-    " LIMIT :k"
-)
-
-
-def _full_text(session: Session, query: str) -> list[tuple[int, str, bool]]:
-    """Titles whose title, author, series, publisher or subjects contain `query`'s tokens as a phrase."""
-    wanted = phrase(query)
-    if wanted is None:
-        return []
-    db = session.connection()
-    if db.dialect.name == "postgresql":
-        statement, q = _FTS_POSTGRES, wanted.tsquery()
-    else:
-        statement, q = _FTS_SQLITE, wanted.fts5()
-    rows = db.execute(statement, {"q": q, "k": CANDIDATES_PER_WAY})
-    return [(title_id, title_key, bool(on_shelf)) for title_id, title_key, on_shelf in rows]
 
 
 def _hits(session: Session, ids: list[int], ranks: dict[int, tuple[int, int]]) -> list[TitleHit]:
-    db = session.connection()
     shelves: dict[int, list[Shelf]] = {}
-    for title_id, location, copies, on_shelf in db.execute(_SHELVES, {"ids": ids}):
-        shelves.setdefault(title_id, []).append(Shelf(location, copies, int(on_shelf or 0)))
+    titles: dict[int, Any] = {}
+    for row in session.connection().execute(_TITLES, {"ids": ids}):
+        titles[row.id] = row
+        if row.location is not None:
+            shelves.setdefault(row.id, []).append(
+                Shelf(row.location, row.copies, int(row.on_shelf or 0))
+            )
     hits = []
-    for row in db.execute(_TITLES, {"ids": ids}):
-        places = sorted(shelves.get(row.id, []), key=lambda s: (-s.available, -s.copies))
+    for title_id, row in titles.items():
+        places = sorted(shelves.get(title_id, []), key=lambda s: (-s.available, -s.copies))
         hits.append(
             TitleHit(
-                title_id=row.id,
+                title_id=title_id,
                 title=row.title,
                 author=row.author,
                 isbn13=row.isbn13,
@@ -292,7 +392,7 @@ def _hits(session: Session, ids: list[int], ranks: dict[int, tuple[int, int]]) -
                 copies=sum(s.copies for s in places),
                 available=sum(s.available for s in places),
                 shelves=tuple(places),
-                tier=ranks[row.id][0],
+                tier=ranks[title_id][0],
             )
         )
     return hits

@@ -7,7 +7,7 @@ from sqlalchemy import delete, select, update
 
 from db.models import Title, TitlePinyin, TitleSearch
 from kiosk.search.index import index_missing
-from kiosk.search.query import search_titles
+from kiosk.search.query import CANDIDATES_PER_WAY, search_titles
 from kiosk.services.catalog import CatalogEntry, CatalogTitle, Holding, upsert_entries
 from tests.search.conftest import CATALOG, NOW, SearchDB
 
@@ -162,3 +162,29 @@ def test_a_class_prefix_finds_the_whole_class(search_db: SearchDB) -> None:
     with search_db.factory() as session:
         found = sorted(h.call_number for h in search_titles(session, "I24", limit=50))
     assert found == sorted(row[3] for row in CATALOG if row[3].startswith("I24"))
+
+
+def test_a_broad_prefix_ranks_the_first_titles_in_key_order(search_db: SearchDB) -> None:
+    # More titles start with 小 than one way of matching reads (CANDIDATES_PER_WAY), and the
+    # shortest comes last in the table: read in key order, 小一 is among the candidates and
+    # ranks first; read in the table's order (PostgreSQL's scan), it was never seen.
+    long_ones = [f"小星星的故事第{n}集" for n in range(CANDIDATES_PER_WAY + 50)]
+    with search_db.factory.begin() as session:
+        upsert_entries(
+            session,
+            [
+                CatalogEntry(CatalogTitle(title, None, "王小明"), (Holding(f"X{n:05d}"),))
+                for n, title in enumerate([*long_ones, "小一"])
+            ],
+            NOW,
+        )
+    # Statistics as a district database has them (autovacuum): most titles are in the range,
+    # so without an order PostgreSQL would rather scan the table than the index.
+    with search_db.engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE title_search")
+        conn.commit()
+    with search_db.factory() as session:
+        first = [h.title for h in search_titles(session, "小", limit=5)]
+        again = [h.title for h in search_titles(session, "小", limit=5)]
+    assert first[0] == "小一"
+    assert again == first
