@@ -298,11 +298,21 @@ _FTS_SQLITE = text(
 ).columns(**_FTS_COLUMNS)
 # terms_tsv: to_tsvector('simple', terms), stored by PostgreSQL (migration
 # 0014_title_search_tsv), so checking a phrase reads it instead of recomputing it.
-_FTS_POSTGRES = text(
-    f"SELECT s.title_id, s.title_key, {_FTS_ON_SHELF} AS on_shelf FROM title_search AS s"
-    " WHERE s.terms_tsv @@ to_tsquery('simple'::regconfig, :q)"
-    " LIMIT :k"
-).columns(**_FTS_COLUMNS)
+#
+# The phrase goes into the statement as a literal (quoted by SQLAlchemy at execution), not as
+# a parameter: psycopg prepares a statement run five times, and PostgreSQL then plans it once
+# for any phrase, as a bitmap scan of the GIN index, which reads all 70 000 titles of "的"
+# (5.7 ms) where a scan of the table stops after the first 200 (0.6 ms). With the phrase in
+# the text every phrase gets the plan its statistics call for.
+_FTS_POSTGRES = (
+    text(
+        f"SELECT s.title_id, s.title_key, {_FTS_ON_SHELF} AS on_shelf FROM title_search AS s"
+        " WHERE s.terms_tsv @@ to_tsquery('simple'::regconfig, :q)"
+        " LIMIT :k"
+    )
+    .bindparams(bindparam("q", type_=String, literal_execute=True))
+    .columns(**_FTS_COLUMNS)
+)
 
 
 @functools.cache
