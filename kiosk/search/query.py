@@ -196,7 +196,8 @@ def search_titles(session: Session, query: str, *, limit: int = 20) -> list[Titl
 def _read(db: Connection, ways: list[int], params: dict[str, Any]) -> dict[int, list[Any]]:
     """The candidate rows of `ways`, read in one statement, per way."""
     rows: dict[int, list[Any]] = {}
-    for row in db.execute(_candidates_statement(db.dialect.name, tuple(ways)), params):
+    # .all(): one fetch of the whole result; iterating a result fetches row by row.
+    for row in db.execute(_candidates_statement(db.dialect.name, tuple(ways)), params).all():
         rows.setdefault(row.way, []).append(row)
     return rows
 
@@ -382,7 +383,7 @@ _TITLES = (
 def _hits(session: Session, ids: list[int], ranks: dict[int, tuple[int, int]]) -> list[TitleHit]:
     shelves: dict[int, list[Shelf]] = {}
     titles: dict[int, Any] = {}
-    for row in session.connection().execute(_TITLES, {"ids": ids}):
+    for row in session.connection().execute(_TITLES, {"ids": ids}).all():
         titles[row.id] = row
         if row.location is not None:
             shelves.setdefault(row.id, []).append(
