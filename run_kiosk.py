@@ -376,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     import central.label_cli
     import central.reports.cli
     import central.rollover_cli
+    import central.rollup_cli
     import kiosk.browser
     import kiosk.staffgate
     import kiosk.sync.cli
@@ -391,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
         central.history,
         central.chase_cli,
         central.rollover_cli,
+        central.rollup_cli,
         central.label_cli,
     ):
         module.register_commands(sub, common, COMMANDS)

@@ -8,6 +8,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from central.changes import install_change_log
+from central.rollup import install_rollup
 from central.upsert import dialect_insert
 from db.central_models import ChangeCounter
 from db.engine import SessionFactory, make_engine, make_session_factory
@@ -25,13 +26,15 @@ def open_central_engine(database_url: str, **kwargs: Any) -> Engine:
 
 
 def make_central_session_factory(engine: Engine) -> SessionFactory:
-    """Sessions whose flushes record every patron/title/item/hold/loan change for kiosks to pull.
+    """Sessions whose flushes record every patron/title/item/hold/loan change for kiosks to pull,
+    and fold new loans and applied sign-ins into the reports' daily roll-up.
 
     Anything that writes those tables in the central database must use this factory (imports
     included); a plain session would change rows that kiosks then never hear about.
     """
     factory = make_session_factory(engine)
     install_change_log(factory)
+    install_rollup(factory)
     return factory
 
 

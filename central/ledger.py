@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from central import holds
+from central import holds, rollup
 from central.conflicts import auto_resolve, ensure_exception, event_details
 from central.events import IncomingEvent
 from central.ledger_cache import LedgerCache
@@ -91,7 +91,16 @@ class Ledger:
             return self._hold_placed(event)
         if event.kind == "hold_cancelled":
             return self._hold_cancelled(event)
+        if event.kind == "visit":
+            self._visit(event)
         return EventState.APPLIED
+
+    def _visit(self, event: IncomingEvent) -> None:
+        # A sign-in changes no row here; it counts in the reports' roll-up (人次).
+        number = event.body.get("student_number")
+        patron = self.cache.patron(number) if isinstance(number, str) else None
+        if patron is not None and event.recorded_at is not None:
+            rollup.note_visit(self.session, patron.id, event.recorded_at, event.kiosk_id)
 
     def _hold_placed(self, event: IncomingEvent) -> str:
         patron = self.cache.patron(str(event.body["student_number"]))

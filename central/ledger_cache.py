@@ -55,7 +55,12 @@ class LedgerCache:
     def prefetch(self, events: Iterable[IncomingEvent]) -> None:
         """Load every patron, item, loan and pending event the batch names in a few queries."""
         events = list(events)
-        numbers = {e.body["student_number"] for e in events if e.kind == "checkout"}
+        numbers = {
+            e.body["student_number"]
+            for e in events
+            if e.kind == "checkout"
+            or (e.kind == "visit" and isinstance(e.body.get("student_number"), str))
+        }
         barcodes = {e.body["item_barcode"] for e in events if e.kind == "checkout"}
         uuids = {e.loan_uuid for e in events if e.loan_uuid}
         checkout_uuids = {e.loan_uuid for e in events if e.kind == "checkout" and e.loan_uuid}

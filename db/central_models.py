@@ -10,10 +10,12 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     Float,
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -43,6 +45,9 @@ __all__ = [
     "LoanFacts",
     "NoticeStatus",
     "OverdueNotice",
+    "ReportDayCount",
+    "ReportRollupState",
+    "ReportStudentDay",
     "Rollover",
     "StaffRole",
     "StaffUser",
@@ -450,3 +455,47 @@ PAGE_INDEXES = (
 # The reports (central/reports) read loans and sign-ins by when they happened.
 Index("ix_loans_checked_out_at", Loan.checked_out_at)
 Index("ix_central_events_kind_recorded_at", CentralEvent.kind, CentralEvent.recorded_at)
+
+
+class ReportRollupState(Base):
+    """The single row saying in which time zone the daily roll-up counts its days.
+
+    No row: the roll-up was never built, and reports read the loans themselves.
+    """
+
+    __tablename__ = "report_rollup_state"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    timezone: Mapped[str] = mapped_column(String(64))
+    built_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class ReportDayCount(Base):
+    """Loans (册次) and visits (人次) of one local day, grade and source, kept with the loans."""
+
+    __tablename__ = "report_day_counts"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    # The grade the student's class named on that day (1 to 12); 0 when it named none.
+    grade: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    # The kiosk id, or "desk" / "import" (Loan.kiosk_id).
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    loans: Mapped[int] = mapped_column(Integer, default=0)
+    visits: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ReportStudentDay(Base):
+    """A student seen on a local day: where first (the visit is credited there) and in which grade."""
+
+    __tablename__ = "report_student_days"
+
+    patron_id: Mapped[int] = mapped_column(
+        ForeignKey("patrons.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    first_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # A loan and a sign-in at the same instant: the loan came first.
+    first_is_visit: Mapped[bool] = mapped_column(Boolean)
+    first_source: Mapped[str] = mapped_column(String(64))
+    grade: Mapped[int] = mapped_column(SmallInteger)

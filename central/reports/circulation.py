@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections import defaultdict
 from typing import Any
 
@@ -11,7 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from central.reports.base import Column, LibraryCalendar, Report, class_group, period_json
-from central.reports.daycounts import DayCounts, count_days, fixed_offset
+from central.reports.daycounts import DayCounts, count_days, fixed_offset, rolled_up_days
+from central.rollup import rollup_zone
 from db.central_models import CentralEvent, EventState, Kiosk
 from db.models import Loan, Patron
 from kiosk.circulation.schoolyear import (
@@ -23,6 +25,8 @@ from kiosk.circulation.schoolyear import (
     parse_period,
     year_earlier,
 )
+
+log = logging.getLogger(__name__)
 
 COLUMNS = (
     Column("label", "期间", "Period", "text"),
@@ -49,11 +53,22 @@ SOURCE_LABELS = {
 class _Activity:
     """Loans and visits of some spans of days (which must not overlap), by local day, read once.
 
-    Counted in the database by local day when the zone keeps one UTC offset over a span; where
-    it changes (DST) each loan and sign-in is read and placed in its day here instead."""
+    Read from the daily roll-up (central.rollup) when it counts days in the library's zone.
+    Without it, counted in the database by local day when the zone keeps one UTC offset over a
+    span; where it changes (DST) each loan and sign-in is read and placed in its day here."""
 
     def __init__(self, session: Session, calendar: LibraryCalendar, spans: list[Period]) -> None:
         self.days: dict[dt.date, DayCounts] = {}
+        zone = rollup_zone(session)
+        if zone == calendar.zone.key:
+            for span in spans:
+                self.days |= rolled_up_days(session, span)
+            return
+        # Right figures, slowly: the central builds the roll-up when it starts.
+        log.warning(
+            "report roll-up %s; counting from the loans (run rebuild-rollup --central)",
+            "not built" if zone is None else f"counts days in {zone}, not {calendar.zone.key}",
+        )
         for span in spans:
             offset = fixed_offset(calendar, span)
             if offset is None:
@@ -94,13 +109,14 @@ def _exact_days(
     by_number = {number: pid for pid, number, _, _ in patrons}
     days: dict[dt.date, DayCounts] = defaultdict(DayCounts)
     # (day, patron id) → (when, where) they were first seen that day: the visit is counted there.
-    first_seen: dict[tuple[dt.date, int], tuple[dt.datetime, str]] = {}
+    first_seen: dict[tuple[dt.date, int], tuple[dt.datetime, bool, str]] = {}
 
-    def saw(patron_id: int, at: dt.datetime, source: str) -> None:
+    def saw(patron_id: int, at: dt.datetime, source: str, is_visit: bool) -> None:
         key = (calendar.local_date(at), patron_id)
         first = first_seen.get(key)
-        if first is None or at < first[0]:
-            first_seen[key] = (at, source)
+        # Earliest first; on a tie the loan, then the source's name (central.rollup.Sighting).
+        if first is None or (at, is_visit, source) < first:
+            first_seen[key] = (at, is_visit, source)
 
     start, end = calendar.bounds(span)
     for patron_id, at, source in session.execute(
@@ -109,7 +125,7 @@ def _exact_days(
         .order_by(Loan.checked_out_at, Loan.id)
     ):
         days[calendar.local_date(at)].loans[(grade_of.get(patron_id), source)] += 1
-        saw(patron_id, at, source)
+        saw(patron_id, at, source, False)
     # Sign-ins reach the central as "visit" events; a copy a kiosk sent twice is not counted.
     for payload, seen_at, kiosk_id in session.execute(
         select(CentralEvent.payload, CentralEvent.recorded_at, CentralEvent.kiosk_id)
@@ -123,8 +139,8 @@ def _exact_days(
     ):
         visitor = by_number.get(_student_number(payload) or "")
         if visitor is not None and seen_at is not None:
-            saw(visitor, seen_at, kiosk_id)
-    for (day, patron_id), (_, source) in first_seen.items():
+            saw(visitor, seen_at, kiosk_id, True)
+    for (day, patron_id), (_, _, source) in first_seen.items():
         days[day].visits[(grade_of.get(patron_id), source)] += 1
     return days
 

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from central.reports.base import LibraryCalendar, class_group
-from db.central_models import CentralEvent, EventState
+from central.rollup import NO_GRADE
+from db.central_models import CentralEvent, EventState, ReportDayCount
 from db.models import Loan, Patron
 from kiosk.circulation.schoolyear import Period
 
@@ -72,14 +73,14 @@ def count_days(
 ) -> dict[dt.date, DayCounts]:
     """Loans and visits of each local day of `span`, grouped in one query: loans and the sign-ins
     ("visit" events, less copies a kiosk sent twice) ranked per student and day by time, loans
-    first on a tie, the first of each counted as the visit."""
+    first on a tie, then by source (as central.rollup.Sighting.order), the first of each counted
+    as the visit."""
     start, end = calendar.bounds(span)
     loans = select(
         Loan.patron_id.label("patron_id"),
         Loan.checked_out_at.label("at"),
         Loan.kiosk_id.label("source"),
         literal(0).label("is_visit"),
-        Loan.id.label("row_id"),
     ).where(Loan.checked_out_at >= start, Loan.checked_out_at < end)
     signins = (
         select(
@@ -87,7 +88,6 @@ def count_days(
             CentralEvent.recorded_at,
             CentralEvent.kiosk_id,
             literal(1),
-            CentralEvent.id,
         )
         .join(Patron, Patron.student_number == _student_number(session))
         .where(
@@ -100,7 +100,7 @@ def count_days(
     seen = union_all(loans, signins).subquery()
     day = _local_day(session, seen.c.at, offset)
     first = func.row_number().over(
-        partition_by=(seen.c.patron_id, day), order_by=(seen.c.at, seen.c.is_visit, seen.c.row_id)
+        partition_by=(seen.c.patron_id, day), order_by=(seen.c.at, seen.c.is_visit, seen.c.source)
     )
     ranked = select(
         seen.c.patron_id,
@@ -129,6 +129,27 @@ def count_days(
             grades[pair] = class_group(*pair).grade
         counts = days[local if isinstance(local, dt.date) else dt.date.fromisoformat(local)]
         part = (grades[pair], source)
+        if n_loans:
+            counts.loans[part] += n_loans
+        if n_visits:
+            counts.visits[part] += n_visits
+    return days
+
+
+def rolled_up_days(session: Session, span: Period) -> dict[dt.date, DayCounts]:
+    """count_days read from the daily roll-up (central.rollup): a few rows a day."""
+    days: dict[dt.date, DayCounts] = defaultdict(DayCounts)
+    for day, grade, source, n_loans, n_visits in session.execute(
+        select(
+            ReportDayCount.day,
+            ReportDayCount.grade,
+            ReportDayCount.source,
+            ReportDayCount.loans,
+            ReportDayCount.visits,
+        ).where(ReportDayCount.day >= span.start, ReportDayCount.day < span.end)
+    ):
+        counts = days[day]
+        part = (None if grade == NO_GRADE else grade, source)
         if n_loans:
             counts.loans[part] += n_loans
         if n_visits:
