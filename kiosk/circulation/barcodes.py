@@ -254,12 +254,17 @@ def to_isbn13(value: str) -> str | None:
     not books, and give None, as does anything with a bad check digit.
     """
     compact = value.strip().replace("-", "").replace(" ", "").upper()
+    # Once the pattern has made `compact` plain ASCII, stdnum's check digits are called
+    # directly: isbn.is_valid and isbn.to_isbn13 first clean the text character by character,
+    # and a catalog import checks an ISBN for every title it reads.
     if _COMPACT_ISBN10.fullmatch(compact) and isbn.is_valid(compact):
-        return isbn.to_isbn13(compact)
+        body = "978" + compact[:9]
+        return body + ean.calc_check_digit(body)
     if (
         _COMPACT_13.fullmatch(compact)
-        and isbn.is_valid(compact)
+        and compact.startswith(_BOOKLAND)
         and not compact.startswith(_ISMN_PREFIX)
+        and ean.calc_check_digit(compact[:12]) == compact[12]
     ):
         return compact
     return None
