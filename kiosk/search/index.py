@@ -99,26 +99,21 @@ def search_row(
     }
 
 
-def pinyin_rows(title_id: int, title: str, author: str) -> Iterator[dict[str, Any]]:
+def pinyin_rows(title_id: int, title: str, author: str) -> list[dict[str, Any]]:
     """The title_pinyin rows of one title: each distinct key once, its title reading first."""
-    seen: set[str] = set()
     title_keys = pinyin_keys(title)
     author_keys = pinyin_keys(author)
+    field_of: dict[str, int] = {}
     for field, keys in (
         (PinyinField.TITLE_FULL, title_keys.full),
         (PinyinField.TITLE_INITIALS, title_keys.initials),
         (PinyinField.AUTHOR_FULL, author_keys.full),
         (PinyinField.AUTHOR_INITIALS, author_keys.initials),
     ):
-        for key in _new(keys, seen):
-            yield {"key": key, "title_id": title_id, "field": int(field)}
-
-
-def _new(keys: Iterable[str], seen: set[str]) -> Iterator[str]:
-    for key in keys:
-        if key not in seen:
-            seen.add(key)
-            yield key
+        number = int(field)
+        for key in keys:
+            field_of.setdefault(key, number)
+    return [{"key": key, "title_id": title_id, "field": f} for key, f in field_of.items()]
 
 
 def _chunks(values: Sequence[int]) -> Iterator[Sequence[int]]:

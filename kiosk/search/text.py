@@ -72,8 +72,15 @@ def tokens(text: str) -> list[str]:
 
 def token_text(fields: Iterable[str]) -> str:
     """The text the full-text index holds for a title: each field's tokens, fields kept apart."""
-    per_field = (" ".join(tokens(f)) for f in fields)
+    per_field = (_field_tokens(f) for f in fields)
     return f" {FIELD_SEPARATOR} ".join(t for t in per_field if t)
+
+
+# Catalogues repeat their authors, publishers, series and subjects: an import works out the
+# tokens of each distinct text once.
+@functools.lru_cache(maxsize=65_536)
+def _field_tokens(text: str) -> str:
+    return " ".join(tokens(text))
 
 
 @dataclass(frozen=True)
