@@ -472,10 +472,7 @@ class _Batch:
 
     def _write_bulk(self) -> None:
         if self.new_titles:
-            ids = self.session.scalars(
-                insert(_TITLES).returning(_TITLES.c.id, sort_by_parameter_order=True),
-                [slot.values for slot in self.new_titles],
-            ).all()
+            ids = self._insert_titles([slot.values for slot in self.new_titles])
             for slot, title_id in zip(self.new_titles, ids, strict=True):
                 slot.title_id = title_id
                 self.by_id[title_id] = slot
@@ -493,6 +490,24 @@ class _Batch:
                     for slot, holding in self.new_items
                 ],
             )
+
+    def _insert_titles(self, rows: list[dict[str, Any]]) -> Sequence[int]:
+        """Insert the new titles; their ids, in the order of `rows`."""
+        if self.session.get_bind().dialect.name != "sqlite":
+            return self.session.scalars(
+                insert(_TITLES).returning(_TITLES.c.id, sort_by_parameter_order=True), rows
+            ).all()
+        # SQLite does not promise the order of a multi-row INSERT's RETURNING rows, so there
+        # SQLAlchemy sends one statement per title. Instead the titles get the ids SQLite would
+        # give them, each one above the highest, and go in as one executemany: nobody else
+        # can add a title in between (the transaction began with BEGIN IMMEDIATE, and in WAL
+        # mode a transaction that read an older snapshot could not write at all).
+        first = (self.session.scalar(select(func.max(_TITLES.c.id))) or 0) + 1
+        ids = range(first, first + len(rows))
+        for values, title_id in zip(rows, ids, strict=True):
+            values["id"] = title_id
+        self.session.execute(insert(_TITLES), rows)
+        return ids
 
     def _write_through_orm(self) -> None:
         for slot in self.new_titles:
