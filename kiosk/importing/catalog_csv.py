@@ -85,9 +85,10 @@ def _group_rows(table: CsvTable) -> list[_Group | Source]:
     # Each copy barcode, with the title group and line that listed it first: the first row
     # wins, on every import alike, so a barcode on two titles' rows never moves between them.
     listed: dict[str, tuple[_Group, str]] = {}
+    barcode_label = table.label("barcode")
     for line, cells in table.rows:
         where = f"line {line}"
-        value = {f: table.value(cells, f) or "" for f in _HEADERS}
+        value = table.values(cells, _HEADERS, missing="")
         isbn13 = None
         # Old catalogs put the 统一书号 of pre-1987 books in their 书号 (ISBN) column.
         number = to_unified_number(value["unified_number"] or value["isbn"])
@@ -148,7 +149,7 @@ def _group_rows(table: CsvTable) -> list[_Group | Source]:
             group.copies_refused = True
             continue
         row = Source(where)
-        add_holding(row, group.holdings, barcode, value["location"], table.label("barcode"))
+        add_holding(row, group.holdings, barcode, value["location"], barcode_label)
         group.problems += row.problems
         if value["barcode"] and value["copies"] and copies != 1:
             group.warnings.append(

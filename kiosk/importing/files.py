@@ -6,9 +6,10 @@ import csv
 import io
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import overload
 
 _DELIMITERS = ",;\t"
 
@@ -96,6 +97,27 @@ class CsvTable:
         if column is None:
             return None
         return row[column.index].strip() if column.index < len(row) else ""
+
+    @overload
+    def values(self, row: list[str], names: Iterable[str]) -> dict[str, str | None]: ...
+
+    @overload
+    def values(self, row: list[str], names: Iterable[str], missing: str) -> dict[str, str]: ...
+
+    def values(
+        self, row: list[str], names: Iterable[str], missing: str | None = None
+    ) -> dict[str, str | None] | dict[str, str]:
+        """`value` of every field in `names`, `missing` for those the file has no column of.
+
+        One pass over the file's columns, not one look-up per field: imports call this for
+        every row.
+        """
+        found: dict[str, str | None] = dict.fromkeys(names, missing)
+        width = len(row)
+        for name, column in self.columns.items():
+            if name in found:
+                found[name] = row[column.index].strip() if column.index < width else ""
+        return found
 
     def is_number(self, line: int, name: str) -> bool:
         """Whether field `name` on `line` was a number in the workbook (never in a CSV file)."""

@@ -270,7 +270,7 @@ def _validate(
     card_pattern = re.compile(patron_pattern, re.ASCII)
     for line, cells in table.rows:
         where = f"line {line}"
-        values = {f: table.value(cells, f) for f in _HEADERS}
+        values = table.values(cells, _HEADERS)
         number = values["student_number"] or ""
         card = values["card"] or ""
         problem = _first_problem(table, values)
