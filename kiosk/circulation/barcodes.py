@@ -254,10 +254,10 @@ def to_isbn13(value: str) -> str | None:
     not books, and give None, as does anything with a bad check digit.
     """
     compact = value.strip().replace("-", "").replace(" ", "").upper()
-    # Once the pattern has made `compact` plain ASCII, stdnum's check digits are called
-    # directly: isbn.is_valid and isbn.to_isbn13 first clean the text character by character,
-    # and a catalog import checks an ISBN for every title it reads.
-    if _COMPACT_ISBN10.fullmatch(compact) and isbn.is_valid(compact):
+    # Once the pattern has made `compact` plain ASCII, the check digits are computed directly
+    # (the EAN-13 one by stdnum): stdnum's isbn.is_valid and isbn.to_isbn13 first clean the
+    # text character by character, and a catalog import checks an ISBN for every title.
+    if _COMPACT_ISBN10.fullmatch(compact) and _isbn10_check_digit(compact[:9]) == compact[9]:
         body = "978" + compact[:9]
         return body + ean.calc_check_digit(body)
     if (
@@ -268,6 +268,15 @@ def to_isbn13(value: str) -> str | None:
     ):
         return compact
     return None
+
+
+def _isbn10_check_digit(body: str) -> str:
+    """The check digit of the nine ASCII digits `body` of an ISBN-10 ("X" stands for 10).
+
+    The formula of stdnum's private isbn._calc_isbn10_check_digit.
+    """
+    check = sum((i + 1) * int(d) for i, d in enumerate(body)) % 11
+    return "X" if check == 10 else str(check)
 
 
 def isbn_variants(isbn13: str) -> tuple[str, ...]:
