@@ -85,7 +85,8 @@ def _group_rows(table: CsvTable) -> list[_Group | Source]:
     # Each copy barcode, with the title group and line that listed it first: the first row
     # wins, on every import alike, so a barcode on two titles' rows never moves between them.
     listed: dict[str, tuple[_Group, str]] = {}
-    barcode_label = table.label("barcode")
+    # Messages name the columns as the file does; worked out once, not for every row.
+    isbn_label, barcode_label = table.label("isbn"), table.label("barcode")
     for line, cells in table.rows:
         where = f"line {line}"
         value = table.values(cells, _HEADERS, missing="")
@@ -93,7 +94,7 @@ def _group_rows(table: CsvTable) -> list[_Group | Source]:
         # Old catalogs put the 统一书号 of pre-1987 books in their 书号 (ISBN) column.
         number = to_unified_number(value["unified_number"] or value["isbn"])
         if value["isbn"] and to_unified_number(value["isbn"]) is None:
-            isbn13, problem = _table_isbn(table, line, value["isbn"])
+            isbn13, problem = _table_isbn(table, line, value["isbn"], isbn_label)
             if problem is not None:
                 found.append(Source(where, reason=problem))
                 continue
@@ -159,14 +160,15 @@ def _group_rows(table: CsvTable) -> list[_Group | Source]:
     return found
 
 
-def _table_isbn(table: CsvTable, line: int, value: str) -> tuple[str | None, str | None]:
-    """The ISBN-13 of an ISBN cell, or why the row is refused.
+def _table_isbn(
+    table: CsvTable, line: int, value: str, label: str
+) -> tuple[str | None, str | None]:
+    """The ISBN-13 of an ISBN cell (its column called `label`), or why the row is refused.
 
     Excel keeps a number to 15 significant digits and shows a long one as 9.78753E+12; a
     CSV saved from that view has lost the digits for good. A whole ISBN-13 stored as a
     number is exact and accepted; an ISBN-10 stored as a number has lost its leading zero.
     """
-    label = table.label("isbn")
     retype = (
         f"{label} was turned into a number by Excel and lost digits (format the column "
         "as Text, enter the ISBNs again and import again)"
