@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from kiosk.config import Settings
+from kiosk.importing.bulk import collector_paused
 from kiosk.importing.catalog_csv import read_catalog_table
 from kiosk.importing.catalog_records import Reading, Source
 from kiosk.importing.files import UnreadableFile
@@ -62,6 +63,7 @@ class CatalogImport(FileImport):
         )
 
 
+@collector_paused()
 def import_catalog(
     settings: Settings,
     data: bytes,

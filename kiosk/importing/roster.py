@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Patron, PatronStatus, width_of
 from kiosk.config import Settings
+from kiosk.importing.bulk import collector_paused
 from kiosk.importing.files import CsvTable, normalize_header
 from kiosk.importing.report import (
     FileImport,
@@ -111,6 +112,7 @@ class RosterImport(FileImport):
         return outcome_table({"students": counts})
 
 
+@collector_paused()
 def import_roster(
     settings: Settings,
     data: bytes,
