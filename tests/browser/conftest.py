@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,14 +50,28 @@ def kiosk(start_kiosk: Callable[..., KioskServer]) -> KioskServer:
     return start_kiosk()
 
 
-@pytest.fixture
-def page(chromium: Any) -> Iterator[Any]:
-    """A fresh browser context at 1024x768; any uncaught JavaScript error fails the test."""
-    context = chromium.new_context(viewport={"width": 1024, "height": 768})
+@contextmanager
+def _watched_page(chromium: Any, width: int, height: int) -> Iterator[Any]:
+    """A fresh browser context at `width`x`height`; any uncaught JavaScript error fails the test."""
+    context = chromium.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
     page.set_default_timeout(5000)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     yield page
     context.close()
-    assert not errors, f"JavaScript errors on the kiosk page: {errors}"
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def page(chromium: Any) -> Iterator[Any]:
+    """The kiosk's screen at 1024x768."""
+    with _watched_page(chromium, 1024, 768) as page:
+        yield page
+
+
+@pytest.fixture
+def console(chromium: Any) -> Iterator[Any]:
+    """A console browser at the common school PC's 1366x768."""
+    with _watched_page(chromium, 1366, 768) as page:
+        yield page

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,39 +10,24 @@ from typing import Any
 import openpyxl
 import pytest
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
-from central.app import create_central_app
 from central.auth import add_user
-from central.db import make_central_session_factory, open_central_engine
 from db.models import Patron
-from tests.conftest import FakeClock, make_settings
+from tests.browser.central_server import served_central
+from tests.central.console_support import PASSWORD
+from tests.conftest import FakeClock
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
 def central(tmp_path: Path) -> Iterator[tuple[str, Any]]:
     """The central app on a real SQLite file, served on a free port by a thread."""
-    (tmp_path / "secret").write_text("browser-test-secret\n")
-    url = str(tmp_path / "central.sqlite3")
-    settings = make_settings(
-        tmp_path, central={"database_url": url, "secret_key_file": str(tmp_path / "secret")}
-    )
-    engine = open_central_engine(url)
-    factory = make_central_session_factory(engine)
-    clock = FakeClock()
-    with factory.begin() as s:
-        add_user(s, "liu", PASSWORD, "librarian", clock())
-    app = create_central_app(settings, engine=engine, clock=clock)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", factory
-    server.shutdown()
-    engine.dispose()
+    with served_central(tmp_path, FakeClock()) as central:
+        with central.factory.begin() as s:
+            add_user(s, "liu", PASSWORD, "librarian", central.clock())
+        yield central.url, central.factory
 
 
 def roster(path: Path) -> Path:

@@ -6,21 +6,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.browser.test_desk_ui import Central, central, sign_in  # noqa: F401 - the fixture
+from tests.browser.central_server import ServedCentral, sign_in
+from tests.browser.test_desk_ui import central  # noqa: F401 - the fixture
 from tests.central.test_hold_shelf_pages import fill_shelf
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
 
 
 def test_the_librarian_pages_through_the_to_pull_list(
-    central: Central,  # noqa: F811 - the fixture imported above
+    central: ServedCentral,  # noqa: F811 - the fixture imported above
     page: Any,
 ) -> None:
     with central.factory.begin() as s:
         fill_shelf(s, central.clock())
     SCREENSHOTS.mkdir(exist_ok=True)
     page.set_viewport_size({"width": 1366, "height": 768})
-    sign_in(page, central, "liu", "/hold-shelf")
+    sign_in(page, central.url, "liu", "/hold-shelf")
     assert "需从书架取下的书（121）" in page.inner_text("#to-pull")
     first = page.inner_text("table.hold-shelf >> nth=0")
     assert "A000" in first and "A049" in first and "A050" not in first

@@ -3,26 +3,23 @@ librarian previews a half-used sheet, downloads the labels and a class's cards, 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
-from central.app import create_central_app
 from central.auth import add_user
-from central.db import make_central_session_factory, open_central_engine
 from central.labels import LAYOUTS, place
+from tests.browser.central_server import served_central
 from tests.central.conftest import CentralDB
+from tests.central.console_support import PASSWORD
 from tests.central.label_support import seed_label_library
 from tests.central.test_labels import decoded_positions, rasterise
-from tests.conftest import FakeClock, make_settings
+from tests.conftest import FakeClock
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "screenshots"
-PASSWORD = "correct horse battery"
 SIZES = {"1366x768": (1366, 768), "1920x1080": (1920, 1080)}
 MADE_UP = ["G8753669293", "GB8753669293", "GEN0000001"]
 
@@ -31,26 +28,17 @@ MADE_UP = ["G8753669293", "GB8753669293", "GEN0000001"]
 def central(tmp_path: Path) -> Iterator[str]:
     """A central with the demo library and a catalogue whose copies got made-up barcodes, a
     librarian; served on a free port by a thread."""
-    (tmp_path / "secret").write_text("browser-test-secret\n")
-    url = str(tmp_path / "central.sqlite3")
-    settings = make_settings(
-        tmp_path,
-        central={"database_url": url, "secret_key_file": str(tmp_path / "secret")},
-        school={"name": "书香市第一实验小学", "short_name": "书香一小"},
-    )
-    engine = open_central_engine(url)
-    factory = make_central_session_factory(engine)
     clock = FakeClock()
-    seed_label_library(CentralDB("sqlite", url, engine, factory), clock, tmp_path)
-    with factory.begin() as s:
-        add_user(s, "liu", PASSWORD, "librarian", clock())
-    app = create_central_app(settings, engine=engine, clock=clock)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    engine.dispose()
+    school = {"name": "书香市第一实验小学", "short_name": "书香一小"}
+    with served_central(tmp_path, clock, school=school) as central:
+        seed_label_library(
+            CentralDB("sqlite", str(tmp_path / "central.sqlite3"), central.engine, central.factory),
+            clock,
+            tmp_path,
+        )
+        with central.factory.begin() as s:
+            add_user(s, "liu", PASSWORD, "librarian", clock())
+        yield central.url
 
 
 def shoot(page: Any, name: str) -> None:

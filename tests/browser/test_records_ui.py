@@ -5,22 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
-from central.app import create_central_app
 from central.auth import add_user
-from central.db import make_central_session_factory, open_central_engine
 from central.desk import check_out
 from central.intake import register_kiosk
-from db.engine import SessionFactory, make_engine, make_session_factory
+from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade
 from db.models import Item, Patron, Title
 from kiosk.app import create_app
@@ -28,66 +23,33 @@ from kiosk.policies import loan_policy
 from kiosk.services.demo import seed_demo_library
 from kiosk.sync.client import CentralClient
 from kiosk.sync.pull import pull_changes
+from tests.browser.central_server import ServedCentral, served_central, sign_in
 from tests.central.conftest import drain_ledger
+from tests.central.console_support import PASSWORD
 from tests.conftest import FakeClock, make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "screenshots"
-PASSWORD = "correct horse battery"
 SIZES = {"1366x768": (1366, 768), "1920x1080": (1920, 1080)}
 
 
-@dataclass
-class Central:
-    url: str
-    factory: SessionFactory
-    kiosk_token: str
+@pytest.fixture
+def central(tmp_path: Path) -> Iterator[ServedCentral]:
+    """The central with the demo library, a librarian and a helper."""
+    with served_central(tmp_path, FakeClock()) as central:
+        with central.factory.begin() as s:
+            add_user(s, "liu", PASSWORD, "librarian", central.clock())
+            add_user(s, "xiaoming", PASSWORD, "helper", central.clock())
+            seed_demo_library(s, central.clock())
+        yield central
 
 
 @pytest.fixture
-def central(tmp_path: Path) -> Iterator[Central]:
-    """The central app with the demo library on a real SQLite file, served by a thread."""
-    (tmp_path / "secret").write_text("browser-test-secret\n")
-    url = str(tmp_path / "central.sqlite3")
-    settings = make_settings(
-        tmp_path, central={"database_url": url, "secret_key_file": str(tmp_path / "secret")}
-    )
-    engine = open_central_engine(url)
-    factory = make_central_session_factory(engine)
-    clock = FakeClock()
-    with factory.begin() as s:
-        add_user(s, "liu", PASSWORD, "librarian", clock())
-        add_user(s, "xiaoming", PASSWORD, "helper", clock())
-        seed_demo_library(s, clock())
-        _, token = register_kiosk(s, "k1", "k1", clock())
-    app = create_central_app(settings, engine=engine, clock=clock)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield Central(f"http://127.0.0.1:{server.server_port}", factory, token)
-    server.shutdown()
-    engine.dispose()
-
-
-@pytest.fixture
-def console(chromium: Any) -> Iterator[Any]:
-    """A console browser at the common school PC's 1366x768; a script error fails the test."""
-    context = chromium.new_context(viewport={"width": 1366, "height": 768})
-    page = context.new_page()
-    page.set_default_timeout(5000)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    context.close()
-    assert not errors, errors
-
-
-def _sign_in(page: Any, base: str, username: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
+def kiosk_token(central: ServedCentral) -> str:
+    """The token of kiosk k1, registered at the central."""
+    with central.factory.begin() as s:
+        _, token = register_kiosk(s, "k1", "k1", central.clock())
+    return token
 
 
 def _shoot(page: Any, name: str) -> None:
@@ -95,13 +57,13 @@ def _shoot(page: Any, name: str) -> None:
     page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
 
 
-def _kiosk_scan(tmp_path: Path, central: Central, card: str) -> dict[str, Any]:
+def _kiosk_scan(tmp_path: Path, central: ServedCentral, token: str, card: str) -> dict[str, Any]:
     """Pull everything new into a kiosk's own database, then scan `card` at that kiosk."""
     settings = make_settings(tmp_path, kiosk={"id": "k1", "language": "zh"})
     engine = make_engine(settings.database.path)
     upgrade(engine)
     factory = make_session_factory(engine)
-    pull_changes(factory, CentralClient(central.url, "k1", central.kiosk_token, 5.0))
+    pull_changes(factory, CentralClient(central.url, "k1", token, 5.0))
     app = create_app(settings, engine=engine, clock=FakeClock())
     reply = app.test_client().post("/api/scan", json={"code": card}).get_json()
     engine.dispose()
@@ -110,12 +72,12 @@ def _kiosk_scan(tmp_path: Path, central: Central, card: str) -> dict[str, Any]:
 
 
 def test_find_a_student_by_two_characters_block_and_the_kiosk_refuses(
-    console: Any, central: Central, tmp_path: Path
+    console: Any, central: ServedCentral, kiosk_token: str, tmp_path: Path
 ):
-    before = _kiosk_scan(tmp_path, central, "20260004")
+    before = _kiosk_scan(tmp_path, central, kiosk_token, "20260004")
     assert before["action"] == "signed_in"
     base = central.url
-    _sign_in(console, base, "liu")
+    sign_in(console, base, "liu")
     box = console.locator("header input[name=q]")
     box.fill("欧阳")
     box.press("Enter")
@@ -132,12 +94,12 @@ def test_find_a_student_by_two_characters_block_and_the_kiosk_refuses(
     assert "已停借。自助机下次同步后会拒绝这张卡。" in console.locator(".flash").inner_text()
     assert reason in console.locator(".blocked-reason").inner_text()
     _shoot(console, "records-patron-blocked-zh-1366x768")
-    after = _kiosk_scan(tmp_path, central, "20260004")
+    after = _kiosk_scan(tmp_path, central, kiosk_token, "20260004")
     assert after["action"] == "refused" and after["reason"] == "card_blocked"
     assert after["message"] == f"你的借书卡暂停借书（{reason}）。请找图书管理员。"
 
 
-def test_screenshots_of_every_records_page(console: Any, central: Central, tmp_path: Path):
+def test_screenshots_of_every_records_page(console: Any, central: ServedCentral, tmp_path: Path):
     """Every records page at both sizes in both languages, for a person to look at."""
     # Something on loan (overdue) and held, so every section of the pages has rows.
     with central.factory.begin() as s:
@@ -152,7 +114,7 @@ def test_screenshots_of_every_records_page(console: Any, central: Central, tmp_p
         book = s.scalar(select(Title.id).where(Title.title == "青铜葵花"))
     drain_ledger(central.factory, FakeClock())
     base = central.url
-    _sign_in(console, base, "liu")
+    sign_in(console, base, "liu")
     pages = {
         "find": "/find?q=曹",
         "patron": f"/patrons/{li}",
@@ -175,7 +137,7 @@ def test_screenshots_of_every_records_page(console: Any, central: Central, tmp_p
     assert "陈思远" in console.locator("#holds ~ table, section:has(#holds)").first.inner_text()
     console.set_viewport_size({"width": 1366, "height": 768})
     console.context.clear_cookies()
-    _sign_in(console, base, "xiaoming")
+    sign_in(console, base, "xiaoming")
     console.goto(f"{base}/patrons/{li}?lang=zh")
     assert console.locator("text=家长联系方式").count() == 0
     assert console.locator("input[name=reason]").count() == 0

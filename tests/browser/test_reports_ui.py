@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
-from central.app import create_central_app
 from central.auth import add_user
-from central.db import make_central_session_factory, open_central_engine
+from tests.browser.central_server import served_central
+from tests.central.console_support import PASSWORD
 from tests.central.report_history import build_history
-from tests.conftest import FakeClock, make_settings
+from tests.conftest import FakeClock
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots" / "reports"
-PASSWORD = "correct horse battery"
 PAGES = [
     ("class-ranking", "period=2026-T1"),
     ("popular", "period=2026-2027"),
@@ -31,24 +28,12 @@ PAGES = [
 
 @pytest.fixture
 def central(tmp_path: Path) -> Iterator[str]:
-    (tmp_path / "secret").write_text("browser-test-secret\n")
-    url = str(tmp_path / "central.sqlite3")
-    settings = make_settings(
-        tmp_path, central={"database_url": url, "secret_key_file": str(tmp_path / "secret")}
-    )
-    engine = open_central_engine(url)
-    factory = make_central_session_factory(engine)
     clock = FakeClock(dt.datetime(2027, 3, 31, 4, 0, tzinfo=dt.UTC))
-    with factory.begin() as s:
-        add_user(s, "liu", PASSWORD, "librarian", clock())
-        build_history(s, loans=1500, visits=800, students_per_class=12)
-    app = create_central_app(settings, engine=engine, clock=clock)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    engine.dispose()
+    with served_central(tmp_path, clock) as central:
+        with central.factory.begin() as s:
+            add_user(s, "liu", PASSWORD, "librarian", clock())
+            build_history(s, loans=1500, visits=800, students_per_class=12)
+        yield central.url
 
 
 @pytest.mark.parametrize(("width", "height"), [(1366, 768), (1920, 1080)])

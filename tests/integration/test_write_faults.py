@@ -368,18 +368,26 @@ def ok(reply: Reply) -> dict[str, Any]:
 PATHS = pytest.mark.parametrize("path", ["http", "serial"])
 
 
+def refused_without_a_trace(kiosk: Kiosk, fault: Fault, code: str, path: str) -> Reply:
+    """Scan `code` while the disk refuses every write: the kiosk answers that it could not
+    record it, and neither its rows nor its session (as the reply tells it) change."""
+    session = kiosk.session()
+    fault.start()
+    before = kiosk.rows()
+    reply = kiosk.scan(code, path)
+    assert kiosk.session() == session
+    assert kiosk.rows() == before
+    assert_refused(reply)
+    assert reply.body["session"]["active"] is session["active"]
+    return reply
+
+
 # --- the cases -------------------------------------------------------------------------------
 
 
 @PATHS
 def test_failed_sign_in_signs_nobody_in(kiosk: Kiosk, fault: Fault, path: str) -> None:
-    fault.start()
-    before = kiosk.rows()
-
-    reply = kiosk.scan(CARD_A, path)
-    assert kiosk.session() == {"active": False}
-    assert kiosk.rows() == before
-    assert_refused(reply)
+    reply = refused_without_a_trace(kiosk, fault, CARD_A, path)
     assert reply.body["session"] == {"active": False}
     assert kiosk.desk.last_write_ok is False
     assert kiosk.desk.last_write_error in ("SQLITE_FULL", "SQLITE_READONLY")
@@ -401,15 +409,7 @@ def test_failed_sign_in_signs_nobody_in(kiosk: Kiosk, fault: Fault, path: str) -
 @PATHS
 def test_failed_switch_keeps_the_first_student(kiosk: Kiosk, fault: Fault, path: str) -> None:
     assert ok(kiosk.scan(CARD_A, path))["action"] == "signed_in"
-    session = kiosk.session()
-    fault.start()
-    before = kiosk.rows()
-
-    reply = kiosk.scan(CARD_B, path)
-    assert kiosk.session() == session
-    assert kiosk.rows() == before
-    assert_refused(reply)
-    assert reply.body["session"]["active"] is True
+    refused_without_a_trace(kiosk, fault, CARD_B, path)
 
     fault.clear()
     # The switch never happened, so the first student is still the one borrowing.
@@ -426,15 +426,7 @@ def test_failed_switch_keeps_the_first_student(kiosk: Kiosk, fault: Fault, path:
 @PATHS
 def test_failed_loan_lends_nothing(kiosk: Kiosk, fault: Fault, path: str) -> None:
     assert ok(kiosk.scan(CARD_A, path))["action"] == "signed_in"
-    session = kiosk.session()
-    fault.start()
-    before = kiosk.rows()
-
-    reply = kiosk.scan(BOOK, path)
-    assert kiosk.session() == session
-    assert kiosk.rows() == before
-    assert_refused(reply)
-    assert reply.body["session"]["active"] is True
+    refused_without_a_trace(kiosk, fault, BOOK, path)
 
     fault.clear()
     lent = ok(kiosk.scan(BOOK, path))
@@ -449,13 +441,7 @@ def test_failed_return_keeps_the_loan(kiosk: Kiosk, fault: Fault, path: str) -> 
     ok(kiosk.scan(CARD_A, path))
     assert ok(kiosk.scan(BOOK, path))["action"] == "checked_out"
     assert kiosk.client.post("/api/session/end").status_code == 200
-    fault.start()
-    before = kiosk.rows()
-
-    reply = kiosk.scan(BOOK, path)
-    assert kiosk.session() == {"active": False}
-    assert kiosk.rows() == before
-    assert_refused(reply)
+    reply = refused_without_a_trace(kiosk, fault, BOOK, path)
     assert reply.body["session"] == {"active": False}
     assert kiosk.open_loans() == [(BOOK, CARD_A, 0)]
 
