@@ -217,14 +217,14 @@ class _KioskLoans:
                 uuid=change.loan_uuid,
                 item_id=item.id,
                 patron_id=change.patron_id,
-                checked_out_at=to_db_time(change.checked_out_at),
+                checked_out_at=to_db_time(change.at),
                 due_at=to_db_time(change.due_at),
                 kiosk_id=self.kiosk_id,
             )
             lent = copy_status_after(item.status, CopyEvent.LENT)
             sql.SET_ITEM_STATUS.run(db, item_id=item.id, new_status=lent.value)
         elif isinstance(change, Return):
-            stamp = to_db_time(change.returned_at)
+            stamp = to_db_time(change.at)
             sql.RETURN_LOAN.run(
                 db, loan_id=change.loan.id, returned_at=stamp, kiosk_id=self.kiosk_id
             )

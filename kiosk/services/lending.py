@@ -148,6 +148,7 @@ class LoanedCopy:
 
 
 # --- the changes and their sync events -------------------------------------------------------
+# Each change's `at` is when it happened: its event's time, and the loan's checkout or return time.
 
 
 @dataclass(frozen=True)
@@ -161,12 +162,8 @@ class Checkout:
     student_number: str
     item: ItemRecord
     ready_hold_id: int | None
-    checked_out_at: dt.datetime
+    at: dt.datetime
     due_at: dt.datetime
-
-    @property
-    def at(self) -> dt.datetime:
-        return self.checked_out_at
 
     def event_fields(self) -> dict[str, Any]:
         """The checkout event's fields (central.events.REQUIRED_FIELDS), times unformatted."""
@@ -175,7 +172,7 @@ class Checkout:
             "item_barcode": self.item.barcode,
             "isbn13": self.item.isbn13,
             "student_number": self.student_number,
-            "checked_out_at": self.checked_out_at,
+            "checked_out_at": self.at,
             "due_at": self.due_at,
         }
 
@@ -188,17 +185,13 @@ class Return:
     loan: OpenLoan
     item: ItemRecord
     hold: WaitingHold | None
-    returned_at: dt.datetime
-
-    @property
-    def at(self) -> dt.datetime:
-        return self.returned_at
+    at: dt.datetime
 
     def event_fields(self) -> dict[str, Any]:
         return {
             "loan_uuid": self.loan.uuid,
             "item_barcode": self.item.barcode,
-            "returned_at": self.returned_at,
+            "returned_at": self.at,
             "hold_uuid": self.hold.uuid if self.hold is not None else None,
         }
 
@@ -210,11 +203,7 @@ class Renewal:
     item: ItemRecord
     due_at: dt.datetime
     renewals: int
-    renewed_at: dt.datetime
-
-    @property
-    def at(self) -> dt.datetime:
-        return self.renewed_at
+    at: dt.datetime
 
     def event_fields(self) -> dict[str, Any]:
         return {
@@ -299,7 +288,7 @@ def check_out(
             patron.student_number,
             item,
             copy.ready_hold_id,
-            checked_out_at=now,
+            at=now,
             due_at=decision.due_at,
         )
     )
@@ -363,7 +352,7 @@ def check_in(
             Action.REFUSED, item, refusal=decision.refusal, destination=decision.destination
         )
     hold = waiting if decision.destination is Destination.HOLD_SHELF else None
-    store.write(Return(loan, item, hold, returned_at=now))
+    store.write(Return(loan, item, hold, at=now))
     return _item_result(
         Action.RETURNED,
         item,
@@ -424,7 +413,7 @@ def renew(
             renewable_on=decision.renewable_on,
             loan_uuid=loan.uuid,
         )
-    store.write(Renewal(loan, item, decision.due_at, loan.renewals + 1, renewed_at=now))
+    store.write(Renewal(loan, item, decision.due_at, loan.renewals + 1, at=now))
     return _item_result(Action.RENEWED, item, due_at=decision.due_at, loan_uuid=loan.uuid)
 
 
