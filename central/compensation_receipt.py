@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from central.i18n import local_datetime
 from central.pdf import CJK_FAMILY, cjk_document
 from kiosk.circulation.compensation import AmountBasis, CaseReason, CaseStatus, yuan_text
+from kiosk.circulation.schoolyear import class_display
 
 # Each status and reason in the receipt's words, Chinese first.
 STATUS_WORDS = {
@@ -78,7 +79,7 @@ def receipt_pdf(facts: ReceiptFacts, zone: zoneinfo.ZoneInfo, printed_at: dt.dat
     rows = [
         ("单号 No.", facts.case_number),
         ("学生 Student", facts.student_name),
-        ("班级 Class", facts.class_name or "—"),
+        ("班级 Class", class_display(facts.class_name, "zh") or "—"),
         ("书名 Title", f"《{facts.title}》"),
         ("条码 Barcode", facts.barcode),
         ("原因 Reason", REASON_WORDS.get(CaseReason(facts.reason), facts.reason)),

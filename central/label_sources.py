@@ -26,7 +26,7 @@ from central.labels import (
     too_long_barcodes,
 )
 from db.models import Item, Patron, PatronStatus, Title
-from kiosk.circulation.schoolyear import ClassKey, class_key, class_label
+from kiosk.circulation.schoolyear import ClassKey, class_display, class_key, class_label
 from kiosk.circulation.states import ItemStatus
 from kiosk.services.catalog import (
     GENERATED_COUNTER_PREFIX,
@@ -154,7 +154,8 @@ def _class_names(session: Session) -> list[str]:
 def class_cards(session: Session, class_text: str, school: str) -> list[StudentCard]:
     """Cards for the students of the class `class_text` names ("3-2", "三年级2班", or the
     roster's exact text) who are still at school — blocked ones too: a block is about borrowing,
-    not the card — in student-number order. The card shows the class as the roster writes it."""
+    not the card — in student-number order. The card shows the class as the console does
+    (schoolyear.class_display: "三年级2班" whatever the roster wrote)."""
     wanted = class_key(class_text)
     names = _class_names(session)
     if wanted is None:
@@ -168,7 +169,10 @@ def class_cards(session: Session, class_text: str, school: str) -> list[StudentC
         .where(Patron.class_name.in_(matching), Patron.status != PatronStatus.LEFT)
         .order_by(Patron.student_number)
     )
-    return [StudentCard(name, klass.strip(), card, school) for name, klass, card in rows]
+    return [
+        StudentCard(name, class_display(klass.strip(), "zh"), card, school)
+        for name, klass, card in rows
+    ]
 
 
 # --- a sheet to print ---------------------------------------------------------------------------

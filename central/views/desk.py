@@ -33,6 +33,7 @@ from central.views.language import current_language
 from db.models import Hold, Item, Patron, Title
 from kiosk.circulation.barcodes import BarcodeKind, classify, to_isbn13
 from kiosk.circulation.rules import Destination
+from kiosk.circulation.schoolyear import class_display
 from kiosk.i18n import translations as kiosk_translations
 from kiosk.policies import barcode_rules, hold_policy, loan_policy
 from kiosk.search.query import MAX_QUERY_CHARS, search_students, search_titles
@@ -210,7 +211,7 @@ def destination_line(last: dict[str, Any], held_for: Patron | None) -> str:
             gettext(
                 "Put it on the hold shelf: %(name)s (%(class_name)s)",
                 name=held_for.name,
-                class_name=held_for.class_name,
+                class_name=class_display(held_for.class_name, current_language()),
             )
         )
     if destination == Destination.LIBRARIAN:

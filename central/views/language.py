@@ -1,4 +1,4 @@
-"""The console's language (Chinese unless the person chose English) and its date filters."""
+"""The console's language (Chinese unless the person chose English), its date and class filters."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from flask_babel import Babel, get_locale  # type: ignore[import-untyped]  # shi
 
 from central import i18n
 from central.context import services
+from kiosk.circulation.schoolyear import class_display
 
 COOKIE = "console_lang"
 # A choice of language is kept for a school year; it is not personal data.
@@ -32,6 +33,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(local_datetime_filter, "local_datetime")
     app.add_template_filter(local_date_filter, "local_date")
     app.add_template_filter(local_time_filter, "local_time")
+    app.add_template_filter(class_filter, "class_label")
     app.context_processor(_language_helpers)
 
 
@@ -99,6 +101,12 @@ def local_time_filter(value: Any) -> str:
     if not isinstance(at, dt.datetime):
         return "—"
     return i18n.local_time(at, _zone())
+
+
+def class_filter(roster_text: str | None) -> str:
+    """`{{ patron.class_name|class_label }}`: a class as the console shows it everywhere
+    (kiosk.circulation.schoolyear.class_display)."""
+    return class_display(roster_text or "", current_language())
 
 
 def _language_helpers() -> dict[str, Any]:

@@ -435,3 +435,11 @@ def class_label(key: ClassKey, lang: str) -> str:
     if lang != "zh":
         return f"Grade {key.grade} Class {key.number}"
     return f"{grade_label(key.grade, 'zh')}{key.number}班"
+
+
+def class_display(text: str, lang: str) -> str:
+    """How the console shows the class a roster wrote as `text`: by its label when `text` names
+    a class ("三年级二班" and "3-2" both read "三年级2班" / "Grade 3 Class 2", as reports, the
+    chase and the school-year rollover write it), else as the roster wrote it ("" stays "")."""
+    key = class_key(text)
+    return class_label(key, lang) if key is not None else text

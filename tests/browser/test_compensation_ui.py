@@ -6,19 +6,15 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
-from central.app import create_central_app
 from central.auth import add_user
 from central.compensation import change_copy
-from central.db import make_central_session_factory, open_central_engine
 from central.desk import check_out
 from central.intake import register_kiosk
 from db.central_models import CompensationCase
@@ -27,16 +23,16 @@ from db.migrate import upgrade
 from db.models import Item, Loan, Patron, Title
 from kiosk.circulation.compensation import CompensationPolicy
 from kiosk.circulation.states import CopyEvent
-from kiosk.config import with_overrides
 from kiosk.policies import loan_policy
 from kiosk.services.demo import seed_demo_library
 from kiosk.sync.client import CentralClient
 from kiosk.sync.worker import sync_once
-from tests.conftest import FakeClock, make_settings
+from tests.browser.central_server import served_central, sign_in
+from tests.central.console_support import PASSWORD
+from tests.conftest import FakeClock
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "screenshots"
-PASSWORD = "correct horse battery"
 SIZES = {"1366": {"width": 1366, "height": 768}, "1920": {"width": 1920, "height": 1080}}
 SCHOOL = "北京市书香实验小学"
 
@@ -45,41 +41,21 @@ SCHOOL = "北京市书香实验小学"
 def central(tmp_path: Path) -> Iterator[tuple[str, Any]]:
     """The central with the demo library, a librarian and a helper, and 《草房子》 lent to 李华
     at the desk; served on a free port by a thread."""
-    (tmp_path / "secret").write_text("browser-test-secret\n")
-    url = str(tmp_path / "central.sqlite3")
-    settings = make_settings(
-        tmp_path, central={"database_url": url, "secret_key_file": str(tmp_path / "secret")}
-    )
-    settings = with_overrides(settings, school={"name": SCHOOL})
-    engine = open_central_engine(url)
-    factory = make_central_session_factory(engine)
     clock = FakeClock()
-    with factory.begin() as s:
-        seed_demo_library(s, clock())
-        add_user(s, "liu", PASSWORD, "librarian", clock())
-        add_user(s, "xiaoming", PASSWORD, "helper", clock())
-    with factory.begin() as s:
-        copy = s.scalar(select(Item).where(Item.barcode == "SX00001"))
-        student = s.scalar(select(Patron).where(Patron.student_number == "S2026002"))
-        assert copy is not None and student is not None
-        s.get(Title, copy.title_id).price_fen = 2550  # type: ignore[union-attr]
-        assert check_out(s, student, copy, loan_policy(settings), clock()).changed
-    clock.advance(days=3)
-    app = create_central_app(settings, engine=engine, clock=clock)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", factory
-    server.shutdown()
-    engine.dispose()
-
-
-def sign_in(page: Any, base: str, username: str, path: str) -> None:
-    page.goto(f"{base}{path}")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}{path}")
+    with served_central(tmp_path, clock, school={"name": SCHOOL}) as central:
+        factory = central.factory
+        with factory.begin() as s:
+            seed_demo_library(s, clock())
+            add_user(s, "liu", PASSWORD, "librarian", clock())
+            add_user(s, "xiaoming", PASSWORD, "helper", clock())
+        with factory.begin() as s:
+            copy = s.scalar(select(Item).where(Item.barcode == "SX00001"))
+            student = s.scalar(select(Patron).where(Patron.student_number == "S2026002"))
+            assert copy is not None and student is not None
+            s.get(Title, copy.title_id).price_fen = 2550  # type: ignore[union-attr]
+            assert check_out(s, student, copy, loan_policy(central.settings), clock()).changed
+        clock.advance(days=3)
+        yield central.url, factory
 
 
 def shoot(page: Any, name: str) -> None:
@@ -139,7 +115,7 @@ def test_librarian_marks_a_lent_copy_lost_records_payment_and_prints_the_receipt
         check=True,
         timeout=60,
     ).stdout.decode()
-    for expected in (SCHOOL, "李华", "三年级二班", "《草房子》", "SX00001", "¥25.50 元", "已缴"):
+    for expected in (SCHOOL, "李华", "三年级2班", "《草房子》", "SX00001", "¥25.50 元", "已缴"):
         assert expected in text, expected
     # The receipt as a picture, to look at.
     subprocess.run(

@@ -5,30 +5,27 @@ search, import, audit and not-allowed pages, for an admin and a helper."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
-from central.app import create_central_app
 from central.audit import record
 from central.auth import add_user
 from central.conflicts import ensure_exception
-from central.db import make_central_session_factory, open_central_engine
 from central.events import IncomingEvent
 from central.intake import register_kiosk
 from central.ledger import Ledger
 from kiosk.clock import format_iso_time
 from kiosk.services.demo import seed_demo_library
-from tests.conftest import FakeClock, make_settings
+from tests.browser.central_server import served_central, sign_in
+from tests.central.console_support import PASSWORD
+from tests.conftest import FakeClock
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "screenshots"
-PASSWORD = "correct horse battery"
 SIZES = {"1366x768": (1366, 768), "1920x1080": (1920, 1080)}
 
 
@@ -36,81 +33,62 @@ SIZES = {"1366x768": (1366, 768), "1920x1080": (1920, 1080)}
 def central(tmp_path: Path) -> Iterator[str]:
     """A central with the demo library, a kiosk that reported a minute ago, an exception,
     an admin and a helper; served on a free port by a thread."""
-    (tmp_path / "secret").write_text("browser-test-secret\n")
-    url = str(tmp_path / "central.sqlite3")
-    settings = make_settings(
-        tmp_path, central={"database_url": url, "secret_key_file": str(tmp_path / "secret")}
-    )
-    engine = open_central_engine(url)
-    factory = make_central_session_factory(engine)
     clock = FakeClock()
     now = clock()
-    with factory.begin() as s:
-        seed_demo_library(s, now)
-        add_user(s, "wang", PASSWORD, "admin", now)
-        add_user(s, "xiaoming", PASSWORD, "helper", now)
-        row, _ = register_kiosk(s, "k1", "一楼大厅", now)
-        row.heartbeat_at = now - dt.timedelta(minutes=1)
-        row.scanner_connected = True
-        row.backlog = 3
-        row.next_push_at = now + dt.timedelta(minutes=2)
-        row.reported_last_sync_at = now - dt.timedelta(minutes=4)
-        row.checkouts_today, row.returns_today = 12, 7
-        ensure_exception(
-            s,
-            kind="unknown_item",
-            dedup_key="unknown-item:x",
-            subject="event:x",
-            kiosks=["k1"],
-            details={"item_barcode": "SX99999"},
-            now=now,
-        )
-        register_kiosk(s, "k2", "二楼阅览室", now)
-        s.flush()
-        # 李华 borrowed SX00010 at k1 and 王芳 at k2 before they synced: a double checkout.
-        for n, (kiosk_id, student, minutes) in enumerate(
-            (("k1", "S2026002", 50), ("k2", "S2026003", 40)), start=1
-        ):
-            at = now - dt.timedelta(minutes=minutes)
-            body = {
-                "event_id": str(uuid.uuid4()),
-                "kind": "checkout",
-                "kiosk_id": kiosk_id,
-                "epoch": "e",
-                "sequence": n,
-                "recorded_at": format_iso_time(at),
-                "loan_uuid": str(uuid.uuid4()),
-                "item_barcode": "SX00010",
-                "student_number": student,
-                "checked_out_at": format_iso_time(at),
-                "due_at": format_iso_time(at + dt.timedelta(days=14)),
-            }
-            Ledger(s, now).apply_all([IncomingEvent.parse(body)])
-        record(
-            s,
-            at=now - dt.timedelta(hours=1),
-            username="wang",
-            role="admin",
-            address="192.168.1.20",
-            action="import.students",
-            subject="file:名单.xlsx",
-            detail={"added": 2},
-        )
-    app = create_central_app(settings, engine=engine, clock=clock)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    engine.dispose()
-
-
-def sign_in(page: Any, base: str, username: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
+    with served_central(tmp_path, clock) as central:
+        factory = central.factory
+        with factory.begin() as s:
+            seed_demo_library(s, now)
+            add_user(s, "wang", PASSWORD, "admin", now)
+            add_user(s, "xiaoming", PASSWORD, "helper", now)
+            row, _ = register_kiosk(s, "k1", "一楼大厅", now)
+            row.heartbeat_at = now - dt.timedelta(minutes=1)
+            row.scanner_connected = True
+            row.backlog = 3
+            row.next_push_at = now + dt.timedelta(minutes=2)
+            row.reported_last_sync_at = now - dt.timedelta(minutes=4)
+            row.checkouts_today, row.returns_today = 12, 7
+            ensure_exception(
+                s,
+                kind="unknown_item",
+                dedup_key="unknown-item:x",
+                subject="event:x",
+                kiosks=["k1"],
+                details={"item_barcode": "SX99999"},
+                now=now,
+            )
+            register_kiosk(s, "k2", "二楼阅览室", now)
+            s.flush()
+            # 李华 borrowed SX00010 at k1 and 王芳 at k2 before they synced: a double checkout.
+            for n, (kiosk_id, student, minutes) in enumerate(
+                (("k1", "S2026002", 50), ("k2", "S2026003", 40)), start=1
+            ):
+                at = now - dt.timedelta(minutes=minutes)
+                body = {
+                    "event_id": str(uuid.uuid4()),
+                    "kind": "checkout",
+                    "kiosk_id": kiosk_id,
+                    "epoch": "e",
+                    "sequence": n,
+                    "recorded_at": format_iso_time(at),
+                    "loan_uuid": str(uuid.uuid4()),
+                    "item_barcode": "SX00010",
+                    "student_number": student,
+                    "checked_out_at": format_iso_time(at),
+                    "due_at": format_iso_time(at + dt.timedelta(days=14)),
+                }
+                Ledger(s, now).apply_all([IncomingEvent.parse(body)])
+            record(
+                s,
+                at=now - dt.timedelta(hours=1),
+                username="wang",
+                role="admin",
+                address="192.168.1.20",
+                action="import.students",
+                subject="file:名单.xlsx",
+                detail={"added": 2},
+            )
+        yield central.url
 
 
 def shoot(page: Any, name: str) -> None:
@@ -151,7 +129,7 @@ def test_an_admin_walks_the_console_in_chinese_then_english(page: Any, central: 
         shoot(page, f"{name}-zh")
         if name == "exceptions":
             story = page.locator("li.exception", has_text="王芳").first
-            assert "借给了 李华 (三年级二班)" in story.inner_text()
+            assert "借给了 李华 (三年级2班)" in story.inner_text()
             story.locator("button", has_text="在李华手里").click()
             page.wait_for_url(f"{base}/exceptions")
             assert "已处理：各自助机下次同步时会更新。" in page.locator("p.flash").inner_text()
@@ -225,3 +203,44 @@ def test_the_import_result_and_an_expired_form_in_both_languages(
         expected = "表单已失效" if lang == "zh" else "This form has expired"
         assert page.locator("section.login h1").inner_text() == expected
         shoot(page, f"form-refused-{lang}")
+
+
+# The text width of the find box's hint beside the room its input has inside its padding.
+HINT_AND_ROOM = """(() => {
+  const input = document.querySelector("header input[name=q]");
+  const style = getComputedStyle(input);
+  const context = document.createElement("canvas").getContext("2d");
+  context.font = style.font;
+  const room = input.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  return [context.measureText(input.placeholder).width, room];
+})()"""
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_bar_keeps_to_one_line_with_a_long_signed_in_label(
+    console: Any, tmp_path: Path, lang: str
+):
+    """At 1366x768 with "librarian (admin)" signed in: the pages on one line beside the find
+    box, whose whole hint shows, and the account on the same row."""
+    with served_central(tmp_path, FakeClock()) as central:
+        with central.factory.begin() as s:
+            add_user(s, "librarian", PASSWORD, "admin", central.clock())
+        sign_in(console, central.url, "librarian", f"/?lang={lang}")
+        tops = console.evaluate(
+            "[...document.querySelectorAll('nav ul.pages > li')].map(e => e.offsetTop)"
+        )
+        assert len(set(tops)) == 1, tops
+        hint, room = console.evaluate(HINT_AND_ROOM)
+        assert hint <= room, (hint, room)
+        boxes = [
+            console.locator(selector).bounding_box()
+            for selector in ("nav ul.pages", "header .search-box", "header .account")
+        ]
+        # One row: each part's vertical middle within a few pixels of the others'.
+        middles = [box["y"] + box["height"] / 2 for box in boxes]
+        assert max(middles) - min(middles) < 8, middles
+        assert console.locator(".who").inner_text().split() == [
+            "librarian",
+            "(管理员)" if lang == "zh" else "(admin)",
+        ]
+        console.screenshot(path=tmp_path / f"bar-{lang}.png")

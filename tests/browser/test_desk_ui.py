@@ -6,68 +6,35 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
-from central.app import create_central_app
 from central.auth import add_user
-from central.db import make_central_session_factory, open_central_engine
 from central.worker import LedgerWorker
-from db.engine import SessionFactory
 from db.models import Hold, HoldStatus, Item, ItemStatus, Loan
 from kiosk.policies import hold_policy
 from kiosk.services.demo import seed_demo_library
-from tests.conftest import FakeClock, make_settings
+from tests.browser.central_server import ServedCentral, served_central, sign_in
+from tests.central.console_support import PASSWORD
+from tests.conftest import FakeClock
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
-PASSWORD = "correct horse battery"
 SIZES = {"1366": {"width": 1366, "height": 768}, "1920": {"width": 1920, "height": 1080}}
 
 
-@dataclass
-class Central:
-    url: str
-    factory: SessionFactory
-    clock: FakeClock
-    settings: Any
-
-
 @pytest.fixture
-def central(tmp_path: Path) -> Iterator[Central]:
-    """The central app with the demo library on a real SQLite file, served by a thread."""
-    (tmp_path / "secret").write_text("browser-test-secret\n")
-    url = str(tmp_path / "central.sqlite3")
-    settings = make_settings(
-        tmp_path, central={"database_url": url, "secret_key_file": str(tmp_path / "secret")}
-    )
-    engine = open_central_engine(url)
-    factory = make_central_session_factory(engine)
-    clock = FakeClock()
-    with factory.begin() as s:
-        seed_demo_library(s, clock())
-        add_user(s, "xiaoming", PASSWORD, "helper", clock())
-        add_user(s, "liu", PASSWORD, "librarian", clock())
-    app = create_central_app(settings, engine=engine, clock=clock)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield Central(f"http://127.0.0.1:{server.server_port}", factory, clock, settings)
-    server.shutdown()
-    engine.dispose()
-
-
-def sign_in(page: Any, central: Central, username: str, path: str) -> None:
-    page.goto(f"{central.url}{path}")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{central.url}{path}")
+def central(tmp_path: Path) -> Iterator[ServedCentral]:
+    """The central with the demo library, a helper and a librarian."""
+    with served_central(tmp_path, FakeClock()) as central:
+        with central.factory.begin() as s:
+            seed_demo_library(s, central.clock())
+            add_user(s, "xiaoming", PASSWORD, "helper", central.clock())
+            add_user(s, "liu", PASSWORD, "librarian", central.clock())
+        yield central
 
 
 def wedge(page: Any, code: str) -> str:
@@ -95,16 +62,16 @@ def shots(page: Any, name: str) -> None:
     page.set_viewport_size(SIZES["1366"])
 
 
-def item_status(central: Central, barcode: str) -> str:
+def item_status(central: ServedCentral, barcode: str) -> str:
     with central.factory() as s:
         return str(s.scalar(select(Item.status).where(Item.barcode == barcode)))
 
 
 def test_a_helper_at_the_desk_lends_returns_reserves_and_the_hold_expires(
-    page: Any, central: Central
+    page: Any, central: ServedCentral
 ):
     page.set_viewport_size(SIZES["1366"])
-    sign_in(page, central, "xiaoming", "/desk")
+    sign_in(page, central.url, "xiaoming", "/desk")
     assert page.evaluate("document.activeElement.id") == "desk-code"
 
     # Students without their card are looked for by class ...
@@ -142,7 +109,7 @@ def test_a_helper_at_the_desk_lends_returns_reserves_and_the_hold_expires(
     with page.expect_navigation():
         page.keyboard.press("Escape")
     back = wedge(page, "SX00010")
-    assert "放到预约架：李华 (三年级二班)" in back
+    assert "放到预约架：李华 (三年级2班)" in back
     shots(page, "to-hold-shelf")
     assert item_status(central, "SX00010") == ItemStatus.ON_HOLD_SHELF
 
@@ -167,7 +134,7 @@ def test_a_helper_at_the_desk_lends_returns_reserves_and_the_hold_expires(
         )
         assert hold is not None and hold.status == HoldStatus.EXPIRED
     assert item_status(central, "SX00010") == ItemStatus.AVAILABLE
-    sign_in(page, central, "liu", "/hold-shelf")
+    sign_in(page, central.url, "liu", "/hold-shelf")
     assert "SX00010" not in page.inner_text("main")
     with central.factory() as s:
         assert s.scalar(select(Loan.kiosk_id).distinct()) == "desk"

@@ -81,7 +81,7 @@ WORDS = {
         lang="zh",
         lent="已借出：《{title}》，",
         shelved="放回书架",
-        to_hold_shelf="放到预约架：李华 (三年级二班)",
+        to_hold_shelf="放到预约架：李华 (三年级2班)",
         reserved="已预约",
         case_paid="已缴",
         receipt_link="打印收据",
@@ -91,7 +91,7 @@ WORDS = {
         lang="en",
         lent="Borrowed: {title}.",
         shelved="Put it back on the shelf",
-        to_hold_shelf="Put it on the hold shelf: 李华 (三年级二班)",
+        to_hold_shelf="Put it on the hold shelf: 李华 (Grade 3 Class 2)",
         reserved="Reserved",
         case_paid="Paid",
         receipt_link="Print receipt (PDF)",
@@ -281,7 +281,7 @@ def test_a_librarian_and_a_helper_walk_through_a_day(
     receipt = librarian.request.get(f"{day.url}{receipt_link.get_attribute('href')}")
     assert receipt.status == 200 and receipt.headers["content-type"] == "application/pdf"
     text = pdf_text(receipt.body(), tmp_path, "receipt.pdf")
-    for expected in ("张小明", "三年级二班", "《小王子》", PRINCE, "已缴"):
+    for expected in ("张小明", "三年级2班", "《小王子》", PRINCE, "已缴"):
         assert expected in text, expected
     # From the case to the student's page: the case is there beside his loans.
     librarian.click("dl.facts a:has-text('张小明')")

@@ -102,7 +102,8 @@ def test_librarian_marks_lost_records_payment_and_prints_the_receipt(
         SCHOOL,
         "图书赔偿收据",
         "李华",
-        "三年级二班",
+        # The class as the console writes every class, whatever the roster wrote (三年级二班).
+        "三年级2班",
         "SX00001",
         "¥25.50 元",
         "已缴",

@@ -109,7 +109,7 @@ def test_a_return_a_student_waits_for_goes_to_the_hold_shelf_for_them(
     scan(helper, "20260002")
     scan(helper, "SX00004", li)
     page = scan(helper, "SX00004")
-    assert result_text(page) == "已还：《青铜葵花》。 放到预约架：陈思远 (五年级三班)"
+    assert result_text(page) == "已还：《青铜葵花》。 放到预约架：陈思远 (五年级3班)"
     # 陈思远's hold now has a copy: the hold shelf lists it as waiting for them.
     shelf = helper.get("/hold-shelf").get_data(as_text=True)
     waiting = shelf[shelf.index('id="waiting"') :]
@@ -184,7 +184,7 @@ def test_holds_placed_and_cancelled_at_the_desk(helper: FlaskClient, central_db:
         hold_id = hold.id
     # The copy comes back: the desk sends it to the hold shelf for 李华.
     page = scan(helper, "SX00010")
-    assert "放到预约架：李华 (三年级二班)" in result_text(page)
+    assert "放到预约架：李华 (三年级2班)" in result_text(page)
     page = post(helper, f"/desk/holds/{hold_id}/cancel", patron=li)
     assert "已取消 《窗边的小豆豆》 的预约" in page
     with central_db.factory() as s:
@@ -210,7 +210,7 @@ def test_the_hold_shelf_lists_what_to_pull_what_waits_and_what_expires(
     # 陈思远 waits for 青铜葵花 while both copies stand on the shelf.
     assert "青铜葵花" in to_pull and "陈思远" in to_pull and "SX00004" in to_pull
     page = scan(helper, "SX00005")
-    assert result_text(page) == "《青铜葵花》 有学生在等这本书。 放到预约架：陈思远 (五年级三班)"
+    assert result_text(page) == "《青铜葵花》 有学生在等这本书。 放到预约架：陈思远 (五年级3班)"
     shelf = helper.get("/hold-shelf").get_data(as_text=True)
     assert "没有需要取下的书" in shelf
     waiting = shelf[shelf.index('id="waiting"') :]

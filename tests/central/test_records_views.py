@@ -90,7 +90,7 @@ def test_student_page_for_librarian_and_helper(
     assert k.push().status_code == 200
     patron_id = _id(central_db, Patron, student_number="S2026002")
     librarian = _text(signed_in(central_app, staff["librarian"]).get(f"/patrons/{patron_id}"))
-    assert "李华" in librarian and "三年级二班" in librarian
+    assert "李华" in librarian and "三年级2班" in librarian
     assert "青铜葵花" in librarian and "SX00004" in librarian
     # Twenty days ago on a 14-day loan: due last week, overdue by the open days since.
     assert re.search(r'<strong class="error-text">\d+</strong>', librarian)

@@ -97,8 +97,8 @@ def test_a_double_checkout_is_settled_by_choosing_where_the_book_is(
     with central_db.factory() as s:
         title = s.scalar(select(Item).where(Item.barcode == BOOK)).title.title
     assert f"《{title}》" in page
-    assert "借给了 <strong>李华</strong> (三年级二班)" in page
-    assert "借给了 <strong>王芳</strong> (四年级一班)" in page
+    assert "借给了 <strong>李华</strong> (三年级2班)" in page
+    assert "借给了 <strong>王芳</strong> (四年级1班)" in page
     assert "系统目前记录这本书在王芳手里。" in page
     for label in ("在李华手里", "在王芳手里", "在书架上"):
         assert label in page

@@ -15,6 +15,7 @@ from kiosk.circulation.schoolyear import (
     SchoolCalendar,
     buckets,
     change_percent,
+    class_display,
     class_key,
     class_label,
     grade_label,
@@ -217,6 +218,21 @@ def test_labels_of_classes_and_grades():
     assert class_label(ClassKey(3, 2), "en") == "Grade 3 Class 2"
     assert grade_label(10, "zh") == "高一"
     assert str(ClassKey(3, 2)) == "3-2"
+
+
+@pytest.mark.parametrize(
+    ("roster", "zh", "en"),
+    [
+        ("三年级二班", "三年级2班", "Grade 3 Class 2"),
+        ("三年级2班", "三年级2班", "Grade 3 Class 2"),
+        ("3-2", "三年级2班", "Grade 3 Class 2"),
+        ("初一(3)班", "初一3班", "Grade 7 Class 3"),
+        ("教师", "教师", "教师"),
+        ("", "", ""),
+    ],
+)
+def test_a_class_is_shown_by_its_label_whatever_the_roster_wrote(roster, zh, en):
+    assert (class_display(roster, "zh"), class_display(roster, "en")) == (zh, en)
 
 
 keys = st.builds(ClassKey, st.integers(1, 12), st.integers(1, 99))
