@@ -10,21 +10,20 @@ from typing import Any
 
 import pytest
 from sqlalchemy import update
-from werkzeug.serving import make_server
 
-from central.app import create_central_app
 from central.auth import add_user
-from central.db import make_central_session_factory, open_central_engine
+from central.intake import register_kiosk
 from central.worker import LedgerWorker
 from db.models import Patron
 from kiosk.services.demo import seed_demo_library
+from tests.browser.central_server import served_central, sign_in
 from tests.central.conftest import SimKiosk
+from tests.central.console_support import PASSWORD
 from tests.central.test_chase import LOANS, local
-from tests.conftest import FakeClock, make_settings
+from tests.conftest import FakeClock
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "screenshots"
-PASSWORD = "correct horse battery"
 SIZES = [(1366, 768), (1920, 1080)]
 
 
@@ -32,52 +31,40 @@ SIZES = [(1366, 768), (1920, 1080)]
 def central(tmp_path: Path) -> Iterator[str]:
     """The central with the demo library, five loans made at a kiosk (four overdue) and a
     sixth-grade class with a book out, served on a free port by a thread."""
-    (tmp_path / "secret").write_text("browser-test-secret\n")
     (tmp_path / "kiosk_token").write_text("")
-    url = str(tmp_path / "central.sqlite3")
-    settings = make_settings(
+    clock = FakeClock(local("2026-11-25"))
+    with served_central(
         tmp_path,
-        central={"database_url": url, "secret_key_file": str(tmp_path / "secret")},
+        clock,
         chase={"class_list_days": 3, "parents_days": 5, "long_overdue_days": 7},
         school={"name": "阳光小学"},
-    )
-    engine = open_central_engine(url)
-    factory = make_central_session_factory(engine)
-    clock = FakeClock(local("2026-11-25"))
-    with factory.begin() as s:
-        seed_demo_library(s, clock())
-        add_user(s, "liu", PASSWORD, "librarian", clock())
-        s.add(
-            Patron(
-                student_number="S6001",
-                card_barcode="20266001",
-                name="周六一",
-                class_name="六年级1班",
-                grade="6",
+    ) as central:
+        factory = central.factory
+        with factory.begin() as s:
+            seed_demo_library(s, clock())
+            add_user(s, "liu", PASSWORD, "librarian", clock())
+            s.add(
+                Patron(
+                    student_number="S6001",
+                    card_barcode="20266001",
+                    name="周六一",
+                    class_name="六年级1班",
+                    grade="6",
+                )
             )
-        )
-        s.execute(
-            update(Patron)
-            .where(Patron.student_number == "S2026001")
-            .values(parent_email="zhang.parent@example.cn")
-        )
-    app = create_central_app(settings, engine=engine, clock=clock)
-    from central.intake import register_kiosk
-
-    with factory.begin() as s:
-        _, token = register_kiosk(s, "k1", "k1", clock())
-    kiosk = SimKiosk("k1", token, app.test_client())
-    for student, _, copy, day in LOANS:
-        kiosk.checkout(copy, student, local(day))
-    kiosk.checkout("SX00012", "S6001", local("2026-11-20"))
-    assert kiosk.push().status_code == 200
-    LedgerWorker(factory, clock, threading.Event()).drain()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    engine.dispose()
+            s.execute(
+                update(Patron)
+                .where(Patron.student_number == "S2026001")
+                .values(parent_email="zhang.parent@example.cn")
+            )
+            _, token = register_kiosk(s, "k1", "k1", clock())
+        kiosk = SimKiosk("k1", token, central.app.test_client())
+        for student, _, copy, day in LOANS:
+            kiosk.checkout(copy, student, local(day))
+        kiosk.checkout("SX00012", "S6001", local("2026-11-20"))
+        assert kiosk.push().status_code == 200
+        LedgerWorker(factory, clock, threading.Event()).drain()
+        yield central.url
 
 
 def shoot(page: Any, name: str) -> None:
@@ -88,11 +75,7 @@ def shoot(page: Any, name: str) -> None:
 
 
 def test_overdue_page_and_rollover_preview(page: Any, central: str):
-    page.goto(f"{central}/overdue")
-    page.fill("input[name=username]", "liu")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{central}/overdue")
+    sign_in(page, central, "liu", "/overdue")
     groups = page.locator("section.class-group h2")
     assert groups.count() == 3
     assert groups.nth(0).inner_text().startswith("三年级2班")

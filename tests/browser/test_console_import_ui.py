@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from central.auth import add_user
 from db.models import Patron
-from tests.browser.central_server import served_central
+from tests.browser.central_server import served_central, sign_in
 from tests.central.console_support import PASSWORD
 from tests.conftest import FakeClock
 
@@ -54,11 +54,7 @@ def test_librarian_uploads_a_roster_sees_the_dry_run_and_confirms(
 ):
     base, factory = central
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.goto(f"{base}/imports")
-    page.fill("input[name=username]", "liu")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/imports")
+    sign_in(page, base, "liu", "/imports")
     page.check("input[name=kind][value=students]")
     page.set_input_files("input[name=file]", str(roster(tmp_path / "名单.xlsx")))
     page.screenshot(path=SCREENSHOTS / "console-import-upload.png", full_page=True)

@@ -11,7 +11,7 @@ import pytest
 
 from central.auth import add_user
 from central.labels import LAYOUTS, place
-from tests.browser.central_server import served_central
+from tests.browser.central_server import served_central, sign_in
 from tests.central.conftest import CentralDB
 from tests.central.console_support import PASSWORD
 from tests.central.label_support import seed_label_library
@@ -71,11 +71,7 @@ def test_a_librarian_prints_labels_on_a_half_used_sheet_and_a_classs_cards(
     page: Any, central: str, tmp_path: Path
 ):
     base = central
-    page.goto(f"{base}/labels")
-    page.fill("input[name=username]", "liu")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/labels")
+    sign_in(page, base, "liu", "/labels")
     assert page.locator("nav ul.pages").get_by_text("标签").count() == 1
     assert page.locator("h1").inner_text() == "打印图书标签和借书证"
     shoot(page, "form-zh")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from central.auth import add_user
-from tests.browser.central_server import served_central
+from tests.browser.central_server import served_central, sign_in
 from tests.central.console_support import PASSWORD
 from tests.central.report_history import build_history
 from tests.conftest import FakeClock
@@ -47,11 +47,7 @@ def test_report_pages(chromium: Any, central: str, width: int, height: int):
         "console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None
     )
     try:
-        page.goto(f"{central}/reports")
-        page.fill("input[name=username]", "liu")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{central}/reports")
+        sign_in(page, central, "liu", "/reports")
         assert page.locator("a.report-name").count() == 5
         for lang in ("zh", "en"):
             for name, query in PAGES:
