@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
-from central.app import create_central_app
-from central.db import make_central_session_factory, open_central_engine
 from db.models import Hold, Item, ItemStatus, Patron, Title
 from kiosk.services.demo import isbn13_for, seed_demo_library
 from kiosk.services.opac_pin import hash_pin
+from tests.browser.central_server import served_central
 from tests.browser.test_kiosk_ui import SCREENSHOTS
 from tests.browser.test_opac import PHONE, no_sideways_scroll, phone  # noqa: F401  (fixture)
-from tests.conftest import FakeClock, make_settings
+from tests.conftest import FakeClock
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
@@ -33,25 +30,16 @@ PIN = "482913"
 def central(tmp_path: Path) -> Iterator[tuple[str, Any, int]]:
     """A central with OPAC holds on and the demo library; 窗边的小豆豆's one copy is out and
     张小明 (card 20260001) has a PIN."""
-    url = str(tmp_path / "central.sqlite3")
-    engine = open_central_engine(url)
-    clock = FakeClock()
-    factory = make_central_session_factory(engine)
-    with factory.begin() as session:
-        seed_demo_library(session, clock())
-        session.scalars(
-            select(Item).where(Item.barcode == "SX00010")
-        ).one().status = ItemStatus.ON_LOAN
-        patron = session.scalars(select(Patron).where(Patron.card_barcode == "20260001")).one()
-        patron.opac_pin_hash = hash_pin(PIN)
-        title_id = session.scalars(select(Title.id).where(Title.isbn13 == isbn13_for(5))).one()
-    settings = make_settings(tmp_path, central={"database_url": url}, opac={"holds": True})
-    server = make_server("127.0.0.1", 0, create_central_app(settings, engine=engine, clock=clock))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", factory, title_id
-    server.shutdown()
-    engine.dispose()
+    with served_central(tmp_path, FakeClock(), opac={"holds": True}) as central:
+        with central.factory.begin() as session:
+            seed_demo_library(session, central.clock())
+            session.scalars(
+                select(Item).where(Item.barcode == "SX00010")
+            ).one().status = ItemStatus.ON_LOAN
+            patron = session.scalars(select(Patron).where(Patron.card_barcode == "20260001")).one()
+            patron.opac_pin_hash = hash_pin(PIN)
+            title_id = session.scalars(select(Title.id).where(Title.isbn13 == isbn13_for(5))).one()
+        yield central.url, central.factory, title_id
 
 
 def test_reserving_on_a_phone(central: tuple[str, Any, int], phone: Any) -> None:  # noqa: F811
