@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
-from central.app import create_central_app
-from central.db import make_central_session_factory, open_central_engine
 from kiosk.services.demo import seed_demo_library
+from tests.browser.central_server import served_central
 from tests.browser.test_kiosk_ui import SCREENSHOTS
-from tests.conftest import FakeClock, make_settings
+from tests.conftest import FakeClock
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
@@ -28,17 +25,10 @@ PHONE = {"width": 360, "height": 800}
 @pytest.fixture
 def central_url(tmp_path: Path) -> Iterator[str]:
     """A central server with the demo library, over real HTTP on a free port."""
-    engine = open_central_engine(str(tmp_path / "central.sqlite3"))
-    clock = FakeClock()
-    with make_central_session_factory(engine).begin() as session:
-        seed_demo_library(session, clock())
-    settings = make_settings(tmp_path, central={"database_url": str(tmp_path / "central.sqlite3")})
-    server = make_server("127.0.0.1", 0, create_central_app(settings, engine=engine, clock=clock))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    engine.dispose()
+    with served_central(tmp_path, FakeClock()) as central:
+        with central.factory.begin() as session:
+            seed_demo_library(session, central.clock())
+        yield central.url
 
 
 @pytest.fixture
