@@ -11,7 +11,7 @@ from central.reports.base import Column, LibraryCalendar, Report, period_json, r
 from central.reports.books import popular_books
 from central.reports.circulation import VISITS_DEFINITION, circulation
 from central.reports.classes import class_ranking
-from db.models import Item, Loan, Title
+from db.models import Item, Title
 from kiosk.circulation.schoolyear import Period, change_percent, year_earlier
 
 COLUMNS = (
@@ -23,25 +23,24 @@ COLUMNS = (
 TOP = 10
 
 
-def _year_figures(session: Session, year: Period, calendar: LibraryCalendar) -> dict[str, float]:
+def _year_figures(
+    session: Session, year: Period, calendar: LibraryCalendar, ranking: Report
+) -> dict[str, float]:
+    """The year's figures beside circulation's; `ranking` is the year's class ranking, whose
+    school totals already hold the distinct borrowers (each student is in one class)."""
     start, end = calendar.bounds(year)
-    borrowers = session.scalar(
-        select(func.count(func.distinct(Loan.patron_id))).where(
-            Loan.checked_out_at >= start, Loan.checked_out_at < end
-        )
-    )
     titles_added = session.scalar(
         select(func.count(Title.id)).where(Title.created_at >= start, Title.created_at < end)
     )
     copies_added = session.scalar(
         select(func.count(Item.id)).where(Item.created_at >= start, Item.created_at < end)
     )
-    ranking = class_ranking(session, year, calendar)
-    students = int(ranking.notes["school"]["students"])
-    loans = int(ranking.notes["school"]["loans"])
-    on_roster = int(ranking.notes["school"]["borrowers_on_roster"])
+    school = ranking.notes["school"]
+    students = int(school["students"])
+    loans = int(school["loans"])
+    on_roster = int(school["borrowers_on_roster"])
     return {
-        "borrowers": borrowers or 0,
+        "borrowers": int(school["borrowers"]),
         "students": students,
         # In %, of the students on the roster now.
         "share_borrowed": round(share(on_roster, students) * 100, 1),
@@ -74,8 +73,11 @@ def year_summary(
     """
     before = year_earlier(year, calendar.school)
     by_term = circulation(session, year, "term", calendar, lang=lang)
-    now_figures = _year_figures(session, year, calendar)
-    before_figures = _year_figures(session, before, calendar)
+    ranking = class_ranking(session, year, calendar, lang=lang)
+    now_figures = _year_figures(session, year, calendar, ranking)
+    before_figures = _year_figures(
+        session, before, calendar, class_ranking(session, before, calendar)
+    )
     total = by_term.notes["total"]
     now_figures |= {"loans": total["loans"], "visits": total["visits"]}
     before_figures |= {"loans": total["loans_year_before"], "visits": total["visits_year_before"]}
@@ -92,7 +94,6 @@ def year_summary(
                 "change_pct": change_percent(int(value), int(earlier)) if is_count else None,
             }
         )
-    ranking = class_ranking(session, year, calendar, lang=lang)
     notes = {
         "year_before": period_json(before, lang),
         "visits_definition": VISITS_DEFINITION[lang],
