@@ -52,30 +52,39 @@ def popular_books(
     """The `limit` titles lent most often in `period` (by students of `grade` when given), most
     first, ties by title; with how many different students borrowed each."""
     start, end = calendar.bounds(period)
-    loans = func.count(Loan.id)
+    # Count per title id first, from the loans' (checked_out_at, item_id, patron_id) index and the
+    # copies, and only then join the titles: their text is read for one row per title, not per loan.
+    per_title = (
+        select(
+            Item.title_id.label("title_id"),
+            func.count().label("loans"),
+            func.count(func.distinct(Loan.patron_id)).label("borrowers"),
+        )
+        .join(Item, Item.id == Loan.item_id)
+        .where(Loan.checked_out_at >= start, Loan.checked_out_at < end)
+        .group_by(Item.title_id)
+    )
+    if grade is not None:
+        pairs = pairs_in_grade(roster_groups(session), grade)
+        per_title = per_title.join(Patron, Patron.id == Loan.patron_id).where(
+            or_(*(and_(Patron.grade == g, Patron.class_name == c) for g, c in pairs))
+            if pairs
+            else Patron.id.is_(None)
+        )
+    counts = per_title.subquery()
     query = (
         select(
             Title.id,
             Title.title,
             Title.author,
             Title.call_number,
-            loans,
-            func.count(func.distinct(Loan.patron_id)),
+            counts.c.loans,
+            counts.c.borrowers,
         )
-        .join(Item, Item.id == Loan.item_id)
-        .join(Title, Title.id == Item.title_id)
-        .where(Loan.checked_out_at >= start, Loan.checked_out_at < end)
-        .group_by(Title.id, Title.title, Title.author, Title.call_number)
-        .order_by(loans.desc(), Title.title, Title.id)
+        .join(counts, counts.c.title_id == Title.id)
+        .order_by(counts.c.loans.desc(), Title.title, Title.id)
         .limit(limit)
     )
-    if grade is not None:
-        pairs = pairs_in_grade(roster_groups(session), grade)
-        query = query.join(Patron, Patron.id == Loan.patron_id).where(
-            or_(*(and_(Patron.grade == g, Patron.class_name == c) for g, c in pairs))
-            if pairs
-            else Patron.id.is_(None)
-        )
     rows: list[dict[str, Any]] = []
     previous, current = None, 0
     for position, (title_id, title, author, call_number, count, borrowers) in enumerate(
