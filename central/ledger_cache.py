@@ -234,7 +234,14 @@ class LedgerCache:
         else:
             facts = self.session.get(LoanFacts, loan.uuid)
         if facts is None:
-            facts = LoanFacts(loan_uuid=loan.uuid, time_doubtful=False)
+            # A loan with no facts came from outside the ledger (import-loans, an old system):
+            # the return it was recorded with is its own, not one a later checkout implied.
+            facts = LoanFacts(
+                loan_uuid=loan.uuid,
+                time_doubtful=False,
+                explicit_returned_at=loan.returned_at,
+                explicit_returned_kiosk_id=loan.returned_kiosk_id if loan.returned_at else None,
+            )
             self.session.add(facts)
         self.facts[loan.uuid] = facts
         return facts

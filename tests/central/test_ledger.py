@@ -186,3 +186,32 @@ def test_hold_is_fulfilled_by_its_patron_borrowing(central_db: CentralDB, librar
     assert k.push().status_code == 200
     with central_db.factory() as s:
         assert s.scalar(select(Hold.status)) == HoldStatus.FULFILLED
+
+
+def test_a_kiosk_loan_after_an_imported_one_keeps_the_imported_return(
+    central_db: CentralDB, library, make_kiosk
+):
+    from zoneinfo import ZoneInfo
+
+    from central.history import import_loans
+
+    history = "学号,条码号,借出日期,归还日期\nS2026001,SX00001,2026-11-10,2026-11-12\n"
+    with central_db.factory.begin() as s:
+        imported = import_loans(
+            s,
+            history.encode("utf-8"),
+            "借阅.csv",
+            zone=ZoneInfo("Asia/Shanghai"),
+            loan_days=14,
+            now=T0,
+        )
+    assert imported.summary.added == 1
+    with central_db.factory() as s:
+        old = s.scalars(select(Loan)).one()
+        returned_at = old.returned_at
+    kiosk = make_kiosk("kiosk-a")
+    kiosk.checkout("SX00001", "S2026002", T0)
+    assert kiosk.push().status_code == 200
+    # The old system's return stands: the copy was back on the shelf before the kiosk lent it.
+    assert _loan(central_db, old.uuid).returned_at == returned_at
+    assert _open_exceptions(central_db, ExceptionKind.DOUBLE_CHECKOUT) == []
