@@ -101,9 +101,7 @@ def _push(kiosks: list[SimKiosk], plan: list[tuple[int, int]]) -> None:
 def _open_loans_per_copy(central_db: CentralDB) -> list[int]:
     with central_db.factory() as s:
         return list(
-            s.scalars(
-                select(func.count()).where(Loan.returned_at.is_(None)).group_by(Loan.item_id)
-            )
+            s.scalars(select(func.count()).where(Loan.returned_at.is_(None)).group_by(Loan.item_id))
         )
 
 
