@@ -36,10 +36,10 @@ from db.models import (
     TitlePinyin,
     TitleSearch,
 )
+from kiosk.circulation.schoolyear import class_key
 from kiosk.search.text import (
     MAX_PINYIN_KEY_CHARS,
     call_number_key,
-    class_key,
     compact,
     is_pinyin_query,
     looks_like_call_number,

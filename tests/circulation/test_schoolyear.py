@@ -290,3 +290,19 @@ def test_a_class_label_reads_back_as_its_key(key, lang):
 def test_class_key_never_fails_and_always_gives_a_real_class(text):
     key = class_key(text)
     assert key is None or (1 <= key.grade <= 12 and 1 <= key.number <= 99)
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        # What the console's find box is typed: it reads a class the way the reports do.
+        ("三年级二班", ClassKey(3, 2)),
+        ("３－２", ClassKey(3, 2)),
+        ("十二年级1班", ClassKey(12, 1)),
+        ("Grade 5 Class 3", ClassKey(5, 3)),
+        ("32", None),
+        ("李华", None),
+    ],
+)
+def test_find_box_class_queries(text: str, key: ClassKey | None) -> None:
+    assert class_key(text) == key

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kiosk.search.text import class_key, compact, phrase, pinyin_keys, query_isbn13, tokens
+from kiosk.search.text import compact, phrase, pinyin_keys, query_isbn13, tokens
 
 
 def test_full_width_and_case_fold_to_one_form() -> None:
@@ -84,22 +84,3 @@ def test_isbn_in_any_form(query: str) -> None:
 @pytest.mark.parametrize("query", ["9787020002208", "978702000220", "I287", "小王子", "12345"])
 def test_not_an_isbn(query: str) -> None:
     assert query_isbn13(query) is None
-
-
-@pytest.mark.parametrize(
-    ("text", "key"),
-    [
-        ("三年级2班", (3, 2)),
-        ("三年级二班", (3, 2)),
-        ("3-2", (3, 2)),
-        ("3年级(2)班", (3, 2)),
-        ("３－２", (3, 2)),
-        ("初一3班", (7, 3)),
-        ("十二年级1班", (12, 1)),
-        ("Grade 5 Class 3", (5, 3)),
-        ("32", None),
-        ("李华", None),
-    ],
-)
-def test_class_names(text: str, key: tuple[int, int] | None) -> None:
-    assert class_key(text) == key
