@@ -21,6 +21,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from central.auth import token_matches
 from central.chase import (
+    ChaseOutcome,
     end_of_day,
     group_by_class,
     new_batch,
@@ -135,14 +136,12 @@ def _copy_url(barcode: str) -> str | None:
     return None
 
 
-@bp.post("/overdue/send")
-@requires(Permission.CHASE)
-def send_now() -> BaseResponse:
-    """ "Send parents' notices now": the chase's e-mail stage, after catching up the ledger."""
+def _run_chase_as_signed_in_user(**stages: bool) -> ChaseOutcome:
+    """A chase run from the console: the settings' policy and mailer, by the signed-in user."""
     svc = services()
     user = current_user()
     assert user is not None
-    outcome = run_chase(
+    return run_chase(
         svc.session_factory,
         chase_policy(svc.settings),
         make_mailer(svc.settings.mail),
@@ -150,7 +149,15 @@ def send_now() -> BaseResponse:
         school=school_name(svc.settings),
         return_hint=svc.settings.chase.return_hint,
         by_username=user.username,
+        **stages,
     )
+
+
+@bp.post("/overdue/send")
+@requires(Permission.CHASE)
+def send_now() -> BaseResponse:
+    """ "Send parents' notices now": the chase's e-mail stage, after catching up the ledger."""
+    outcome = _run_chase_as_signed_in_user()
     db = get_db()
     audit(
         "chase.send",
@@ -175,19 +182,7 @@ def sms_export() -> Any:
     if not can(Permission.VIEW_CONTACTS):
         abort(403)
     svc = services()
-    user = current_user()
-    assert user is not None
-    outcome = run_chase(
-        svc.session_factory,
-        chase_policy(svc.settings),
-        make_mailer(svc.settings.mail),
-        svc.clock(),
-        school=school_name(svc.settings),
-        return_hint=svc.settings.chase.return_hint,
-        by_username=user.username,
-        record_sms=True,
-        email=False,
-    )
+    outcome = _run_chase_as_signed_in_user(record_sms=True, email=False)
     db = get_db()
     audit("chase.sms_export", f"batch:{outcome.batch}", {"rows": len(outcome.sms_recorded)})
     db.commit()
