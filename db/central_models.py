@@ -440,8 +440,9 @@ class Rollover(Base):
 
 
 # The ledger looks up a copy's loans in checkout order (the loan before and after a new one);
-# declared here so the shared `loans` model stays as the kiosk knows it.
-Index("ix_loans_item_id_checked_out_at", Loan.item_id, Loan.checked_out_at)
+# declared here so the shared `loans` model stays as the kiosk knows it. It carries the student
+# too, so popular books over a long period count each copy's loans from the index (migration 0017).
+Index("ix_loans_item_id_checked_out_at_patron", Loan.item_id, Loan.checked_out_at, Loan.patron_id)
 
 # What the console's record pages look up (central.records), at district scale: a student's
 # loans newest first (the history pages), the hold a copy is set aside for, and the hold shelf

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, literal_column, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from central.reports.base import (
     Column,
@@ -16,6 +17,7 @@ from central.reports.base import (
     period_json,
     roster_groups,
 )
+from central.reports.classes import LONG_DAYS
 from db.models import Item, Loan, Patron, Title
 from kiosk.circulation.schoolyear import Period, grade_label
 
@@ -52,6 +54,17 @@ def popular_books(
     """The `limit` titles lent most often in `period` (by students of `grade` when given), most
     first, ties by title; with how many different students borrowed each."""
     start, end = calendar.bounds(period)
+    at: ColumnElement[dt.datetime] = Loan.checked_out_at.expression
+    if (
+        grade is None
+        and session.get_bind().dialect.name == "sqlite"
+        and (period.end - period.start).days > LONG_DAYS
+    ):
+        # Over a long period SQLite is faster copy by copy in title order (the items' title index,
+        # then each copy's loans from the (item_id, checked_out_at, patron_id) index) than reading
+        # the period's loans by time and sorting them by title: a school year at the district's
+        # scale 1 050 -> 300 ms. The unary + keeps SQLite off the by-time index.
+        at = literal_column(f"+{Loan.__tablename__}.checked_out_at", Loan.checked_out_at.type)
     # Count per title id first, from the loans' (checked_out_at, item_id, patron_id) index and the
     # copies, and only then join the titles: their text is read for one row per title, not per loan.
     per_title = (
@@ -61,7 +74,7 @@ def popular_books(
             func.count(func.distinct(Loan.patron_id)).label("borrowers"),
         )
         .join(Item, Item.id == Loan.item_id)
-        .where(Loan.checked_out_at >= start, Loan.checked_out_at < end)
+        .where(at >= start, at < end)
         .group_by(Item.title_id)
     )
     if grade is not None:
