@@ -59,6 +59,15 @@ _SUBJECT = {
 }
 
 
+def _count_axis(values: list[int]) -> dict[str, Any]:
+    """Whole-number ticks for a chart of counts: pygal would label a small range 0, 0.1, … 1,
+    and half a loan means nothing to a librarian."""
+    top = max(values, default=0)
+    if top > 10:
+        return {}
+    return {"y_labels": list(range(top + 1 if top > 0 else 2))}
+
+
 def _word(key: str, lang: str) -> str:
     zh, en = _SUBJECT[key]
     return zh if lang == "zh" else en
@@ -81,18 +90,29 @@ def chart_svg(report: Report, lang: str) -> bytes | None:
     if report.name == "popular":
         rows = report.rows[:MAX_BARS]
         bars = pygal.HorizontalBar(
-            **_config(title=title, show_legend=False, height=max(HEIGHT, 26 * len(rows) + 120))
+            **_config(
+                title=title,
+                show_legend=False,
+                height=max(HEIGHT, 26 * len(rows) + 120),
+                **_count_axis([r["loans"] for r in rows]),
+            )
         )
         bars.x_labels = [_short(r["title"]) for r in reversed(rows)]
         bars.add(_word("loans", lang), [r["loans"] for r in reversed(rows)])
         return _svg(bars)
     if report.name == "circulation":
         rows = report.rows
+        counts = [
+            r[k]
+            for r in rows
+            for k in ("loans", "loans_year_before", "visits", "visits_year_before")
+        ]
         chart = pygal.Bar(
             **_config(
                 title=title,
                 x_label_rotation=30 if len(rows) > 8 else 0,
                 show_minor_x_labels=len(rows) <= 31,
+                **_count_axis(counts),
             )
         )
         chart.x_labels = [r["label"] for r in rows]
@@ -111,7 +131,12 @@ def chart_svg(report: Report, lang: str) -> bytes | None:
         return _svg(chart)
     if report.name == "year-summary":
         terms = report.notes.get("by_term", [])
-        chart = pygal.Bar(**_config(title=title))
+        counts = [
+            r[k]
+            for r in terms
+            for k in ("loans", "loans_year_before", "visits", "visits_year_before")
+        ]
+        chart = pygal.Bar(**_config(title=title, **_count_axis(counts)))
         chart.x_labels = [r["label"] for r in terms]
         chart.add(
             f"{_word('loans', lang)} · {_word('this_year', lang)}", [r["loans"] for r in terms]
