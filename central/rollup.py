@@ -241,7 +241,8 @@ def _months(first: dt.date, last: dt.date) -> Iterator[tuple[dt.date, dt.date]]:
         start = end
 
 
-def _student_number(payload: str) -> str | None:
+def student_number_in(payload: str) -> str | None:
+    """The student number a stored sign-in event's JSON names, or None when it names none."""
     try:
         body = json.loads(payload)
     except ValueError:
@@ -347,7 +348,7 @@ def _rebuild_month(
             *visit, CentralEvent.recorded_at >= begin, CentralEvent.recorded_at < until
         )
     ):
-        visitor = by_number.get(_student_number(payload) or "")
+        visitor = by_number.get(student_number_in(payload) or "")
         if visitor is None or seen_at is None:
             continue
         day = seen_at.astimezone(zone).date()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections import defaultdict
 from typing import Any
@@ -13,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from central.reports.base import Column, LibraryCalendar, Report, class_group, period_json
 from central.reports.daycounts import DayCounts, count_days, fixed_offset, rolled_up_days
-from central.rollup import rollup_zone
+from central.rollup import rollup_zone, student_number_in
 from db.central_models import CentralEvent, EventState, Kiosk
 from db.models import Loan, Patron
 from kiosk.circulation.schoolyear import (
@@ -137,21 +136,12 @@ def _exact_days(
         )
         .order_by(CentralEvent.recorded_at, CentralEvent.id)
     ):
-        visitor = by_number.get(_student_number(payload) or "")
+        visitor = by_number.get(student_number_in(payload) or "")
         if visitor is not None and seen_at is not None:
             saw(visitor, seen_at, kiosk_id, True)
     for (day, patron_id), (_, _, source) in first_seen.items():
         days[day].visits[(grade_of.get(patron_id), source)] += 1
     return days
-
-
-def _student_number(payload: str) -> str | None:
-    try:
-        body = json.loads(payload)
-    except ValueError:
-        return None
-    number = body.get("student_number") if isinstance(body, dict) else None
-    return number if isinstance(number, str) else None
 
 
 def _year_before(bucket: Period, calendar: LibraryCalendar) -> Period:
