@@ -137,7 +137,10 @@ def chart_svg(report: Report, lang: str) -> bytes | None:
             for k in ("loans", "loans_year_before", "visits", "visits_year_before")
         ]
         chart = pygal.Bar(**_config(title=title, **_count_axis(counts)))
-        chart.x_labels = [r["label"] for r in terms]
+        # Every term is in the title's school year: the axis names the term alone ("寒假",
+        # "term 1"), which pygal would otherwise cut to "School year 2026-2…" four times.
+        year = str(report.period.get("label", ""))
+        chart.x_labels = [str(r["label"]).removeprefix(year).lstrip(", ") for r in terms]
         chart.add(
             f"{_word('loans', lang)} · {_word('this_year', lang)}", [r["loans"] for r in terms]
         )

@@ -47,3 +47,22 @@ def test_a_large_count_axis_is_left_to_pygal() -> None:
     report = Report("circulation", (), [_day("11月", 4000, 3000)], {"label": "x"})
     texts = _axis_texts(chart_svg(report, "zh") or b"")
     assert "0" in texts and len(texts) < 30
+
+
+@pytest.mark.parametrize(
+    ("year", "terms", "shown"),
+    [
+        (
+            "School year 2026-2027",
+            ["School year 2026-2027, term 1", "School year 2026-2027, winter holiday"],
+            ["term 1", "winter holiday"],
+        ),
+        ("2026-2027学年", ["2026-2027学年第一学期", "2026-2027学年寒假"], ["第一学期", "寒假"]),
+    ],
+)
+def test_the_year_summary_axis_names_each_term(year: str, terms: list[str], shown: list[str]):
+    by_term = [_day(label, 1, 1) for label in terms]
+    report = Report("year-summary", (), [], {"label": year}, {"by_term": by_term})
+    texts = _axis_texts(chart_svg(report, "zh") or b"")
+    assert all(label in texts for label in shown)
+    assert not [t for t in texts if t.startswith(year[:6])]
