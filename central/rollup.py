@@ -12,10 +12,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, delete, event, func, insert, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from central.reports.base import class_group
+from central.upsert import dialect_insert
 from db.central_models import (
     CentralEvent,
     EventState,
@@ -204,9 +204,7 @@ def _add_counts(
     rows = _count_rows(loans, visits)
     if not rows:
         return
-    upsert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(
-        ReportDayCount
-    )
+    upsert = dialect_insert(conn, ReportDayCount)
     conn.execute(
         upsert.on_conflict_do_update(
             index_elements=["day", "grade", "source"],
