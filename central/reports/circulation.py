@@ -11,7 +11,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from central.reports.base import Column, LibraryCalendar, Report, class_group, period_json
-from central.reports.daycounts import DayCounts, count_days, fixed_offset, rolled_up_days
+from central.reports.daycounts import (
+    DayCounts,
+    count_days,
+    fixed_offset,
+    rolled_up_days,
+    rolled_up_sums,
+)
 from central.rollup import rollup_zone, student_number_in
 from db.central_models import CentralEvent, EventState, Kiosk
 from db.models import Loan, Patron
@@ -49,17 +55,29 @@ SOURCE_LABELS = {
 }
 
 
-class _Activity:
-    """Loans and visits of some spans of days (which must not overlap), by local day, read once.
+# From the roll-up, periods of a week or more on average are summed in the database, one statement
+# for all; shorter ones (by day) read the days and sum them here, which is then fewer rows.
+SUMMED_DAYS_PER_PERIOD = 7
 
-    Read from the daily roll-up (central.rollup) when it counts days in the library's zone.
+
+class _Activity:
+    """Loans and visits of some periods, each read once.
+
+    From the daily roll-up (central.rollup) when it counts days in the library's zone: each
+    period summed in the database, or by day the days read and summed here.
     Without it, counted in the database by local day when the zone keeps one UTC offset over a
     span; where it changes (DST) each loan and sign-in is read and placed in its day here."""
 
-    def __init__(self, session: Session, calendar: LibraryCalendar, spans: list[Period]) -> None:
+    def __init__(self, session: Session, calendar: LibraryCalendar, periods: list[Period]) -> None:
         self.days: dict[dt.date, DayCounts] = {}
+        self.sums: dict[tuple[dt.date, dt.date], DayCounts] = {}
+        spans = _merged(periods)
         zone = rollup_zone(session)
         if zone == calendar.zone.key:
+            wanted = list(dict.fromkeys((p.start, p.end) for p in periods))
+            if len(wanted) * SUMMED_DAYS_PER_PERIOD <= sum(span.days for span in spans):
+                self.sums = dict(zip(wanted, rolled_up_sums(session, wanted), strict=True))
+                return
             for span in spans:
                 self.days |= rolled_up_days(session, span)
             return
@@ -75,16 +93,18 @@ class _Activity:
             else:
                 self.days |= count_days(session, calendar, span, offset)
 
+    def _records(self, period: Period) -> list[DayCounts]:
+        summed = self.sums.get((period.start, period.end))
+        if summed is not None:
+            return [summed]
+        days = (period.start + dt.timedelta(days=n) for n in range(period.days))
+        return [record for day in days if (record := self.days.get(day)) is not None]
+
     def figures(self, period: Period) -> dict[str, Any]:
         loans = visits = 0
         by_grade: dict[int | None, list[int]] = defaultdict(lambda: [0, 0])
         by_source: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        day = period.start
-        while day < period.end:
-            record = self.days.get(day)
-            day += dt.timedelta(days=1)
-            if record is None:
-                continue
+        for record in self._records(period):
             for (grade, source), n in record.loans.items():
                 loans += n
                 by_grade[grade][0] += n
@@ -222,7 +242,7 @@ def circulation(
     cut = buckets(span, by, calendar.school)
     earlier = [_year_before(b, calendar) for b in cut]
     span_before = _year_before(span, calendar)
-    activity = _Activity(session, calendar, _merged([span, span_before, *earlier]))
+    activity = _Activity(session, calendar, [*cut, *earlier, span, span_before])
     kiosk_names: dict[str, str] = {k: n for k, n in session.execute(select(Kiosk.id, Kiosk.name))}
 
     def row(now: Period, before: Period) -> dict[str, Any]:
