@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from central.reports.base import Column, LibraryCalendar, Report, period_json, ratio, share
@@ -23,18 +23,33 @@ COLUMNS = (
 TOP = 10
 
 
-def _year_figures(
-    session: Session, year: Period, calendar: LibraryCalendar, ranking: Report
-) -> dict[str, float]:
+def _added(
+    session: Session, calendar: LibraryCalendar, years: tuple[Period, Period]
+) -> list[tuple[int, int]]:
+    """(titles, copies) added to the catalogue in each of two school years: each table read once
+    for both (neither is indexed by when a row was added, and an index would slow imports)."""
+    bounds = [calendar.bounds(year) for year in years]
+    first, last = min(b[0] for b in bounds), max(b[1] for b in bounds)
+    out: list[list[int]] = [[0, 0] for _ in years]
+    for column, added in enumerate((Title.created_at, Item.created_at)):
+        counts = session.execute(
+            select(
+                *(
+                    func.coalesce(func.sum(case(((added >= a) & (added < b), 1), else_=0)), 0)
+                    for a, b in bounds
+                )
+            ).where(added >= first, added < last)
+        ).one()
+        for n, count in enumerate(counts):
+            out[n][column] = int(count)
+    return [(titles, copies) for titles, copies in out]
+
+
+def _year_figures(ranking: Report, added: tuple[int, int]) -> dict[str, float]:
     """The year's figures beside circulation's; `ranking` is the year's class ranking, whose
-    school totals already hold the distinct borrowers (each student is in one class)."""
-    start, end = calendar.bounds(year)
-    titles_added = session.scalar(
-        select(func.count(Title.id)).where(Title.created_at >= start, Title.created_at < end)
-    )
-    copies_added = session.scalar(
-        select(func.count(Item.id)).where(Item.created_at >= start, Item.created_at < end)
-    )
+    school totals already hold the distinct borrowers (each student is in one class); `added`
+    the titles and copies added that year."""
+    titles_added, copies_added = added
     school = ranking.notes["school"]
     students = int(school["students"])
     loans = int(school["loans"])
@@ -45,8 +60,8 @@ def _year_figures(
         # In %, of the students on the roster now.
         "share_borrowed": round(share(on_roster, students) * 100, 1),
         "loans_per_student": ratio(loans, students),
-        "titles_added": titles_added or 0,
-        "copies_added": copies_added or 0,
+        "titles_added": titles_added,
+        "copies_added": copies_added,
     }
 
 
@@ -74,10 +89,9 @@ def year_summary(
     before = year_earlier(year, calendar.school)
     by_term = circulation(session, year, "term", calendar, lang=lang)
     ranking = class_ranking(session, year, calendar, lang=lang)
-    now_figures = _year_figures(session, year, calendar, ranking)
-    before_figures = _year_figures(
-        session, before, calendar, class_ranking(session, before, calendar)
-    )
+    added_now, added_before = _added(session, calendar, (year, before))
+    now_figures = _year_figures(ranking, added_now)
+    before_figures = _year_figures(class_ranking(session, before, calendar), added_before)
     total = by_term.notes["total"]
     now_figures |= {"loans": total["loans"], "visits": total["visits"]}
     before_figures |= {"loans": total["loans_year_before"], "visits": total["visits_year_before"]}
