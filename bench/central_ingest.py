@@ -29,7 +29,7 @@ from sqlalchemy import Engine, delete, func, select  # noqa: E402
 from central.app import create_central_app  # noqa: E402
 from central.db import make_central_session_factory, open_central_engine  # noqa: E402
 from central.intake import register_kiosk  # noqa: E402
-from central.rollup import ensure_rollup  # noqa: E402
+from central.rollup import RollupBasis, ensure_rollup  # noqa: E402
 from central.upsert import dialect_insert  # noqa: E402
 from central.worker import LedgerWorker  # noqa: E402
 from db.central_models import CentralEvent, KioskEpoch, SyncRun  # noqa: E402
@@ -165,7 +165,7 @@ def measure(label: str, url: str) -> dict[str, Any]:
     factory = make_central_session_factory(engine)
     now = dt.datetime.now(dt.UTC)
     # As the central starts: the reports' roll-up built, so the ledger keeps it as it applies.
-    ensure_rollup(factory, "Asia/Shanghai", now)
+    ensure_rollup(factory, RollupBasis("Asia/Shanghai", "09-01"), now)
     with factory.begin() as s:
         _, token = register_kiosk(s, "bench-kiosk", "bench", now)
     settings = parse_settings(

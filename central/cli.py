@@ -112,19 +112,22 @@ def cmd_central(settings: Settings, args: argparse.Namespace) -> int:
     from central.app import create_central_app
     from central.context import services_of
     from central.db import make_central_session_factory
-    from central.rollup import ensure_rollup
+    from central.rollup import RollupBasis, ensure_rollup
     from central.worker import LedgerWorker
     from kiosk.policies import hold_policy
     from kiosk.serving import serve_until_stopped
 
     ensure_secret_files(settings)
     engine = _engine(settings)
-    # The reports' roll-up counts days in the library's zone: built the first time, and again
-    # when [circulation] timezone changed, before anyone asks for a report.
-    if ensure_rollup(
-        make_central_session_factory(engine), settings.circulation.timezone, utc_now()
-    ):
-        print(f"Report roll-up built in {settings.circulation.timezone}", flush=True)
+    # The reports' roll-up counts days in the library's zone and school years from its start:
+    # built the first time, and again when [circulation] timezone or [school] year_start changed,
+    # before anyone asks for a report.
+    basis = RollupBasis.of(settings)
+    if ensure_rollup(make_central_session_factory(engine), basis, utc_now()):
+        print(
+            f"Report roll-up built in {basis.timezone}, school years from {basis.year_start}",
+            flush=True,
+        )
     app = create_central_app(settings, engine=engine)
     svc = services_of(app)
     worker = LedgerWorker(

@@ -1,4 +1,4 @@
-"""The daily roll-up behind 册次/人次: loans and visits per local day, grade and source, kept with the loans."""
+"""The roll-up behind the reports: loans and visits per local day, grade and source, and loans per student and per title in each month and school year, kept with the loans."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import logging
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, delete, event, func, insert, select, tuple_
+from sqlalchemy import Connection, Row, delete, event, func, insert, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from central.reports.base import class_group
@@ -22,8 +22,14 @@ from db.central_models import (
     ReportDayCount,
     ReportRollupState,
     ReportStudentDay,
+    ReportStudentPeriod,
+    ReportTitlePeriod,
 )
-from db.models import Loan, Patron
+from db.models import Item, Loan, Patron
+from kiosk.circulation.schoolyear import MonthDay, Period, SchoolCalendar, month_period
+
+if TYPE_CHECKING:
+    from kiosk.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +42,35 @@ _BATCH = 5000
 
 
 @dataclass(frozen=True)
+class RollupBasis:
+    """What the roll-up's rows depend on besides the loans and sign-ins: the time zone its days
+    are counted in and the day of the year its school years start ("09-01")."""
+
+    timezone: str
+    year_start: str
+
+    @classmethod
+    def of(cls, settings: Settings) -> RollupBasis:
+        return cls(settings.circulation.timezone, str(settings.school.calendar().year_start))
+
+    def school(self) -> SchoolCalendar:
+        """A calendar that knows which school year a day falls in."""
+        start = MonthDay.parse(self.year_start)
+        if start is None:
+            raise ValueError(f"not a day of the year: {self.year_start!r}")
+        return SchoolCalendar(year_start=start)
+
+
+@dataclass(frozen=True)
 class Sighting:
-    """A student seen at an instant: a loan, or a sign-in (`is_visit`), at a kiosk or the desk."""
+    """A student seen at an instant: a loan of a copy (`item_id`), or a sign-in (`is_visit`), at
+    a kiosk or the desk."""
 
     patron_id: int
     at: dt.datetime
     source: str
     is_visit: bool
+    item_id: int | None = None
 
     @property
     def order(self) -> tuple[dt.datetime, bool, str]:
@@ -84,7 +112,7 @@ def _forget_pending(session: Session, previous_transaction: Any) -> None:
 def _after_flush(session: Session, flush_context: Any) -> None:
     # session.new still lists what this flush inserted (changes.py reads it the same way).
     sightings = [
-        Sighting(obj.patron_id, obj.checked_out_at, obj.kiosk_id, False)
+        Sighting(obj.patron_id, obj.checked_out_at, obj.kiosk_id, False, obj.item_id)
         for obj in session.new
         if isinstance(obj, Loan)
     ]
@@ -103,6 +131,40 @@ def rollup_zone(conn: Connection | Session) -> str | None:
     return conn.scalar(select(ReportRollupState.timezone).where(ReportRollupState.id == 1))
 
 
+def _state(conn: Connection | Session) -> Row[str, str | None] | None:
+    return conn.execute(
+        select(ReportRollupState.timezone, ReportRollupState.year_start).where(
+            ReportRollupState.id == 1
+        )
+    ).first()
+
+
+def rollup_basis(conn: Connection | Session) -> RollupBasis | None:
+    """The zone and school-year start the roll-up was built for; None when it was never built,
+    or built before it counted periods."""
+    row = _state(conn)
+    if row is None or row.year_start is None:
+        return None
+    return RollupBasis(row.timezone, row.year_start)
+
+
+# The periods whose loans the roll-up counts per student and per title.
+COUNTED_KINDS = ("month", "year")
+
+
+def counted_period(
+    conn: Connection | Session, period: Period, timezone: str, year_start: MonthDay
+) -> str | None:
+    """The key the roll-up counts `period`'s loans per student and per title under (a month's
+    or a school year's), or None when it does not: another kind of period, or a roll-up built
+    for another zone or school-year start (until the central rebuilds it)."""
+    if period.kind not in COUNTED_KINDS:
+        return None
+    if rollup_basis(conn) != RollupBasis(timezone, str(year_start)):
+        return None
+    return period.key
+
+
 def record(conn: Connection, sightings: list[Sighting]) -> None:
     """Fold loans and sign-ins into the roll-up. Does nothing while the roll-up is unbuilt (the
     build reads them from the loans and events). Caller commits.
@@ -112,10 +174,10 @@ def record(conn: Connection, sightings: list[Sighting]) -> None:
     Everything a student does on a day counts in the grade they were in when first seen that
     day: figures stay with the class at the time, whatever rollovers come after.
     """
-    zone_name = rollup_zone(conn)
-    if zone_name is None:
+    state = _state(conn)
+    if state is None:
         return
-    zone = ZoneInfo(zone_name)
+    zone = ZoneInfo(state.timezone)
     keyed = [(s, s.at.astimezone(zone).date()) for s in sightings]
     patron_ids = {s.patron_id for s in sightings}
     grades = {
@@ -144,6 +206,17 @@ def record(conn: Connection, sightings: list[Sighting]) -> None:
         days.add(sighting, day, grades.get(sighting.patron_id, NO_GRADE))
     _write_student_days(conn, list(days.student_days()), replace=set(known))
     _add_counts(conn, days.loans, days.visits)
+    if state.year_start is not None:
+        # A roll-up built before it counted periods has none to keep (the central rebuilds it).
+        loans = [(s, day) for s, day in keyed if not s.is_visit]
+        item_ids = {s.item_id for s, _ in loans if s.item_id is not None}
+        title_of = dict(
+            conn.execute(select(Item.id, Item.title_id).where(Item.id.in_(item_ids))).all()
+        )
+        periods = _Periods(RollupBasis(state.timezone, state.year_start))
+        for sighting, day in loans:
+            periods.add(sighting.patron_id, title_of.get(sighting.item_id or 0), day)
+        periods.add_to(conn)
 
 
 class _Fold:
@@ -180,6 +253,55 @@ class _Fold:
                 "first_source": sighting.source,
                 "grade": grade,
             }
+
+
+class _Periods:
+    """Loans per (period, student) and per (period, title) of some loans, for each loan's month
+    and school year (keyed as Period.key: "2026-12", "2026-2027")."""
+
+    def __init__(self, basis: RollupBasis) -> None:
+        self.school = basis.school()
+        self.students: Counter[tuple[str, int]] = Counter()
+        self.titles: Counter[tuple[str, int]] = Counter()
+        self._keys: dict[dt.date, tuple[str, str]] = {}
+
+    def _periods_of(self, day: dt.date) -> tuple[str, str]:
+        keys = self._keys.get(day)
+        if keys is None:
+            year = self.school.school_year(self.school.school_year_of(day))
+            keys = self._keys[day] = (month_period(day.year, day.month).key, year.key)
+        return keys
+
+    def add(self, patron_id: int, title_id: int | None, day: dt.date) -> None:
+        for key in self._periods_of(day):
+            self.students[(key, patron_id)] += 1
+            if title_id is not None:
+                self.titles[(key, title_id)] += 1
+
+    def rows(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        students = [
+            {"period": k, "patron_id": p, "loans": n} for (k, p), n in self.students.items()
+        ]
+        titles = [{"period": k, "title_id": t, "loans": n} for (k, t), n in self.titles.items()]
+        return students, titles
+
+    def add_to(self, conn: Connection) -> None:
+        """Add these counts to the stored ones. Caller commits."""
+        students, titles = self.rows()
+        for model, key, rows in (
+            (ReportStudentPeriod, "patron_id", students),
+            (ReportTitlePeriod, "title_id", titles),
+        ):
+            if not rows:
+                continue
+            upsert = dialect_insert(conn, model)
+            conn.execute(
+                upsert.on_conflict_do_update(
+                    index_elements=["period", key],
+                    set_={"loans": model.loans + upsert.excluded.loans},
+                ),
+                rows,
+            )
 
 
 def _write_student_days(
@@ -249,14 +371,14 @@ def student_number_in(payload: str) -> str | None:
     return number if isinstance(number, str) else None
 
 
-def rebuild_rollup(session: Session, timezone: str, now: dt.datetime) -> int:
-    """Count every loan and sign-in again, by local day in `timezone`, a month at a time.
-    Returns the number of student-days. Caller commits.
+def rebuild_rollup(session: Session, basis: RollupBasis, now: dt.datetime) -> int:
+    """Count every loan and sign-in again, by local day in the basis's zone, a month at a time,
+    and by school year. Returns the number of student-days. Caller commits.
 
     A student-day already in the roll-up keeps its grade (the class at the time, see `record`);
     days not seen before take the student's grade today.
     """
-    zone = ZoneInfo(timezone)
+    zone = ZoneInfo(basis.timezone)
     conn = session.connection()
     grades = {
         pid: grade_of(g, c)
@@ -281,6 +403,9 @@ def rebuild_rollup(session: Session, timezone: str, now: dt.datetime) -> int:
     firsts = [a for a in first_at if a is not None]
     lasts = [a for a in last_at if a is not None]
     conn.execute(delete(ReportDayCount))
+    conn.execute(delete(ReportStudentPeriod))
+    conn.execute(delete(ReportTitlePeriod))
+    periods = _Periods(basis)
     student_days = 0
     months: list[tuple[dt.date, dt.date]] = []
     if firsts and lasts:
@@ -308,10 +433,23 @@ def rebuild_rollup(session: Session, timezone: str, now: dt.datetime) -> int:
             )
         }
         conn.execute(delete(ReportStudentDay).where(*in_month))
-        student_days += _rebuild_month(conn, zone, (start, end), grades, by_number, kept, visit)
+        student_days += _rebuild_month(
+            conn, zone, (start, end), grades, by_number, kept, visit, periods
+        )
+    for model, rows in zip((ReportStudentPeriod, ReportTitlePeriod), periods.rows(), strict=True):
+        for n in range(0, len(rows), _BATCH):
+            conn.execute(insert(model), rows[n : n + _BATCH])
     conn.execute(delete(ReportRollupState))
-    conn.execute(insert(ReportRollupState), {"id": 1, "timezone": timezone, "built_at": now})
-    log.info("report roll-up rebuilt in %s: %d student-days", timezone, student_days)
+    conn.execute(
+        insert(ReportRollupState),
+        {"id": 1, "timezone": basis.timezone, "year_start": basis.year_start, "built_at": now},
+    )
+    log.info(
+        "report roll-up rebuilt in %s, school years from %s: %d student-days",
+        basis.timezone,
+        basis.year_start,
+        student_days,
+    )
     return student_days
 
 
@@ -328,19 +466,21 @@ def _rebuild_month(
     by_number: dict[str, int],
     kept: dict[tuple[int, dt.date], int],
     visit: tuple[Any, ...],
+    periods: _Periods,
 ) -> int:
     start, end = month
     begin = dt.datetime.combine(start, dt.time(0), zone).astimezone(dt.UTC)
     until = dt.datetime.combine(end, dt.time(0), zone).astimezone(dt.UTC)
     days = _Fold({})
-    for patron_id, at, source in conn.execute(
-        select(Loan.patron_id, Loan.checked_out_at, Loan.kiosk_id).where(
-            Loan.checked_out_at >= begin, Loan.checked_out_at < until
-        )
+    for patron_id, at, source, item_id, title_id in conn.execute(
+        select(Loan.patron_id, Loan.checked_out_at, Loan.kiosk_id, Loan.item_id, Item.title_id)
+        .outerjoin(Item, Item.id == Loan.item_id)
+        .where(Loan.checked_out_at >= begin, Loan.checked_out_at < until)
     ):
         day = at.astimezone(zone).date()
         grade = kept.get((patron_id, day), grades.get(patron_id, NO_GRADE))
-        days.add(Sighting(patron_id, at, source, False), day, grade)
+        days.add(Sighting(patron_id, at, source, False, item_id), day, grade)
+        periods.add(patron_id, title_id, day)
     for payload, seen_at, kiosk_id in conn.execute(
         select(CentralEvent.payload, CentralEvent.recorded_at, CentralEvent.kiosk_id).where(
             *visit, CentralEvent.recorded_at >= begin, CentralEvent.recorded_at < until
@@ -361,11 +501,11 @@ def _rebuild_month(
     return len(rows)
 
 
-def ensure_rollup(factory: sessionmaker[Session], timezone: str, now: dt.datetime) -> bool:
-    """Build the roll-up when it was never built or counts days in another zone than
-    `timezone` (the setting changed); True when it did. One transaction."""
+def ensure_rollup(factory: sessionmaker[Session], basis: RollupBasis, now: dt.datetime) -> bool:
+    """Build the roll-up when it was never built, or for another zone or school-year start than
+    `basis` (a setting changed); True when it did. One transaction."""
     with factory.begin() as session:
-        if rollup_zone(session) == timezone:
+        if rollup_basis(session) == basis:
             return False
-        rebuild_rollup(session, timezone, now)
+        rebuild_rollup(session, basis, now)
         return True

@@ -48,6 +48,8 @@ __all__ = [
     "ReportDayCount",
     "ReportRollupState",
     "ReportStudentDay",
+    "ReportStudentPeriod",
+    "ReportTitlePeriod",
     "Rollover",
     "StaffRole",
     "StaffUser",
@@ -461,7 +463,8 @@ Index("ix_central_events_kind_recorded_at", CentralEvent.kind, CentralEvent.reco
 
 
 class ReportRollupState(Base):
-    """The single row saying in which time zone the daily roll-up counts its days.
+    """The single row saying in which time zone the roll-up counts its days, and on which day of
+    the year its school years start.
 
     No row: the roll-up was never built, and reports read the loans themselves.
     """
@@ -471,6 +474,8 @@ class ReportRollupState(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     timezone: Mapped[str] = mapped_column(String(64))
+    # "09-01" ([school] year_start); NULL in a roll-up built before school years were counted.
+    year_start: Mapped[str | None] = mapped_column(String(5))
     built_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
@@ -502,3 +507,30 @@ class ReportStudentDay(Base):
     first_is_visit: Mapped[bool] = mapped_column(Boolean)
     first_source: Mapped[str] = mapped_column(String(64))
     grade: Mapped[int] = mapped_column(SmallInteger)
+
+
+class ReportStudentPeriod(Base):
+    """A student's loans in one calendar month or school year (the class ranking of either)."""
+
+    __tablename__ = "report_student_periods"
+
+    # Period.key: "2026-12" (a month) or "2026-2027" (a school year).
+    period: Mapped[str] = mapped_column(String(9), primary_key=True)
+    patron_id: Mapped[int] = mapped_column(
+        ForeignKey("patrons.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    loans: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ReportTitlePeriod(Base):
+    """A title's loans in one calendar month or school year, whichever copy was lent (the popular
+    books of either: the most lent are read from the (period, loans) index)."""
+
+    __tablename__ = "report_title_periods"
+    __table_args__ = (Index("ix_report_title_periods_period_loans", "period", "loans"),)
+
+    period: Mapped[str] = mapped_column(String(9), primary_key=True)
+    title_id: Mapped[int] = mapped_column(
+        ForeignKey("titles.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    loans: Mapped[int] = mapped_column(Integer, default=0)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import and_, func, literal_column, or_, select
+from sqlalchemy import Select, and_, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import Subquery
 
 from central.reports.base import (
     Column,
@@ -18,6 +19,8 @@ from central.reports.base import (
     roster_groups,
 )
 from central.reports.classes import LONG_DAYS
+from central.rollup import counted_period
+from db.central_models import ReportTitlePeriod
 from db.models import Item, Loan, Patron, Title
 from kiosk.circulation.schoolyear import Period, grade_label
 
@@ -52,61 +55,30 @@ def popular_books(
     lang: str = "zh",
 ) -> Report:
     """The `limit` titles lent most often in `period` (by students of `grade` when given), most
-    first, ties by title; with how many different students borrowed each."""
+    first, ties by title; with how many different students borrowed each.
+
+    Loans are counted per title first and the borrowers only for the titles shown: a distinct
+    count over every title lent in the period is what made a long period slow.
+    """
     start, end = calendar.bounds(period)
-    at: ColumnElement[dt.datetime] = Loan.checked_out_at.expression
-    if (
-        grade is None
-        and session.get_bind().dialect.name == "sqlite"
-        and (period.end - period.start).days > LONG_DAYS
-    ):
-        # Over a long period SQLite is faster copy by copy in title order (the items' title index,
-        # then each copy's loans from the (item_id, checked_out_at, patron_id) index) than reading
-        # the period's loans by time and sorting them by title: a school year at the district's
-        # scale 1 050 -> 300 ms. The unary + keeps SQLite off the by-time index.
-        at = literal_column(f"+{Loan.__tablename__}.checked_out_at", Loan.checked_out_at.type)
-    # Count per title id first, from the loans' (checked_out_at, item_id, patron_id) index and the
-    # copies, and only then join the titles: their text is read for one row per title, not per loan.
-    per_title = (
-        select(
-            Item.title_id.label("title_id"),
-            func.count().label("loans"),
-            func.count(func.distinct(Loan.patron_id)).label("borrowers"),
-        )
-        .join(Item, Item.id == Loan.item_id)
-        .where(at >= start, at < end)
-        .group_by(Item.title_id)
+    in_grade = _students_in_grade(session, grade) if grade is not None else None
+    key = counted_period(session, period, calendar.zone.key, calendar.school.year_start)
+    counts = (
+        _rolled_up_title_counts(key, limit)
+        if key is not None and grade is None
+        else _title_counts(session, period, calendar, in_grade)
     )
-    if grade is not None:
-        pairs = pairs_in_grade(roster_groups(session), grade)
-        in_grade = select(Patron.id).where(
-            or_(*(and_(Patron.grade == g, Patron.class_name == c) for g, c in pairs))
-            if pairs
-            else Patron.id.is_(None)
-        )
-        # The grade's students as a set, not a join: SQLite then reads only their loans (by the
-        # (patron_id, checked_out_at) index) instead of looking up the student of every loan of
-        # the period: a term for one grade 930 -> 225 ms at the district's scale.
-        per_title = per_title.where(Loan.patron_id.in_(in_grade))
-    counts = per_title.subquery()
     query = (
-        select(
-            Title.id,
-            Title.title,
-            Title.author,
-            Title.call_number,
-            counts.c.loans,
-            counts.c.borrowers,
-        )
+        select(Title.id, Title.title, Title.author, Title.call_number, counts.c.loans)
         .join(counts, counts.c.title_id == Title.id)
         .order_by(counts.c.loans.desc(), Title.title, Title.id)
         .limit(limit)
     )
+    shown = session.execute(query).all()
+    borrowers = _borrowers(session, [row[0] for row in shown], (start, end), in_grade)
     rows: list[dict[str, Any]] = []
     previous, current = None, 0
-    for position, (title_id, title, author, call_number, count, borrowers) in enumerate(
-        session.execute(query), start=1
-    ):
+    for position, (title_id, title, author, call_number, count) in enumerate(shown, start=1):
         if count != previous:
             current, previous = position, count
         rows.append(
@@ -117,13 +89,107 @@ def popular_books(
                 "author": author,
                 "call_number": call_number,
                 "loans": count,
-                "borrowers": borrowers,
+                "borrowers": borrowers.get(title_id, 0),
             }
         )
     notes: dict[str, Any] = {"grade": grade}
     if grade is not None:
         notes["grade_label"] = grade_label(grade, lang)
     return Report("popular", POPULAR_COLUMNS, rows, period_json(period, lang), notes)
+
+
+def _students_in_grade(session: Session, grade: int) -> Select[Any]:
+    """The ids of the students whose class is in `grade`, as a subquery."""
+    pairs = pairs_in_grade(roster_groups(session), grade)
+    return select(Patron.id).where(
+        or_(*(and_(Patron.grade == g, Patron.class_name == c) for g, c in pairs))
+        if pairs
+        else Patron.id.is_(None)
+    )
+
+
+def _title_counts(
+    session: Session,
+    period: Period,
+    calendar: LibraryCalendar,
+    in_grade: Select[Any] | None,
+) -> Subquery:
+    """(title_id, loans) of each title lent in `period`, counted from the loans."""
+    start, end = calendar.bounds(period)
+    at: ColumnElement[dt.datetime] = Loan.checked_out_at.expression
+    if (
+        in_grade is None
+        and session.get_bind().dialect.name == "sqlite"
+        and (period.end - period.start).days > LONG_DAYS
+    ):
+        # Over a long period SQLite is faster copy by copy in title order (the items' title index,
+        # then each copy's loans from the (item_id, checked_out_at, patron_id) index) than reading
+        # the period's loans by time and sorting them by title: a school year at the district's
+        # scale 1 050 -> 300 ms. The unary + keeps SQLite off the by-time index.
+        at = _not_by_time()
+    # Per title id first, from the loans' (checked_out_at, item_id, patron_id) index and the
+    # copies, and only then join the titles: their text is read for one row per title, not per loan.
+    per_title = (
+        select(Item.title_id.label("title_id"), func.count().label("loans"))
+        .select_from(Loan)
+        .join(Item, Item.id == Loan.item_id)
+        .where(at >= start, at < end)
+        .group_by(Item.title_id)
+    )
+    if in_grade is not None:
+        # The grade's students as a set, not a join: SQLite then reads only their loans (by the
+        # (patron_id, checked_out_at) index) instead of looking up the student of every loan of
+        # the period: a term for one grade 930 -> 225 ms at the district's scale.
+        per_title = per_title.where(Loan.patron_id.in_(in_grade))
+    return per_title.subquery()
+
+
+def _rolled_up_title_counts(period_key: str, limit: int) -> Subquery:
+    """(title_id, loans) of the titles lent in a month or school year, from the roll-up's
+    per-title counts; only those lent at least as often as the `limit`-th (read from the
+    (period, loans) index), as the rest cannot be shown."""
+    counted = ReportTitlePeriod
+    floor = (
+        select(counted.loans)
+        .where(counted.period == period_key)
+        .order_by(counted.loans.desc())
+        .offset(limit - 1)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        select(counted.title_id, counted.loans)
+        .where(counted.period == period_key, counted.loans >= func.coalesce(floor, 0))
+        .subquery()
+    )
+
+
+def _borrowers(
+    session: Session,
+    title_ids: list[int],
+    bounds: tuple[dt.datetime, dt.datetime],
+    in_grade: Select[Any] | None,
+) -> dict[int, int]:
+    """How many different students (of the grade, when given) borrowed each title in `bounds`."""
+    if not title_ids:
+        return {}
+    # A few titles' copies, each read by the (item_id, checked_out_at, patron_id) index; the
+    # unary + keeps SQLite from reading the whole period by time instead.
+    at = _not_by_time() if session.get_bind().dialect.name == "sqlite" else Loan.checked_out_at
+    query = (
+        select(Item.title_id, func.count(func.distinct(Loan.patron_id)))
+        .select_from(Loan)
+        .join(Item, Item.id == Loan.item_id)
+        .where(Item.title_id.in_(title_ids), at >= bounds[0], at < bounds[1])
+        .group_by(Item.title_id)
+    )
+    if in_grade is not None:
+        query = query.where(Loan.patron_id.in_(in_grade))
+    return {title_id: n for title_id, n in session.execute(query).all()}
+
+
+def _not_by_time() -> ColumnElement[dt.datetime]:
+    return literal_column(f"+{Loan.__tablename__}.checked_out_at", Loan.checked_out_at.type)
 
 
 def new_books(

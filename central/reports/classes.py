@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import case, func, literal_column, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import Subquery
 
 from central.reports.base import (
     ClassGroup,
@@ -21,6 +22,8 @@ from central.reports.base import (
     ratio,
     share,
 )
+from central.rollup import counted_period
+from db.central_models import ReportStudentPeriod
 from db.models import Loan, Patron, PatronStatus
 from kiosk.circulation.schoolyear import Period
 
@@ -49,21 +52,7 @@ def class_ranking(
     Students whose class text names no class are one row each per text, without a rank, so the
     rows always add up to the school's totals (in `notes`).
     """
-    start, end = calendar.bounds(period)
-    at: ColumnElement[dt.datetime] = Loan.checked_out_at.expression
-    if session.get_bind().dialect.name == "sqlite" and (period.end - period.start).days > LONG_DAYS:
-        # Over a long period reading the (patron_id, checked_out_at) index whole, in patron order
-        # with no lookups, beats the range on checked_out_at and a lookup per loan: 22 ms against
-        # 220 ms for a school year at a tenth of the district. The unary + keeps SQLite off the
-        # range index.
-        at = literal_column(f"+{Loan.__tablename__}.checked_out_at", Loan.checked_out_at.type)
-    # Loans per student first, then per class: each student is one row, so borrowers are a count.
-    per_patron = (
-        select(Loan.patron_id, func.count(Loan.id).label("loans"))
-        .where(at >= start, at < end)
-        .group_by(Loan.patron_id)
-        .subquery()
-    )
+    per_patron = _loans_per_patron(session, period, calendar)
     loans_by_pair = session.execute(
         select(
             Patron.grade,
@@ -122,4 +111,34 @@ def class_ranking(
         rows=rows,
         period=period_json(period, lang),
         notes={"measure": calendar.ranking_measure, "school": school},
+    )
+
+
+def _loans_per_patron(session: Session, period: Period, calendar: LibraryCalendar) -> Subquery:
+    """(patron_id, loans) of each student who borrowed in `period`: a month or a school year
+    from the roll-up's per-student counts (10 000 rows instead of a million loans), else from the
+    loans."""
+    key = counted_period(session, period, calendar.zone.key, calendar.school.year_start)
+    if key is not None:
+        return (
+            select(ReportStudentPeriod.patron_id, ReportStudentPeriod.loans)
+            .where(ReportStudentPeriod.period == key)
+            .subquery()
+        )
+    start, end = calendar.bounds(period)
+    at: ColumnElement[dt.datetime] = Loan.checked_out_at.expression
+    if session.get_bind().dialect.name == "sqlite" and (period.end - period.start).days > LONG_DAYS:
+        # Over a long period reading the (patron_id, checked_out_at) index whole, in patron order
+        # with no lookups, beats the range on checked_out_at and a lookup per loan: 22 ms against
+        # 220 ms for a school year at a tenth of the district. The unary + keeps SQLite off the
+        # range index.
+        at = literal_column(f"+{Loan.__tablename__}.checked_out_at", Loan.checked_out_at.type)
+    # Loans per student first, then per class: each student is one row, so borrowers are a count.
+    # count(*), not count(loans.id): PostgreSQL then answers from the (checked_out_at, item_id,
+    # patron_id) index alone (a month at the district's scale 189 -> 18 ms).
+    return (
+        select(Loan.patron_id, func.count().label("loans"))
+        .where(at >= start, at < end)
+        .group_by(Loan.patron_id)
+        .subquery()
     )

@@ -14,6 +14,7 @@ from central.reports.circulation import circulation
 from central.reports.classes import class_ranking
 from central.reports.daycounts import fixed_offset
 from central.reports.summary import year_summary
+from central.rollup import RollupBasis, ensure_rollup
 from kiosk.circulation.schoolyear import SchoolCalendar, parse_period
 from tests.central.conftest import CentralDB
 from tests.central.report_history import History, build_history
@@ -26,10 +27,16 @@ def calendar(measure: str = "loans_per_student") -> LibraryCalendar:
     return LibraryCalendar(SCHOOL, SHANGHAI, measure)
 
 
-@pytest.fixture
-def history(central_db: CentralDB) -> History:
+@pytest.fixture(params=["from the loans", "rolled up"])
+def history(request: pytest.FixtureRequest, central_db: CentralDB) -> History:
+    """The known history; with its roll-up built (as the central does at start), or without one,
+    so each figure is checked both ways."""
     with central_db.factory.begin() as session:
-        return build_history(session)
+        known = build_history(session)
+    if request.param == "rolled up":
+        basis = RollupBasis(SHANGHAI.key, str(SCHOOL.year_start))
+        assert ensure_rollup(central_db.factory, basis, dt.datetime.now(dt.UTC))
+    return known
 
 
 def period(text: str):
@@ -96,18 +103,23 @@ def test_class_ranking_measure_is_a_setting(central_db, history):
     assert report.notes["measure"] == "borrowers"
 
 
-@pytest.mark.parametrize(("text", "grade"), [("2026-2027", None), ("2026-T1", 3), ("2025-2026", 4)])
+@pytest.mark.parametrize(
+    ("text", "grade"), [("2026-2027", None), ("2026-12", None), ("2026-T1", 3), ("2025-2026", 4)]
+)
 def test_popular_books(central_db, history, text, grade):
     counts: Counter[int] = Counter()
+    borrowers: dict[int, set[int]] = defaultdict(set)
     for loan in history.loans:
         meant = history.patron(loan.patron_id).class_of
         if in_period(loan.at, text) and (grade is None or (meant and meant[0] == grade)):
             counts[loan.title_id] += 1
+            borrowers[loan.title_id].add(loan.patron_id)
     with central_db.factory() as session:
         report = popular_books(session, period(text), calendar(), grade=grade, limit=5)
     assert [r["loans"] for r in report.rows] == sorted(counts.values(), reverse=True)[:5]
     for row in report.rows:
         assert counts[row["title_id"]] == row["loans"]
+        assert len(borrowers[row["title_id"]]) == row["borrowers"]
     assert report.rows[0]["rank"] == 1
 
 

@@ -1,4 +1,4 @@
-"""The reports' daily roll-up against counts from the raw loans and sign-ins, for random histories written through the real paths."""
+"""The reports' roll-up against counts from the raw loans and sign-ins, for random histories written through the real paths."""
 
 from __future__ import annotations
 
@@ -20,12 +20,21 @@ from central.desk import record_central_event
 from central.history import import_loans
 from central.intake import parse_push, push_batch, register_kiosk
 from central.reports.base import LibraryCalendar
+from central.reports.books import popular_books
 from central.reports.circulation import circulation
+from central.reports.classes import class_ranking
 from central.reports.summary import year_summary
-from central.rollup import ensure_rollup, rebuild_rollup, rollup_zone
-from db.central_models import Kiosk, ReportDayCount, ReportRollupState, ReportStudentDay
+from central.rollup import RollupBasis, counted_period, ensure_rollup, rebuild_rollup, rollup_zone
+from db.central_models import (
+    Kiosk,
+    ReportDayCount,
+    ReportRollupState,
+    ReportStudentDay,
+    ReportStudentPeriod,
+    ReportTitlePeriod,
+)
 from db.models import Item, Patron
-from kiosk.circulation.schoolyear import SchoolCalendar, parse_period
+from kiosk.circulation.schoolyear import MonthDay, SchoolCalendar, parse_period
 from kiosk.services.demo import seed_demo_library
 from tests.central.conftest import CentralDB, SimKiosk, drain_ledger, iso
 from tests.central.report_history import build_history
@@ -36,7 +45,10 @@ NOW = dt.datetime(2026, 12, 31, 12, tzinfo=dt.UTC)
 SCHOOL = SchoolCalendar()
 # Around the end of summer time in Berlin (25 October 2026), and Shanghai's one offset.
 FIRST_DAY = dt.date(2026, 10, 20)
+SHANGHAI = RollupBasis("Asia/Shanghai", "09-01")
 SPANS = ["2026-10-15..2026-11-10", "2026-10", "2026-2027"]
+# Periods the roll-up counts per student and per title: a month and a school year.
+COUNTED = ["2026-10", "2026-11", "2026-2027"]
 
 action = st.tuples(
     st.sampled_from(["kiosk", "return_elsewhere", "visit", "desk", "import"]),
@@ -49,12 +61,27 @@ action = st.tuples(
 )
 
 
-def _tables(session: Any) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
+def _tables(session: Any) -> tuple[set[tuple[Any, ...]], ...]:
     counts = {
         tuple(r) for r in session.execute(select(ReportDayCount.__table__)) if r.loans or r.visits
     }
     days = {tuple(r) for r in session.execute(select(ReportStudentDay.__table__))}
-    return counts, days
+    students = {tuple(r) for r in session.execute(select(ReportStudentPeriod.__table__))}
+    titles = {tuple(r) for r in session.execute(select(ReportTitlePeriod.__table__))}
+    return counts, days, students, titles
+
+
+def _rankings(session: Any, calendar: LibraryCalendar) -> list[Any]:
+    """The class ranking and the popular books (all, and only the first two) of each counted
+    period: what the per-student and per-title counts answer."""
+    out = []
+    for text in COUNTED:
+        period = parse_period(text, SCHOOL)
+        assert period is not None
+        out.append(class_ranking(session, period, calendar).as_json())
+        out.append(popular_books(session, period, calendar).as_json())
+        out.append(popular_books(session, period, calendar, limit=2).as_json())
+    return out
 
 
 def _raw_and_rolled(central_db: CentralDB, calendar: LibraryCalendar) -> list[tuple[Any, Any]]:
@@ -64,16 +91,25 @@ def _raw_and_rolled(central_db: CentralDB, calendar: LibraryCalendar) -> list[tu
         for text in SPANS:
             span = parse_period(text, SCHOOL)
             assert span is not None
-            pairs.append((circulation(session, span, "day", calendar).as_json(), text))
+            # By day the roll-up's days are read; by month each month is summed in the database.
+            for by in ("day", "month"):
+                pairs.append((circulation(session, span, by, calendar).as_json(), text))
         pairs.append(
             (year_summary(session, parse_period("2026-2027", SCHOOL), calendar).as_json(), "y")
         )
+        pairs += [(report, "ranking") for report in _rankings(session, calendar)]
         # Without the state row the reports count from the loans and events themselves.
         session.execute(delete(ReportRollupState))
+        period = parse_period("2026-2027", SCHOOL)
+        assert period is not None
+        assert counted_period(session, period, calendar.zone.key, SCHOOL.year_start) is None
         raw = [
-            circulation(session, parse_period(t, SCHOOL), "day", calendar).as_json() for t in SPANS
+            circulation(session, parse_period(t, SCHOOL), by, calendar).as_json()
+            for t in SPANS
+            for by in ("day", "month")
         ]
         raw.append(year_summary(session, parse_period("2026-2027", SCHOOL), calendar).as_json())
+        raw += _rankings(session, calendar)
         session.rollback()
     return [(rolled, r) for (rolled, _), r in zip(pairs, raw, strict=True)]
 
@@ -136,7 +172,7 @@ def test_rolled_up_figures_equal_the_raw_count(fresh_central, zone_name, actions
     central_db = fresh_central()
     zone = ZoneInfo(zone_name)
     calendar = LibraryCalendar(SCHOOL, zone)
-    assert ensure_rollup(central_db.factory, zone_name, NOW)
+    assert ensure_rollup(central_db.factory, RollupBasis(zone_name, "09-01"), NOW)
     kiosks = [SimKiosk(f"kiosk-{n}", "", None) for n in "ab"]  # type: ignore[arg-type]
     with central_db.factory() as s:
         students = list(s.scalars(select(Patron.student_number).order_by(Patron.id)))
@@ -180,7 +216,7 @@ def test_rolled_up_figures_equal_the_raw_count(fresh_central, zone_name, actions
         assert rolled == raw
     with central_db.factory.begin() as s:
         kept = _tables(s)
-        rebuild_rollup(s, zone_name, NOW)
+        rebuild_rollup(s, RollupBasis(zone_name, "09-01"), NOW)
         assert _tables(s) == kept
 
 
@@ -209,8 +245,8 @@ def test_a_roll_up_in_another_zone_is_not_used_and_the_central_rebuilds_it(
     # Counted in Shanghai, asked in Berlin: the loans are counted again, with a warning.
     assert _by_day(central_db, berlin, "2026-09-01..2027-03-31") == raw
     assert "rebuild-rollup" in caplog.text
-    assert not ensure_rollup(central_db.factory, "Asia/Shanghai", NOW)
-    assert ensure_rollup(central_db.factory, "Europe/Berlin", NOW)
+    assert not ensure_rollup(central_db.factory, SHANGHAI, NOW)
+    assert ensure_rollup(central_db.factory, RollupBasis("Europe/Berlin", "09-01"), NOW)
     caplog.clear()
     assert _by_day(central_db, berlin, "2026-09-01..2027-03-31") == raw
     assert "rebuild-rollup" not in caplog.text
@@ -218,7 +254,7 @@ def test_a_roll_up_in_another_zone_is_not_used_and_the_central_rebuilds_it(
 
 def test_figures_stay_with_the_grade_of_the_time(central_db: CentralDB):
     shanghai = LibraryCalendar(SCHOOL, ZoneInfo("Asia/Shanghai"))
-    assert ensure_rollup(central_db.factory, "Asia/Shanghai", NOW)
+    assert ensure_rollup(central_db.factory, SHANGHAI, NOW)
     with central_db.factory.begin() as session:
         seed_demo_library(session, NOW)
         student = session.scalars(select(Patron).order_by(Patron.id)).first()
@@ -245,6 +281,38 @@ def test_figures_stay_with_the_grade_of_the_time(central_db: CentralDB):
     assert [(g["grade"], g["loans"]) for g in row["by_grade"]] == [(3, 1)]
     # Rebuilt (the same zone), the day keeps its grade.
     with central_db.factory.begin() as session:
-        rebuild_rollup(session, "Asia/Shanghai", NOW)
+        rebuild_rollup(session, SHANGHAI, NOW)
     (row,) = _by_day(central_db, shanghai, "2026-10")["rows"]
     assert [(g["grade"], g["loans"]) for g in row["by_grade"]] == [(3, 1)]
+
+
+def test_a_roll_up_from_another_school_year_start_is_not_used_and_the_central_rebuilds_it(
+    central_db: CentralDB,
+):
+    with central_db.factory.begin() as session:
+        build_history(session)
+    assert ensure_rollup(central_db.factory, SHANGHAI, NOW)
+    # The school moves its year's start to 15 August: the roll-up's school years are wrong now.
+    school = SchoolCalendar(year_start=MonthDay(8, 15))
+    calendar = LibraryCalendar(school, ZoneInfo("Asia/Shanghai"))
+    year = school.school_year(2026)
+
+    def reports(session: Any) -> list[Any]:
+        return [
+            class_ranking(session, year, calendar).as_json(),
+            popular_books(session, year, calendar, limit=3).as_json(),
+        ]
+
+    with central_db.factory() as session:
+        assert counted_period(session, year, "Asia/Shanghai", school.year_start) is None
+        kept = reports(session)
+        # Without the state row the reports count from the loans.
+        session.execute(delete(ReportRollupState))
+        raw = reports(session)
+        session.rollback()
+    assert kept == raw
+    assert ensure_rollup(central_db.factory, RollupBasis("Asia/Shanghai", "08-15"), NOW)
+    with central_db.factory() as session:
+        assert counted_period(session, year, "Asia/Shanghai", school.year_start) == "2026-2027"
+        assert reports(session) == raw
+    assert raw[0]["school"]["loans"] and raw[1]["rows"]
