@@ -114,7 +114,8 @@ def year_summary(
         "by_term": by_term.rows,
         "by_grade": total["by_grade"],
         "by_source": total["by_source"],
-        "top_classes": [r for r in ranking.rows if r["rank"] is not None][:TOP],
+        # A class that lent nothing is no 书香班级, whatever its rank among the others.
+        "top_classes": [r for r in ranking.rows if r["rank"] is not None and r["loans"]][:TOP],
         "popular": popular_books(session, year, calendar, limit=TOP, lang=lang).rows,
     }
     return Report("year-summary", COLUMNS, rows, period_json(year, lang), notes)

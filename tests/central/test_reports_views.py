@@ -127,3 +127,18 @@ def test_a_bad_period_on_the_page_says_so(central_app, central_db, clock, histor
     page = librarian.get("/reports/popular?period=yesterday")
     assert page.status_code == 400
     assert "period must be" in page.get_data(as_text=True)
+
+
+def test_a_year_without_loans_lists_no_top_classes_or_books(
+    central_app, central_db, clock, history
+):
+    add_staff(central_db, clock)
+    librarian = signed_in(central_app, "liu")
+    # The known history starts in September 2025: the school year before has no loans.
+    page = librarian.get("/reports/year-summary?period=2024-2025").get_data(as_text=True)
+    assert '<ol class="top">' not in page
+    assert page.count("这段时间没有记录。") == 2
+    # A year with loans lists its classes, each of which lent something.
+    page = librarian.get("/reports/year-summary?period=2026-2027").get_data(as_text=True)
+    assert page.count('<ol class="top">') == 2
+    assert " — 0 " not in page
