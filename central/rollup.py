@@ -261,47 +261,47 @@ class _Periods:
 
     def __init__(self, basis: RollupBasis) -> None:
         self.school = basis.school()
-        self.students: Counter[tuple[str, int]] = Counter()
-        self.titles: Counter[tuple[str, int]] = Counter()
-        self._keys: dict[dt.date, tuple[str, str]] = {}
+        # By kind of period ("month", "year"): (period key, student or title id) → loans.
+        self.students: dict[str, Counter[tuple[str, int]]] = {k: Counter() for k in COUNTED_KINDS}
+        self.titles: dict[str, Counter[tuple[str, int]]] = {k: Counter() for k in COUNTED_KINDS}
+        self._keys: dict[dt.date, tuple[tuple[str, str], ...]] = {}
 
-    def _periods_of(self, day: dt.date) -> tuple[str, str]:
+    def _periods_of(self, day: dt.date) -> tuple[tuple[str, str], ...]:
         keys = self._keys.get(day)
         if keys is None:
             year = self.school.school_year(self.school.school_year_of(day))
-            keys = self._keys[day] = (month_period(day.year, day.month).key, year.key)
+            month = month_period(day.year, day.month)
+            keys = self._keys[day] = ((month.kind, month.key), (year.kind, year.key))
         return keys
 
     def add(self, patron_id: int, title_id: int | None, day: dt.date) -> None:
-        for key in self._periods_of(day):
-            self.students[(key, patron_id)] += 1
+        for kind, key in self._periods_of(day):
+            self.students[kind][(key, patron_id)] += 1
             if title_id is not None:
-                self.titles[(key, title_id)] += 1
+                self.titles[kind][(key, title_id)] += 1
 
-    def rows(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        students = [
-            {"period": k, "patron_id": p, "loans": n} for (k, p), n in self.students.items()
-        ]
-        titles = [{"period": k, "title_id": t, "loans": n} for (k, t), n in self.titles.items()]
-        return students, titles
-
-    def add_to(self, conn: Connection) -> None:
-        """Add these counts to the stored ones. Caller commits."""
-        students, titles = self.rows()
-        for model, key, rows in (
-            (ReportStudentPeriod, "patron_id", students),
-            (ReportTitlePeriod, "title_id", titles),
+    def add_to(self, conn: Connection, kinds: tuple[str, ...] = COUNTED_KINDS) -> None:
+        """Add these counts of periods of `kinds` to the stored ones, and forget them (a rebuild
+        writes each month's when it has read the month, so it never holds them all). Caller
+        commits."""
+        for model, key, counts in (
+            (ReportStudentPeriod, "patron_id", self.students),
+            (ReportTitlePeriod, "title_id", self.titles),
         ):
-            if not rows:
-                continue
+            rows = [
+                {"period": period, key: some_id, "loans": n}
+                for kind in kinds
+                for (period, some_id), n in counts[kind].items()
+            ]
+            for kind in kinds:
+                counts[kind].clear()
             upsert = dialect_insert(conn, model)
-            conn.execute(
-                upsert.on_conflict_do_update(
-                    index_elements=["period", key],
-                    set_={"loans": model.loans + upsert.excluded.loans},
-                ),
-                rows,
+            statement = upsert.on_conflict_do_update(
+                index_elements=["period", key],
+                set_={"loans": model.loans + upsert.excluded.loans},
             )
+            for n in range(0, len(rows), _BATCH):
+                conn.execute(statement, rows[n : n + _BATCH])
 
 
 def _write_student_days(
@@ -373,7 +373,8 @@ def student_number_in(payload: str) -> str | None:
 
 def rebuild_rollup(session: Session, basis: RollupBasis, now: dt.datetime) -> int:
     """Count every loan and sign-in again, by local day in the basis's zone, a month at a time,
-    and by school year. Returns the number of student-days. Caller commits.
+    and per student and title by month and school year. Returns the number of student-days.
+    Caller commits.
 
     A student-day already in the roll-up keeps its grade (the class at the time, see `record`);
     days not seen before take the student's grade today.
@@ -436,9 +437,9 @@ def rebuild_rollup(session: Session, basis: RollupBasis, now: dt.datetime) -> in
         student_days += _rebuild_month(
             conn, zone, (start, end), grades, by_number, kept, visit, periods
         )
-    for model, rows in zip((ReportStudentPeriod, ReportTitlePeriod), periods.rows(), strict=True):
-        for n in range(0, len(rows), _BATCH):
-            conn.execute(insert(model), rows[n : n + _BATCH])
+        # The month's loans are all read: its counts are complete.
+        periods.add_to(conn, ("month",))
+    periods.add_to(conn)
     conn.execute(delete(ReportRollupState))
     conn.execute(
         insert(ReportRollupState),
