@@ -68,6 +68,13 @@ def _count_axis(values: list[int]) -> dict[str, Any]:
     return {"y_labels": list(range(top + 1 if top > 0 else 2))}
 
 
+def _circulation_counts(rows: list[dict[str, Any]]) -> list[int]:
+    """Every count a circulation chart draws: loans and visits, now and a year before."""
+    return [
+        r[k] for r in rows for k in ("loans", "loans_year_before", "visits", "visits_year_before")
+    ]
+
+
 def _word(key: str, lang: str) -> str:
     zh, en = _SUBJECT[key]
     return zh if lang == "zh" else en
@@ -102,17 +109,12 @@ def chart_svg(report: Report, lang: str) -> bytes | None:
         return _svg(bars)
     if report.name == "circulation":
         rows = report.rows
-        counts = [
-            r[k]
-            for r in rows
-            for k in ("loans", "loans_year_before", "visits", "visits_year_before")
-        ]
         chart = pygal.Bar(
             **_config(
                 title=title,
                 x_label_rotation=30 if len(rows) > 8 else 0,
                 show_minor_x_labels=len(rows) <= 31,
-                **_count_axis(counts),
+                **_count_axis(_circulation_counts(rows)),
             )
         )
         chart.x_labels = [r["label"] for r in rows]
@@ -131,12 +133,7 @@ def chart_svg(report: Report, lang: str) -> bytes | None:
         return _svg(chart)
     if report.name == "year-summary":
         terms = report.notes.get("by_term", [])
-        counts = [
-            r[k]
-            for r in terms
-            for k in ("loans", "loans_year_before", "visits", "visits_year_before")
-        ]
-        chart = pygal.Bar(**_config(title=title, **_count_axis(counts)))
+        chart = pygal.Bar(**_config(title=title, **_count_axis(_circulation_counts(terms))))
         # Every term is in the title's school year: the axis names the term alone ("寒假",
         # "term 1"), which pygal would otherwise cut to "School year 2026-2…" four times.
         year = str(report.period.get("label", ""))
