@@ -134,8 +134,7 @@ def build_rollup(engine: Engine) -> float:
     inserted with Core, past the flush that keeps it); seconds taken, 0 when already built."""
     started = time.perf_counter()
     factory = make_central_session_factory(engine)
-    basis = RollupBasis(CALENDAR.zone.key, str(CALENDAR.school.year_start))
-    built = ensure_rollup(factory, basis, dt.datetime.now(dt.UTC))
+    built = ensure_rollup(factory, RollupBasis.for_calendar(CALENDAR), dt.datetime.now(dt.UTC))
     return round(time.perf_counter() - started, 1) if built else 0.0
 
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Row, delete, event, func, insert, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
-from central.reports.base import class_group
+from central.reports.base import LibraryCalendar, class_group
 from central.upsert import dialect_insert
 from db.central_models import (
     CentralEvent,
@@ -51,7 +51,11 @@ class RollupBasis:
 
     @classmethod
     def of(cls, settings: Settings) -> RollupBasis:
-        return cls(settings.circulation.timezone, str(settings.school.calendar().year_start))
+        return cls.for_calendar(LibraryCalendar.from_settings(settings))
+
+    @classmethod
+    def for_calendar(cls, calendar: LibraryCalendar) -> RollupBasis:
+        return cls(calendar.zone.key, str(calendar.school.year_start))
 
     def school(self) -> SchoolCalendar:
         """A calendar that knows which school year a day falls in."""
@@ -128,7 +132,8 @@ def _fold_visits(session: Session) -> None:
 
 def rollup_zone(conn: Connection | Session) -> str | None:
     """The time zone the roll-up counts days in; None when it was never built."""
-    return conn.scalar(select(ReportRollupState.timezone).where(ReportRollupState.id == 1))
+    state = _state(conn)
+    return None if state is None else state.timezone
 
 
 def _state(conn: Connection | Session) -> Row[str, str | None] | None:
@@ -153,14 +158,14 @@ COUNTED_KINDS = ("month", "year")
 
 
 def counted_period(
-    conn: Connection | Session, period: Period, timezone: str, year_start: MonthDay
+    conn: Connection | Session, period: Period, calendar: LibraryCalendar
 ) -> str | None:
     """The key the roll-up counts `period`'s loans per student and per title under (a month's
     or a school year's), or None when it does not: another kind of period, or a roll-up built
-    for another zone or school-year start (until the central rebuilds it)."""
+    for another zone or school-year start than `calendar`'s (until the central rebuilds it)."""
     if period.kind not in COUNTED_KINDS:
         return None
-    if rollup_basis(conn) != RollupBasis(timezone, str(year_start)):
+    if rollup_basis(conn) != RollupBasis.for_calendar(calendar):
         return None
     return period.key
 
@@ -295,13 +300,7 @@ class _Periods:
             ]
             for kind in kinds:
                 counts[kind].clear()
-            upsert = dialect_insert(conn, model)
-            statement = upsert.on_conflict_do_update(
-                index_elements=["period", key],
-                set_={"loans": model.loans + upsert.excluded.loans},
-            )
-            for n in range(0, len(rows), _BATCH):
-                conn.execute(statement, rows[n : n + _BATCH])
+            _add_to_stored(conn, model, ("period", key), ("loans",), rows)
 
 
 def _write_student_days(
@@ -324,19 +323,27 @@ def _add_counts(
     visits: Counter[tuple[dt.date, int, str]],
 ) -> None:
     rows = _count_rows(loans, visits)
+    _add_to_stored(conn, ReportDayCount, ("day", "grade", "source"), ("loans", "visits"), rows)
+
+
+def _add_to_stored(
+    conn: Connection,
+    model: Any,
+    key: tuple[str, ...],
+    counted: tuple[str, ...],
+    rows: list[dict[str, Any]],
+) -> None:
+    """Add the `counted` columns of `rows` to the stored rows of the same `key`, inserting those
+    not stored yet. Caller commits."""
     if not rows:
         return
-    upsert = dialect_insert(conn, ReportDayCount)
-    conn.execute(
-        upsert.on_conflict_do_update(
-            index_elements=["day", "grade", "source"],
-            set_={
-                "loans": ReportDayCount.loans + upsert.excluded.loans,
-                "visits": ReportDayCount.visits + upsert.excluded.visits,
-            },
-        ),
-        rows,
+    upsert = dialect_insert(conn, model)
+    statement = upsert.on_conflict_do_update(
+        index_elements=list(key),
+        set_={name: getattr(model, name) + upsert.excluded[name] for name in counted},
     )
+    for n in range(0, len(rows), _BATCH):
+        conn.execute(statement, rows[n : n + _BATCH])
 
 
 def _count_rows(

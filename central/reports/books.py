@@ -5,20 +5,20 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Select, and_, func, literal_column, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
 
 from central.reports.base import (
+    LONG_DAYS,
     Column,
     LibraryCalendar,
     Report,
+    checked_out_at,
     pairs_in_grade,
     period_json,
     roster_groups,
 )
-from central.reports.classes import LONG_DAYS
 from central.rollup import counted_period
 from db.central_models import ReportTitlePeriod
 from db.models import Item, Loan, Patron, Title
@@ -62,7 +62,7 @@ def popular_books(
     """
     start, end = calendar.bounds(period)
     in_grade = _students_in_grade(session, grade) if grade is not None else None
-    key = counted_period(session, period, calendar.zone.key, calendar.school.year_start)
+    key = counted_period(session, period, calendar)
     counts = (
         _rolled_up_title_counts(key, limit)
         if key is not None and grade is None
@@ -116,17 +116,11 @@ def _title_counts(
 ) -> Subquery:
     """(title_id, loans) of each title lent in `period`, counted from the loans."""
     start, end = calendar.bounds(period)
-    at: ColumnElement[dt.datetime] = Loan.checked_out_at.expression
-    if (
-        in_grade is None
-        and session.get_bind().dialect.name == "sqlite"
-        and (period.end - period.start).days > LONG_DAYS
-    ):
-        # Over a long period SQLite is faster copy by copy in title order (the items' title index,
-        # then each copy's loans from the (item_id, checked_out_at, patron_id) index) than reading
-        # the period's loans by time and sorting them by title: a school year at the district's
-        # scale 1 050 -> 300 ms. The unary + keeps SQLite off the by-time index.
-        at = _not_by_time()
+    # Over a long period SQLite is faster copy by copy in title order (the items' title index,
+    # then each copy's loans from the (item_id, checked_out_at, patron_id) index) than reading
+    # the period's loans by time and sorting them by title: a school year at the district's
+    # scale 1 050 -> 300 ms.
+    at = checked_out_at(session, by_time=in_grade is not None or period.days <= LONG_DAYS)
     # Per title id first, from the loans' (checked_out_at, item_id, patron_id) index and the
     # copies, and only then join the titles: their text is read for one row per title, not per loan.
     per_title = (
@@ -173,9 +167,9 @@ def _borrowers(
     """How many different students (of the grade, when given) borrowed each title in `bounds`."""
     if not title_ids:
         return {}
-    # A few titles' copies, each read by the (item_id, checked_out_at, patron_id) index; the
-    # unary + keeps SQLite from reading the whole period by time instead.
-    at = _not_by_time() if session.get_bind().dialect.name == "sqlite" else Loan.checked_out_at
+    # A few titles' copies, each read by the (item_id, checked_out_at, patron_id) index, not the
+    # whole period by time.
+    at = checked_out_at(session, by_time=False)
     query = (
         select(Item.title_id, func.count(func.distinct(Loan.patron_id)))
         .select_from(Loan)
@@ -186,10 +180,6 @@ def _borrowers(
     if in_grade is not None:
         query = query.where(Loan.patron_id.in_(in_grade))
     return {title_id: n for title_id, n in session.execute(query).all()}
-
-
-def _not_by_time() -> ColumnElement[dt.datetime]:
-    return literal_column(f"+{Loan.__tablename__}.checked_out_at", Loan.checked_out_at.type)
 
 
 def new_books(

@@ -34,7 +34,7 @@ def history(request: pytest.FixtureRequest, central_db: CentralDB) -> History:
     with central_db.factory.begin() as session:
         known = build_history(session)
     if request.param == "rolled up":
-        basis = RollupBasis(SHANGHAI.key, str(SCHOOL.year_start))
+        basis = RollupBasis.for_calendar(calendar())
         assert ensure_rollup(central_db.factory, basis, dt.datetime.now(dt.UTC))
     return known
 
